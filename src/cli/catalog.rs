@@ -1,0 +1,325 @@
+//! `areo catalog ...`
+
+use super::output::{human_bytes, optional, print_table, CliProgress};
+use super::Session;
+use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
+use crate::geo::LonLatBox;
+use crate::pipeline::import::{import_reply_files, ImportReport};
+use crate::product::FileState;
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Import ODE product-query replies saved from the REST API (JSON or XML).
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List products, filtered.
+    List {
+        /// Instrument id, e.g. HIRISE or CTX.
+        #[arg(long)]
+        instrument: Option<String>,
+        /// Product type, e.g. RDRV11 or EDR.
+        #[arg(long = "type", value_name = "TYPE")]
+        product_type: Option<String>,
+        /// Bounding box W,E,S,N in degrees (longitudes 0-360 east; W > E crosses 0/360).
+        #[arg(long, value_name = "W,E,S,N", allow_hyphen_values = true)]
+        bbox: Option<LonLatBox>,
+        /// Product state: remote, downloading, complete or failed.
+        #[arg(long)]
+        state: Option<FileState>,
+        /// At most this many products (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one product with its files.
+    Show { pdsid: String },
+    /// Counts by instrument, type and state; bytes on disk.
+    Stats,
+    /// Check that every record and index entry is whole and consistent.
+    Check,
+}
+
+pub fn run(session: &Session, command: CatalogCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let catalog = &session.catalog;
+    match command {
+        CatalogCommand::Import { files } => {
+            let progress = CliProgress::new();
+            let mut reports = Vec::new();
+            let mut failures = Vec::new();
+            for result in import_reply_files(catalog, &files, &progress) {
+                match result {
+                    Ok(report) => reports.push(report),
+                    Err(error) => failures.push(error),
+                }
+            }
+            catalog.flush()?;
+            if json {
+                let failed: Vec<_> = failures
+                    .iter()
+                    .map(|e| json!({"file": e.path, "error": e.problem.to_string()}))
+                    .collect();
+                println!("{}", json!({"imported": reports, "failed": failed}));
+            } else {
+                for report in &reports {
+                    println!("{}", describe_import(report));
+                }
+                for failure in &failures {
+                    eprintln!("error: {failure}");
+                }
+            }
+            Ok(if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        CatalogCommand::List {
+            instrument,
+            product_type,
+            bbox,
+            state,
+            limit,
+        } => {
+            let query = ProductQuery {
+                instrument,
+                product_type,
+                bbox,
+                state,
+                limit: (limit > 0).then_some(limit + 1),
+            };
+            let mut rows = catalog.query(&query)?;
+            let truncated = limit > 0 && rows.len() > limit;
+            rows.truncate(if limit > 0 { limit } else { rows.len() });
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                print_rows(&rows);
+                if truncated {
+                    println!("(first {limit} shown; --limit N for more, --limit 0 for all)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Show { pdsid } => {
+            let Some(product) = catalog.product(&pdsid)? else {
+                anyhow::bail!("no product {pdsid} in the catalog");
+            };
+            let files = catalog.files(&product.pdsid)?;
+            let row = catalog.row(product)?;
+            if json {
+                let mut value = serde_json::to_value(&row)?;
+                value["files"] = files
+                    .iter()
+                    .map(|f| {
+                        let mut file = serde_json::to_value(f).expect("files serialise");
+                        file["kind"] = json!(f.kind().as_str());
+                        file
+                    })
+                    .collect();
+                println!("{value}");
+            } else {
+                print_product(&row);
+                println!();
+                print_table(
+                    &["FILE", "KIND", "SIZE", "STATE", "URL"],
+                    &files
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.name.clone(),
+                                f.kind().as_str().to_string(),
+                                f.max_expected_bytes().map_or("-".into(), human_bytes),
+                                f.state.to_string(),
+                                f.url.clone(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Stats => {
+            let stats = catalog.stats()?;
+            if json {
+                println!("{}", serde_json::to_string(&stats)?);
+            } else {
+                print_stats(&stats, session);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Check => {
+            let problems = catalog.verify()?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"consistent": problems.is_empty(), "problems": problems})
+                );
+            } else if problems.is_empty() {
+                println!("catalog is consistent");
+            } else {
+                for problem in &problems {
+                    println!("{problem}");
+                }
+            }
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+pub fn describe_import(report: &ImportReport) -> String {
+    format!(
+        "{}: {} product(s): {} new, {} updated, {} unchanged, {} older than stored",
+        report.file.display(),
+        report.products,
+        report.inserted,
+        report.updated,
+        report.unchanged,
+        report.skipped_older
+    )
+}
+
+pub fn print_rows(rows: &[ProductRow]) {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let p = &row.product;
+            vec![
+                p.pdsid.clone(),
+                p.instrument.clone(),
+                p.product_type.clone(),
+                optional(p.center_latitude.map(|v| format!("{v:.3}"))),
+                optional(p.center_longitude.map(|v| format!("{v:.3}"))),
+                optional(p.map_scale),
+                row.state.to_string(),
+                human_bytes(row.bytes_on_disk),
+                optional(
+                    p.observation_time
+                        .map(|t| t.0.format("%Y-%m-%d").to_string()),
+                ),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "PDSID",
+            "INSTRUMENT",
+            "TYPE",
+            "LAT",
+            "LON",
+            "M/PX",
+            "STATE",
+            "ON DISK",
+            "OBSERVED",
+        ],
+        &cells,
+    );
+}
+
+fn print_product(row: &ProductRow) {
+    let p = &row.product;
+    let fields: Vec<(&str, String)> = vec![
+        ("pdsid", p.pdsid.clone()),
+        (
+            "instrument",
+            format!("{} {}", p.instrument_host, p.instrument),
+        ),
+        ("type", p.product_type.clone()),
+        ("state", row.state.to_string()),
+        ("on disk", human_bytes(row.bytes_on_disk)),
+        ("observation", optional(p.observation_id.as_ref())),
+        ("target", optional(p.target.as_ref())),
+        ("data set", optional(p.data_set_id.as_ref())),
+        ("comment", optional(p.comment.as_ref())),
+        (
+            "centre lat/lon",
+            format!(
+                "{} / {}",
+                optional(p.center_latitude),
+                optional(p.center_longitude)
+            ),
+        ),
+        ("box W,E,S,N", optional(p.bbox)),
+        ("crosses 0/360", optional(p.footprints.crosses_meridian)),
+        (
+            "footprint",
+            optional(p.footprints.gl.as_ref().or(p.footprints.geometry.as_ref())),
+        ),
+        ("map scale m/px", optional(p.map_scale)),
+        ("map res px/deg", optional(p.map_resolution)),
+        (
+            "incidence/emission/phase",
+            format!(
+                "{} / {} / {}",
+                optional(p.incidence_angle),
+                optional(p.emission_angle),
+                optional(p.phase_angle)
+            ),
+        ),
+        ("solar longitude", optional(p.solar_longitude)),
+        ("observed", optional(p.observation_time)),
+        (
+            "start / stop",
+            format!("{} / {}", optional(p.start_time), optional(p.stop_time)),
+        ),
+        (
+            "orbits",
+            format!("{} - {}", optional(p.start_orbit), optional(p.stop_orbit)),
+        ),
+        ("label", optional(p.label_url.as_ref())),
+        ("retrieved", optional(p.retrieved_at)),
+    ];
+    for (name, value) in fields {
+        println!("{name:>24}  {value}");
+    }
+}
+
+fn print_stats(stats: &CatalogStats, session: &Session) {
+    println!("workspace     {}", session.workspace.root().display());
+    println!("products      {}", stats.products);
+    println!("files         {}", stats.files);
+    println!("on disk       {}", human_bytes(stats.bytes_on_disk));
+    println!("catalog size  {}", human_bytes(stats.catalog_bytes));
+    println!();
+    let mut rows = Vec::new();
+    for (instrument, types) in &stats.by_instrument {
+        for (product_type, count) in types {
+            rows.push(vec![
+                instrument.clone(),
+                product_type.clone(),
+                count.to_string(),
+            ]);
+        }
+    }
+    print_table(&["INSTRUMENT", "TYPE", "PRODUCTS"], &rows);
+    println!();
+    let rows: Vec<Vec<String>> = FileState::ALL
+        .iter()
+        .map(|state| {
+            vec![
+                state.to_string(),
+                stats
+                    .products_by_state
+                    .get(state)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+                stats
+                    .files_by_state
+                    .get(state)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["STATE", "PRODUCTS", "FILES"], &rows);
+}

@@ -1,0 +1,70 @@
+//! The command line: clap subcommands, human tables by default, `--json` for scripts.
+
+mod catalog;
+mod demo;
+mod output;
+
+use crate::catalog::Catalog;
+use crate::workspace::Workspace;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "areo",
+    version,
+    about = "A terminal console for machine learning on Mars orbital imagery"
+)]
+pub struct Cli {
+    /// The workspace folder (default: the XDG data directory's `areo`).
+    #[arg(long, global = true, env = "AREO_HOME", value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The local catalog of products and files.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+    /// Seed a demo workspace with the shipped sample and show it.
+    Demo,
+}
+
+/// What the front end needs: the workspace (locked) and its catalog.
+pub(crate) struct Session {
+    pub workspace: Workspace,
+    pub catalog: Catalog,
+}
+
+impl Session {
+    pub fn open(dir: PathBuf) -> anyhow::Result<Self> {
+        let workspace = Workspace::open(&dir)?;
+        let catalog = Catalog::open(&workspace.catalog_dir())
+            .with_context(|| format!("opening the catalog of workspace {}", dir.display()))?;
+        Ok(Self { workspace, catalog })
+    }
+}
+
+/// Runs the command line; errors are reported by the caller.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Catalog(command) => {
+            let session = Session::open(Workspace::locate(cli.workspace)?)?;
+            catalog::run(&session, command, cli.json)
+        }
+        Command::Demo => {
+            let dir = match cli.workspace {
+                Some(dir) => dir,
+                None => Workspace::locate(None)?.with_file_name("areo-demo"),
+            };
+            demo::run(dir, cli.json)
+        }
+    }
+}

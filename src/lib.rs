@@ -1,0 +1,16 @@
+//! areo: a terminal console for machine learning on Mars orbital imagery.
+//!
+//! Layers (lower never imports higher; see ARCHITECTURE.md):
+//! 1. pure formats and maths: [`geo`], [`product`], [`progress`]
+//! 2. outside world: [`ode`], [`catalog`], [`workspace`]
+//! 3. pipeline steps: [`pipeline`]
+//! 5. front ends: [`cli`]
+
+pub mod catalog;
+pub mod cli;
+pub mod geo;
+pub mod ode;
+pub mod pipeline;
+pub mod product;
+pub mod progress;
+pub mod workspace;

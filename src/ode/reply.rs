@@ -1,0 +1,825 @@
+//! Parsing ODE product-query replies, as the REST API sends them or as saved to disk.
+//!
+//! The service writes every value as a string, gives `Products.Product` as an object for one
+//! result and an array for several, and reports errors as HTTP 200 with `Status: "ERROR"`.
+//! JSON and XML replies are read into one small tree ([`Node`]) and a single walker turns that
+//! into typed records, so both formats obey exactly the same rules.
+
+use crate::geo::{BoxError, LonLatBox};
+use crate::product::{
+    check_plain_name, FileState, Footprints, Product, ProductEntry, ProductFile, UnsafeName,
+    UtcTime,
+};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// A parsed reply: the products plus what the server said about the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeReply {
+    /// `Count`, present when the query asked for it (`results=c`): the total across all pages.
+    pub count: Option<u64>,
+    /// `QuerySummary.Date`: when ODE answered.
+    pub retrieved_at: Option<UtcTime>,
+    pub query_summary: BTreeMap<String, String>,
+    pub products: Vec<ProductEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the reply is empty")]
+    Empty,
+    #[error("not UTF-8 text (bad byte at offset {offset})")]
+    NotUtf8 { offset: usize },
+    #[error("not an ODE reply: expected a JSON object or an XML document, found {found}")]
+    NotAReply { found: String },
+    #[error(
+        "this is a bare list of {items} item(s), not an ODE reply (it looks like a \
+         Product_file array cut out of one); import the whole reply, which has ODEResults"
+    )]
+    BareList { items: usize },
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("malformed XML at byte {offset}: {message}")]
+    Xml { offset: u64, message: String },
+    #[error("no ODEResults element: this is {found}, not an ODE reply")]
+    NoResults { found: String },
+    #[error("the ODE server answered with an error: {message}")]
+    Server { message: String },
+    #[error("ODEResults.{field}: {problem}")]
+    Envelope {
+        field: &'static str,
+        problem: String,
+    },
+    #[error("Product_file #{index}: {problem}")]
+    File { index: usize, problem: FieldError },
+    #[error("product #{index}{}: {problem}", pdsid.as_ref().map(|p| format!(" ({p})")).unwrap_or_default())]
+    Product {
+        /// 1-based position in the reply.
+        index: usize,
+        pdsid: Option<String>,
+        problem: FieldError,
+    },
+}
+
+/// What was wrong with one field of a product or file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FieldError {
+    #[error("required field {0} is missing")]
+    Missing(&'static str),
+    #[error("field {field}: expected {expected}, found {found}")]
+    Shape {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("field {field}: expected {expected}, found {value:?}")]
+    Value {
+        field: String,
+        expected: &'static str,
+        value: String,
+    },
+    #[error("bounding box: {0}")]
+    Box(#[from] BoxError),
+    #[error(transparent)]
+    Name(#[from] UnsafeName),
+    #[error("file #{index}: {problem}")]
+    File {
+        index: usize,
+        problem: Box<FieldError>,
+    },
+}
+
+/// A reply read into a format-neutral tree. XML repeats an element where JSON has an array,
+/// and neither says whether one item was meant as a list; [`Node::items`] hides the difference.
+#[derive(Debug, Clone, PartialEq)]
+///
+/// Text borrows from the reply wherever it needs no unescaping, so parsing a page of products
+/// allocates little beyond the records it produces.
+pub enum Node<'a> {
+    Text(Cow<'a, str>),
+    Map(Vec<(Cow<'a, str>, Node<'a>)>),
+    List(Vec<Node<'a>>),
+}
+
+impl<'a> Node<'a> {
+    fn is_null(&self) -> bool {
+        matches!(self, Node::Text(t) if t == NULL)
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Node::Text(_) => "a string",
+            Node::Map(_) => "an object",
+            Node::List(_) => "a list",
+        }
+    }
+
+    fn entries(&self) -> &[(Cow<'a, str>, Node<'a>)] {
+        match self {
+            Node::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// The first child called `key`.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        self.entries()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Every child called `key`, lists flattened: one object, a JSON array and repeated XML
+    /// elements all read the same.
+    pub fn items<'s>(&'s self, key: &str) -> Vec<&'s Node<'a>> {
+        let mut out = Vec::new();
+        for (_, node) in self.entries().iter().filter(|(k, _)| k == key) {
+            match node {
+                Node::List(items) => out.extend(items),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    /// Text for people: strings as they are, anything nested as compact JSON.
+    fn to_text(&self) -> String {
+        match self {
+            Node::Text(text) => text.to_string(),
+            other => other.to_json().to_string(),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Node::Text(text) => serde_json::Value::String(text.to_string()),
+            Node::List(items) => items.iter().map(Node::to_json).collect(),
+            Node::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+}
+
+/// JSON is read straight into a [`Node`] (no intermediate `serde_json::Value`): numbers and
+/// booleans become text, as ODE writes them, and nulls are dropped like absent keys.
+impl<'de> serde::Deserialize<'de> for Node<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+/// A JSON null becomes this marker so maps and lists can drop it.
+const NULL: &str = "\u{0}null";
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(v)))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Borrowed(if v { "True" } else { "False" })))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Borrowed(NULL)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<Node<'de>>()? {
+            if !item.is_null() {
+                items.push(item);
+            }
+        }
+        Ok(Node::List(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some((Key(key), value)) = map.next_entry::<Key<'de>, Node<'de>>()? {
+            if !value.is_null() {
+                entries.push((key, value));
+            }
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes (serde's own `Cow`
+/// deserialisation always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Parses one reply, JSON or XML, detected from its first character.
+pub fn parse_reply(bytes: &[u8]) -> Result<OdeReply, ReplyError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ReplyError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let root = match text.chars().next() {
+        None => return Err(ReplyError::Empty),
+        Some('{') | Some('[') => json_root(text)?,
+        Some('<') => xml_root(text)?,
+        Some(other) => {
+            return Err(ReplyError::NotAReply {
+                found: format!("{other:?} at the start"),
+            })
+        }
+    };
+    reply_from_tree(&root)
+}
+
+fn json_error(e: serde_json::Error) -> ReplyError {
+    ReplyError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+fn json_root(text: &str) -> Result<Node<'_>, ReplyError> {
+    match serde_json::from_str::<Node>(text).map_err(json_error)? {
+        Node::List(items) => Err(ReplyError::BareList { items: items.len() }),
+        Node::Map(entries) => {
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
+            let found = describe_keys(&keys);
+            entries
+                .into_iter()
+                .find(|(k, _)| k == "ODEResults")
+                .map(|(_, results)| results)
+                .ok_or(ReplyError::NoResults { found })
+        }
+        Node::Text(_) => Err(ReplyError::NotAReply {
+            found: "a bare JSON value".into(),
+        }),
+    }
+}
+
+fn describe_keys(keys: &[&str]) -> String {
+    if keys.is_empty() {
+        "an empty object".into()
+    } else {
+        format!(
+            "an object with keys {}",
+            keys[..keys.len().min(5)].join(", ")
+        )
+    }
+}
+
+/// Reads an XML document into a [`Node`] tree: an element with child elements becomes a map
+/// (repeated names kept in order), an element with only text becomes text.
+fn xml_root(text: &str) -> Result<Node<'static>, ReplyError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let xml_error = |reader: &quick_xml::Reader<&[u8]>, message: String| ReplyError::Xml {
+        offset: reader.error_position().max(reader.buffer_position()),
+        message,
+    };
+    // Open elements: (name, children, text).
+    type Children = Vec<(Cow<'static, str>, Node<'static>)>;
+    let mut stack: Vec<(String, Children, String)> = Vec::new();
+    let mut root: Option<(String, Node<'static>)> = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| xml_error(&reader, e.to_string()))?;
+        match event {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                stack.push((name, Vec::new(), String::new()));
+            }
+            Event::Empty(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                match stack.last_mut() {
+                    Some((_, children, _)) => children.push((name.into(), Node::Text("".into()))),
+                    None => root = Some((name, Node::Text("".into()))),
+                }
+            }
+            Event::Text(content) => {
+                if let Some((_, _, text)) = stack.last_mut() {
+                    let decoded = content
+                        .xml_content()
+                        .map_err(|e| xml_error(&reader, e.to_string()))?;
+                    text.push_str(&decoded);
+                }
+            }
+            Event::CData(content) => {
+                if let Some((_, _, text)) = stack.last_mut() {
+                    text.push_str(&String::from_utf8_lossy(&content));
+                }
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = match reference
+                    .resolve_char_ref()
+                    .map_err(|e| xml_error(&reader, e.to_string()))?
+                {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = reference
+                            .decode()
+                            .map_err(|e| xml_error(&reader, e.to_string()))?;
+                        quick_xml::escape::resolve_xml_entity(&name)
+                            .ok_or_else(|| xml_error(&reader, format!("unknown entity &{name};")))?
+                            .to_string()
+                    }
+                };
+                if let Some((_, _, text)) = stack.last_mut() {
+                    text.push_str(&resolved);
+                }
+            }
+            Event::End(_) => {
+                let (name, children, text) = stack.pop().ok_or_else(|| {
+                    xml_error(&reader, "closing tag without an opening one".into())
+                })?;
+                let node = if children.is_empty() {
+                    Node::Text(text.trim().to_string().into())
+                } else {
+                    Node::Map(children)
+                };
+                match stack.last_mut() {
+                    Some((_, siblings, _)) => siblings.push((name.into(), node)),
+                    None => root = Some((name, node)),
+                }
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+    if let Some((name, _, _)) = stack.last() {
+        return Err(xml_error(&reader, format!("document ends inside <{name}>")));
+    }
+    match root {
+        Some((name, node)) if name == "ODEResults" => Ok(node),
+        Some((name, _)) => Err(ReplyError::NoResults {
+            found: format!("an XML document whose root is <{name}>"),
+        }),
+        None => Err(ReplyError::NotAReply {
+            found: "an XML document with no elements".into(),
+        }),
+    }
+}
+
+fn reply_from_tree(results: &Node) -> Result<OdeReply, ReplyError> {
+    if !matches!(results, Node::Map(_)) {
+        return Err(ReplyError::Envelope {
+            field: "ODEResults",
+            problem: format!("expected an object, found {}", results.describe()),
+        });
+    }
+    let text_of = |field: &'static str| -> Result<Option<&str>, ReplyError> {
+        match results.get(field) {
+            None => Ok(None),
+            Some(Node::Text(text)) => Ok(Some(text.as_ref())),
+            Some(other) => Err(ReplyError::Envelope {
+                field,
+                problem: format!("expected a string, found {}", other.describe()),
+            }),
+        }
+    };
+    let status = text_of("Status")?;
+    if let Some(status) = status.filter(|s| !s.eq_ignore_ascii_case("success")) {
+        let message = text_of("Error")?
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("Status {status:?} without a message"));
+        return Err(ReplyError::Server { message });
+    }
+    let count = text_of("Count")?
+        .map(|c| {
+            c.trim().parse::<u64>().map_err(|_| ReplyError::Envelope {
+                field: "Count",
+                problem: format!("expected a whole number, found {c:?}"),
+            })
+        })
+        .transpose()?;
+    let query_summary: BTreeMap<String, String> = results
+        .get("QuerySummary")
+        .map(|summary| {
+            summary
+                .entries()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_text()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let retrieved_at = match query_summary.get("Date") {
+        Some(date) => Some(UtcTime::parse(date).ok_or_else(|| ReplyError::Envelope {
+            field: "QuerySummary.Date",
+            problem: format!("expected a time like 2020-09-14T08:26:21.003, found {date:?}"),
+        })?),
+        None => None,
+    };
+    let product_nodes = match results.get("Products") {
+        None | Some(Node::Text(_)) => Vec::new(),
+        Some(products @ Node::Map(_)) => products.items("Product"),
+        Some(other) => {
+            return Err(ReplyError::Envelope {
+                field: "Products",
+                problem: format!("expected an object, found {}", other.describe()),
+            })
+        }
+    };
+    let products = product_nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            entry_from_node(node, retrieved_at).map_err(|problem| ReplyError::Product {
+                index: i + 1,
+                pdsid: node.get("pdsid").and_then(|n| match n {
+                    Node::Text(t) => Some(t.to_string()),
+                    _ => None,
+                }),
+                problem,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(OdeReply {
+        count,
+        retrieved_at,
+        query_summary,
+        products,
+    })
+}
+
+fn text<'a>(field: &str, node: &'a Node<'_>) -> Result<&'a str, FieldError> {
+    match node {
+        Node::Text(text) => Ok(text.trim()),
+        other => Err(FieldError::Shape {
+            field: field.to_string(),
+            expected: "a string",
+            found: other.describe(),
+        }),
+    }
+}
+
+/// Optional text: ODE writes empty strings for absent values.
+fn opt_text(field: &str, node: &Node) -> Result<Option<String>, FieldError> {
+    let value = text(field, node)?;
+    Ok((!value.is_empty()).then(|| value.to_string()))
+}
+
+fn parsed<T>(
+    field: &str,
+    node: &Node,
+    expected: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, FieldError> {
+    let value = text(field, node)?;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    parse(value).map(Some).ok_or_else(|| FieldError::Value {
+        field: field.to_string(),
+        expected,
+        value: value.to_string(),
+    })
+}
+
+fn number(field: &str, node: &Node) -> Result<Option<f64>, FieldError> {
+    parsed(field, node, "a number", |v| {
+        v.parse::<f64>().ok().filter(|n| n.is_finite())
+    })
+}
+
+fn whole(field: &str, node: &Node) -> Result<Option<u64>, FieldError> {
+    parsed(field, node, "a whole number", |v| v.parse::<u64>().ok())
+}
+
+fn flag(field: &str, node: &Node) -> Result<Option<bool>, FieldError> {
+    parsed(field, node, "True or False", |v| {
+        if v.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if v.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+fn time(field: &str, node: &Node) -> Result<Option<UtcTime>, FieldError> {
+    parsed(
+        field,
+        node,
+        "a time like 2010-01-27T17:48:41.108",
+        UtcTime::parse,
+    )
+}
+
+fn latitude(field: &str, node: &Node) -> Result<Option<f64>, FieldError> {
+    match number(field, node)? {
+        Some(lat) if !(-90.0..=90.0).contains(&lat) => Err(FieldError::Value {
+            field: field.to_string(),
+            expected: "a latitude in -90..=90",
+            value: lat.to_string(),
+        }),
+        other => Ok(other),
+    }
+}
+
+fn longitude(field: &str, node: &Node) -> Result<Option<f64>, FieldError> {
+    match number(field, node)? {
+        Some(lon) => crate::geo::normalise_longitude("longitude", lon)
+            .map(Some)
+            .map_err(|_| FieldError::Value {
+                field: field.to_string(),
+                expected: "a longitude in 0..=360 east",
+                value: lon.to_string(),
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Footprints that ODE leaves empty come as `MULTIPOLYGON EMPTY`.
+fn geometry(field: &str, node: &Node) -> Result<Option<String>, FieldError> {
+    Ok(opt_text(field, node)?.filter(|wkt| !wkt.ends_with("EMPTY")))
+}
+
+fn entry_from_node(node: &Node, retrieved_at: Option<UtcTime>) -> Result<ProductEntry, FieldError> {
+    Ok(ProductEntry {
+        product: product_from_node(node, retrieved_at)?,
+        files: files_from_product(node)?,
+    })
+}
+
+fn product_from_node(node: &Node, retrieved_at: Option<UtcTime>) -> Result<Product, FieldError> {
+    let Node::Map(entries) = node else {
+        return Err(FieldError::Shape {
+            field: "Product".into(),
+            expected: "an object",
+            found: node.describe(),
+        });
+    };
+    let mut p = Product {
+        pdsid: String::new(),
+        instrument_host: String::new(),
+        instrument: String::new(),
+        product_type: String::new(),
+        target: None,
+        data_set_id: None,
+        observation_id: None,
+        volume_id: None,
+        producer_id: None,
+        product_version: None,
+        relative_path: None,
+        comment: None,
+        description: None,
+        center_latitude: None,
+        center_longitude: None,
+        bbox: None,
+        footprints: Footprints::default(),
+        bb_georeferenced: None,
+        center_georeferenced: None,
+        pole_state: None,
+        map_scale: None,
+        map_resolution: None,
+        incidence_angle: None,
+        emission_angle: None,
+        phase_angle: None,
+        solar_longitude: None,
+        solar_time: None,
+        observation_time: None,
+        start_time: None,
+        stop_time: None,
+        creation_time: None,
+        spacecraft_clock_start: None,
+        spacecraft_clock_stop: None,
+        start_orbit: None,
+        stop_orbit: None,
+        label_file_name: None,
+        label_url: None,
+        product_url: None,
+        files_url: None,
+        external_url: None,
+        external_url2: None,
+        ode_notes: Vec::new(),
+        extra: BTreeMap::new(),
+        retrieved_at,
+    };
+    let (mut west, mut east, mut south, mut north) = (None, None, None, None);
+    for (key, value) in entries {
+        let k = key.as_ref();
+        match k {
+            "pdsid" => p.pdsid = text(k, value)?.to_ascii_uppercase(),
+            "ihid" => p.instrument_host = text(k, value)?.to_ascii_uppercase(),
+            "iid" => p.instrument = text(k, value)?.to_ascii_uppercase(),
+            "pt" => p.product_type = text(k, value)?.to_ascii_uppercase(),
+            "Target_name" => p.target = opt_text(k, value)?,
+            "Data_Set_Id" => p.data_set_id = opt_text(k, value)?,
+            "Observation_id" => p.observation_id = opt_text(k, value)?,
+            "PDSVolume_Id" => p.volume_id = opt_text(k, value)?,
+            "Producer_id" => p.producer_id = opt_text(k, value)?,
+            "Product_version_id" => p.product_version = opt_text(k, value)?,
+            "RelativePathtoVol" => p.relative_path = opt_text(k, value)?,
+            "Comment" => p.comment = opt_text(k, value)?,
+            "Description" => p.description = opt_text(k, value)?,
+            "Center_latitude" => p.center_latitude = latitude(k, value)?,
+            "Center_longitude" => p.center_longitude = longitude(k, value)?,
+            "Westernmost_longitude" => west = longitude(k, value)?,
+            "Easternmost_longitude" => east = longitude(k, value)?,
+            "Minimum_latitude" => south = latitude(k, value)?,
+            "Maximum_latitude" => north = latitude(k, value)?,
+            "Footprint_geometry" => p.footprints.geometry = geometry(k, value)?,
+            "Footprint_C0_geometry" => p.footprints.c0 = geometry(k, value)?,
+            "Footprint_GL_geometry" => p.footprints.gl = geometry(k, value)?,
+            "Footprint_NP_geometry" => p.footprints.np = geometry(k, value)?,
+            "Footprint_SP_geometry" => p.footprints.sp = geometry(k, value)?,
+            // ODE spells it this way.
+            "Footprint_souce" | "Footprint_source" => p.footprints.source = opt_text(k, value)?,
+            "Footprints_cross_meridian" => p.footprints.crosses_meridian = flag(k, value)?,
+            "BB_georeferenced" => p.bb_georeferenced = flag(k, value)?,
+            "Center_georeferenced" => p.center_georeferenced = flag(k, value)?,
+            "Pole_state" => p.pole_state = opt_text(k, value)?,
+            "Map_scale" => p.map_scale = number(k, value)?,
+            "Map_resolution" => p.map_resolution = number(k, value)?,
+            "Incidence_angle" => p.incidence_angle = number(k, value)?,
+            "Emission_angle" => p.emission_angle = number(k, value)?,
+            "Phase_angle" => p.phase_angle = number(k, value)?,
+            "Solar_longitude" => p.solar_longitude = number(k, value)?,
+            "Solar_time" => p.solar_time = number(k, value)?,
+            "Observation_time" => p.observation_time = time(k, value)?,
+            "UTC_start_time" => p.start_time = time(k, value)?,
+            "UTC_stop_time" => p.stop_time = time(k, value)?,
+            "Product_creation_time" => p.creation_time = time(k, value)?,
+            "SpaceCraft_clock_start_count" => p.spacecraft_clock_start = opt_text(k, value)?,
+            "SpaceCraft_clock_stop_count" => p.spacecraft_clock_stop = opt_text(k, value)?,
+            "Start_orbit_number" => p.start_orbit = orbit(k, value)?,
+            "Stop_orbit_number" => p.stop_orbit = orbit(k, value)?,
+            "LabelFileName" => p.label_file_name = opt_text(k, value)?,
+            "LabelURL" => p.label_url = opt_text(k, value)?,
+            "ProductURL" => p.product_url = opt_text(k, value)?,
+            "FilesURL" => p.files_url = opt_text(k, value)?,
+            "External_url" => p.external_url = opt_text(k, value)?,
+            "External_url2" => p.external_url2 = opt_text(k, value)?,
+            "ODE_notes" => {
+                p.ode_notes = value
+                    .items("ODE_note")
+                    .into_iter()
+                    .map(|n| text("ODE_notes.ODE_note", n).map(str::to_string))
+                    .collect::<Result<_, _>>()?
+            }
+            // Files are read by `files_from_product`; keeping them out of `extra`.
+            "Product_files" => {}
+            _ => {
+                p.extra.insert(key.to_string(), value.to_text());
+            }
+        }
+    }
+    for (name, value) in [
+        ("pdsid", &p.pdsid),
+        ("ihid", &p.instrument_host),
+        ("iid", &p.instrument),
+        ("pt", &p.product_type),
+    ] {
+        if value.is_empty() {
+            return Err(FieldError::Missing(name));
+        }
+    }
+    check_plain_name("pdsid", &p.pdsid)?;
+    p.bbox = match (west, east, south, north) {
+        (Some(w), Some(e), Some(s), Some(n)) => Some(LonLatBox::new(w, e, s, n)?),
+        _ => None,
+    };
+    Ok(p)
+}
+
+fn orbit(field: &str, node: &Node) -> Result<Option<u32>, FieldError> {
+    parsed(field, node, "an orbit number", |v| v.parse::<u32>().ok())
+}
+
+/// The files listed under one product node, or `None` when the reply carried no file list
+/// (a query without `results=f`), which is not the same as an empty list.
+fn files_from_product(node: &Node) -> Result<Option<Vec<ProductFile>>, FieldError> {
+    let Some(files) = node.get("Product_files") else {
+        return Ok(None);
+    };
+    if let Node::Text(_) = files {
+        return Ok(Some(Vec::new()));
+    }
+    files
+        .items("Product_file")
+        .into_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            file_from_node(file).map_err(|problem| FieldError::File {
+                index: i + 1,
+                problem: Box::new(problem),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Parses one `Product_file` entry.
+fn file_from_node(node: &Node) -> Result<ProductFile, FieldError> {
+    let Node::Map(entries) = node else {
+        return Err(FieldError::Shape {
+            field: "Product_file".into(),
+            expected: "an object",
+            found: node.describe(),
+        });
+    };
+    let (mut name, mut url, mut file_type) = (None, None, None);
+    let mut file = ProductFile {
+        name: String::new(),
+        file_type: String::new(),
+        description: None,
+        url: String::new(),
+        kbytes: None,
+        created: None,
+        state: FileState::Remote,
+        local_path: None,
+        size: None,
+        sha256: None,
+        error: None,
+    };
+    for (key, value) in entries {
+        let k = key.as_ref();
+        match k {
+            "FileName" => name = opt_text(k, value)?,
+            "URL" => url = opt_text(k, value)?,
+            "Type" => file_type = opt_text(k, value)?,
+            "Description" => file.description = opt_text(k, value)?,
+            "KBytes" => file.kbytes = whole(k, value)?,
+            "Creation_date" => file.created = time(k, value)?,
+            _ => {}
+        }
+    }
+    file.name = name.ok_or(FieldError::Missing("FileName"))?;
+    check_plain_name("FileName", &file.name)?;
+    file.url = url.ok_or(FieldError::Missing("URL"))?;
+    file.file_type = file_type.unwrap_or_default();
+    Ok(file)
+}
+
+/// Parses a bare `Product_file` list, as cut out of a reply (the CTX fixture is one).
+pub fn parse_file_list(bytes: &[u8]) -> Result<Vec<ProductFile>, ReplyError> {
+    let node: Node = serde_json::from_slice(bytes).map_err(json_error)?;
+    let items: Vec<&Node> = match &node {
+        Node::List(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            file_from_node(file).map_err(|problem| ReplyError::File {
+                index: i + 1,
+                problem,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,4 @@
+//! Pipeline steps: each takes inputs, settings and a progress sink and produces catalog
+//! records. This is where the outside-world modules (ODE, catalog) meet.
+
+pub mod import;

@@ -1,0 +1,20 @@
+//! Progress reporting for long work: one small trait that every step reports through; the
+//! CLI draws it as a bar, the engine turns it into events.
+
+/// Receives progress from a long-running step. Implementations must be cheap: steps call
+/// `advance` in their inner loops.
+pub trait Progress: Send + Sync {
+    /// Announces how many units the step will do (products, bytes, tiles...).
+    fn start(&self, label: &str, total: u64);
+    fn advance(&self, units: u64);
+    fn finish(&self);
+}
+
+/// Discards progress (tests, `--json` runs).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _label: &str, _total: u64) {}
+    fn advance(&self, _units: u64) {}
+    fn finish(&self) {}
+}

@@ -1,0 +1,88 @@
+//! Crash safety: SIGKILL an import half way, then reopen the catalog.
+
+#[path = "support/replies.rs"]
+mod replies;
+
+use areo::catalog::Catalog;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const PAGES: u64 = 40;
+const PAGE: u64 = 1000;
+
+#[test]
+fn a_killed_import_leaves_whole_records_and_can_be_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let pages: Vec<_> = (0..PAGES)
+        .map(|page| {
+            let path = dir.path().join(format!("page-{page:02}.json"));
+            let text = replies::reply(page * PAGE, PAGE, 11, "2026-01-01T00:00:00.000");
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    let import = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_areo"));
+        command
+            .arg("--workspace")
+            .arg(&ws)
+            .args(["catalog", "import"])
+            .args(&pages)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+
+    let mut child = import().spawn().unwrap();
+    // With stderr not a terminal, areo prints one progress line per stored batch.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut batches = 0;
+    while batches < 30 {
+        let line = lines.next().expect("import ended early").unwrap();
+        if line.contains(".json: ") {
+            batches += 1;
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still importing when killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    {
+        let catalog = Catalog::open(&ws.join("catalog")).unwrap();
+        let products = catalog.stats().unwrap().products;
+        eprintln!("{products} products stored when the import was killed");
+        assert!(
+            products < PAGES * PAGE,
+            "the kill landed mid-import ({products} stored)"
+        );
+        assert_eq!(
+            catalog.verify().unwrap(),
+            Vec::<String>::new(),
+            "only whole records"
+        );
+        for row in catalog.query(&Default::default()).unwrap() {
+            let files = catalog.files(&row.product.pdsid).unwrap();
+            let expected = if row.product.instrument == "CTX" {
+                6
+            } else {
+                24
+            };
+            assert_eq!(
+                files.len(),
+                expected,
+                "{} has all its files",
+                row.product.pdsid
+            );
+        }
+    }
+
+    let finished = import().stderr(Stdio::null()).status().unwrap();
+    assert!(finished.success());
+    let catalog = Catalog::open(&ws.join("catalog")).unwrap();
+    assert_eq!(catalog.stats().unwrap().products, PAGES * PAGE);
+    assert_eq!(catalog.verify().unwrap(), Vec::<String>::new());
+}
