@@ -76,11 +76,15 @@ fn importing_the_same_reply_twice_changes_nothing() {
     let f = Fixture::new();
     let path = f.write("page.json", replies::reply(0, 30, 1, DATE));
     let first = f.import(&path).unwrap();
-    assert_eq!((first.products, first.inserted), (30, 30));
+    assert_eq!((first.products, first.stored.inserted), (30, 30));
     let before = f.snapshot();
     let second = f.import(&path).unwrap();
     assert_eq!(
-        (second.inserted, second.updated, second.unchanged),
+        (
+            second.stored.inserted,
+            second.stored.updated,
+            second.stored.unchanged
+        ),
         (0, 0, 30)
     );
     assert_eq!(f.snapshot(), before);
@@ -129,7 +133,7 @@ fn a_newer_reply_updates_the_record_and_keeps_downloads() {
     listed.retain(|f| f["FileName"] != json!(label) && f["FileName"] != json!(quicklook));
     let newer = reply_with(vec![product.clone()], "2026-06-01T00:00:00.000");
     let report = f.import_text("new.json", &newer).unwrap();
-    assert_eq!(report.updated, 1);
+    assert_eq!(report.stored.updated, 1);
 
     let stored = f.catalog.product(&pdsid).unwrap().unwrap();
     assert_eq!(stored.comment.as_deref(), Some("Revised comment"));
@@ -150,7 +154,7 @@ fn a_newer_reply_updates_the_record_and_keeps_downloads() {
             &reply_with(vec![replies::product(0, 1)], DATE),
         )
         .unwrap();
-    assert_eq!(report.skipped_older, 1);
+    assert_eq!(report.stored.skipped_older, 1);
     let stored = f.catalog.product(&pdsid).unwrap().unwrap();
     assert_eq!(stored.comment.as_deref(), Some("Revised comment"));
     assert_eq!(f.catalog.verify().unwrap(), Vec::<String>::new());
@@ -172,7 +176,7 @@ fn a_reply_without_files_leaves_the_files_alone() {
             &reply_with(vec![bare], "2026-02-01T00:00:00.000"),
         )
         .unwrap();
-    assert_eq!(report.updated, 1);
+    assert_eq!(report.stored.updated, 1);
     assert_eq!(
         f.catalog.files(&pdsid).unwrap().len(),
         6,

@@ -142,14 +142,14 @@ fn the_six_product_search_imports_with_its_meridian_crossings() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (report.products, report.inserted, report.count),
+        (report.products, report.stored.inserted, report.count),
         (6, 6, Some(6))
     );
     let again = import_reply_files(&catalog, &[path], &Silent)
         .pop()
         .unwrap()
         .unwrap();
-    assert_eq!(again.unchanged, 6);
+    assert_eq!(again.stored.unchanged, 6);
 
     let rows = catalog.query(&ProductQuery::default()).unwrap();
     for row in &rows {

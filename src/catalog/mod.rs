@@ -69,6 +69,28 @@ pub enum Upsert {
     SkippedOlder,
 }
 
+/// How many products each [`Upsert`] outcome had.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UpsertCounts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub skipped_older: usize,
+}
+
+impl UpsertCounts {
+    pub fn add(&mut self, outcomes: &[Upsert]) {
+        for outcome in outcomes {
+            match outcome {
+                Upsert::Inserted => self.inserted += 1,
+                Upsert::Updated => self.updated += 1,
+                Upsert::Unchanged => self.unchanged += 1,
+                Upsert::SkippedOlder => self.skipped_older += 1,
+            }
+        }
+    }
+}
+
 /// Filters for [`Catalog::query`]; all given filters must hold.
 #[derive(Debug, Clone, Default)]
 pub struct ProductQuery {
@@ -86,6 +108,17 @@ pub struct ProductRow {
     pub product: Product,
     pub state: FileState,
     pub bytes_on_disk: u64,
+}
+
+impl ProductRow {
+    /// A product known only from a reply, not (yet) in the catalog.
+    pub fn not_stored(product: Product) -> Self {
+        ProductRow {
+            product,
+            state: FileState::Remote,
+            bytes_on_disk: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

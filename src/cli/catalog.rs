@@ -180,10 +180,10 @@ pub fn describe_import(report: &ImportReport) -> String {
         "{}: {} product(s): {} new, {} updated, {} unchanged, {} older than stored",
         report.file.display(),
         report.products,
-        report.inserted,
-        report.updated,
-        report.unchanged,
-        report.skipped_older
+        report.stored.inserted,
+        report.stored.updated,
+        report.stored.unchanged,
+        report.stored.skipped_older
     )
 }
 

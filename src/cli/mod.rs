@@ -2,6 +2,7 @@
 
 mod catalog;
 mod demo;
+mod ode;
 mod output;
 
 use crate::catalog::Catalog;
@@ -33,6 +34,8 @@ enum Command {
     /// The local catalog of products and files.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Search the PDS Orbital Data Explorer.
+    Ode(Box<ode::OdeArgs>),
     /// Seed a demo workspace with the shipped sample and show it.
     Demo,
 }
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let session = Session::open(Workspace::locate(cli.workspace)?)?;
             catalog::run(&session, command, cli.json)
         }
+        Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
         Command::Demo => {
             let dir = match cli.workspace {
                 Some(dir) => dir,

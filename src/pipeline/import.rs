@@ -1,6 +1,6 @@
 //! Importing saved ODE replies into the catalog.
 
-use crate::catalog::{Catalog, CatalogError, Upsert};
+use crate::catalog::{Catalog, CatalogError, UpsertCounts};
 use crate::ode::{parse_reply, OdeReply, ReplyError};
 use crate::progress::Progress;
 use serde::Serialize;
@@ -39,10 +39,8 @@ pub struct ImportReport {
     pub products: usize,
     /// The reply's `Count` (all pages), when the query asked for it.
     pub count: Option<u64>,
-    pub inserted: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub skipped_older: usize,
+    #[serde(flatten)]
+    pub stored: UpsertCounts,
 }
 
 /// Imports saved replies. Each file is parsed and checked whole before anything of it is
@@ -122,14 +120,8 @@ fn store(
     };
     progress.start(&source.display().to_string(), reply.products.len() as u64);
     for batch in reply.products.chunks(BATCH) {
-        for outcome in catalog.upsert(batch).map_err(|e| fail(e.into()))? {
-            match outcome {
-                Upsert::Inserted => report.inserted += 1,
-                Upsert::Updated => report.updated += 1,
-                Upsert::Unchanged => report.unchanged += 1,
-                Upsert::SkippedOlder => report.skipped_older += 1,
-            }
-        }
+        let outcomes = catalog.upsert(batch).map_err(|e| fail(e.into()))?;
+        report.stored.add(&outcomes);
         progress.advance(batch.len() as u64);
     }
     progress.finish();

@@ -2,3 +2,4 @@
 //! records. This is where the outside-world modules (ODE, catalog) meet.
 
 pub mod import;
+pub mod search;
