@@ -135,6 +135,8 @@ pub struct CatalogStats {
     pub catalog_bytes: u64,
 }
 
+/// A handle on the catalog; clones share the same database.
+#[derive(Clone)]
 pub struct Catalog {
     db: sled::Db,
     products: sled::Tree,

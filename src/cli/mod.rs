@@ -2,6 +2,7 @@
 
 mod catalog;
 mod demo;
+mod fetch;
 mod ode;
 mod output;
 
@@ -36,6 +37,8 @@ enum Command {
     Catalog(catalog::CatalogCommand),
     /// Search the PDS Orbital Data Explorer.
     Ode(Box<ode::OdeArgs>),
+    /// Download products' files into the workspace, resumably and verified.
+    Fetch(fetch::FetchArgs),
     /// Seed a demo workspace with the shipped sample and show it.
     Demo,
 }
@@ -63,6 +66,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             catalog::run(&session, command, cli.json)
         }
         Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
+        Command::Fetch(args) => {
+            let session = Session::open(Workspace::locate(cli.workspace)?)?;
+            fetch::run(&session, args, cli.json)
+        }
         Command::Demo => {
             let dir = match cli.workspace {
                 Some(dir) => dir,

@@ -1,8 +1,10 @@
 //! Drawing for people: aligned tables, sizes, and progress bars.
 
 use crate::progress::Progress;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
@@ -46,39 +48,78 @@ pub fn optional<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-/// A bar on a terminal; plain lines when stderr is a pipe or a log, so scripts and logs still
-/// see how far the work got.
-pub enum CliProgress {
-    Bar(ProgressBar),
-    Lines(std::sync::Mutex<(String, u64, u64)>),
+/// Progress bars on a terminal, several at once; plain throttled lines when stderr is a pipe
+/// or a log, so scripts and logs still see how far the work got.
+pub struct ProgressGroup {
+    bars: Option<MultiProgress>,
 }
 
-impl CliProgress {
+impl ProgressGroup {
     pub fn new() -> Self {
-        if std::io::stderr().is_terminal() {
-            CliProgress::Bar(ProgressBar::hidden())
-        } else {
-            CliProgress::Lines(std::sync::Mutex::new((String::new(), 0, 0)))
+        ProgressGroup {
+            bars: std::io::stderr().is_terminal().then(MultiProgress::new),
+        }
+    }
+
+    /// A new bar counting items, or bytes.
+    pub fn add(&self, bytes: bool) -> CliProgress {
+        match &self.bars {
+            Some(bars) => {
+                let template = if bytes {
+                    "{msg:40!} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+                } else {
+                    "{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta})"
+                };
+                let bar = bars.add(ProgressBar::new(0));
+                bar.set_style(
+                    ProgressStyle::with_template(template)
+                        .expect("static template")
+                        .progress_chars("=> "),
+                );
+                CliProgress::Bar(bar)
+            }
+            None => CliProgress::Lines(Mutex::new(Lines::default())),
         }
     }
 }
+
+#[derive(Default)]
+pub struct Lines {
+    label: String,
+    done: u64,
+    total: u64,
+    printed: Option<Instant>,
+}
+
+pub enum CliProgress {
+    Bar(ProgressBar),
+    Lines(Mutex<Lines>),
+}
+
+impl CliProgress {
+    /// A single bar of items.
+    pub fn new() -> Self {
+        ProgressGroup::new().add(false)
+    }
+}
+
+/// At most this often per line-mode task.
+const LINE_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Progress for CliProgress {
     fn start(&self, label: &str, total: u64) {
         match self {
             CliProgress::Bar(bar) => {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
-                        .expect("static template")
-                        .progress_chars("=> "),
-                );
                 bar.set_message(label.to_string());
                 bar.set_length(total);
                 bar.set_position(0);
             }
-            CliProgress::Lines(state) => {
-                *state.lock().expect("progress lock") = (label.to_string(), 0, total);
+            CliProgress::Lines(lines) => {
+                *lines.lock().expect("progress lock") = Lines {
+                    label: label.to_string(),
+                    total,
+                    ..Lines::default()
+                };
             }
         }
     }
@@ -86,17 +127,26 @@ impl Progress for CliProgress {
     fn advance(&self, units: u64) {
         match self {
             CliProgress::Bar(bar) => bar.inc(units),
-            CliProgress::Lines(state) => {
-                let mut state = state.lock().expect("progress lock");
-                state.1 += units;
-                eprintln!("{}: {}/{}", state.0, state.1, state.2);
+            CliProgress::Lines(lines) => {
+                let mut lines = lines.lock().expect("progress lock");
+                lines.done += units;
+                if lines.printed.is_none_or(|at| at.elapsed() >= LINE_INTERVAL) {
+                    eprintln!("{}: {}/{}", lines.label, lines.done, lines.total);
+                    lines.printed = Some(Instant::now());
+                }
             }
         }
     }
 
     fn finish(&self) {
-        if let CliProgress::Bar(bar) = self {
-            bar.finish_and_clear();
+        match self {
+            CliProgress::Bar(bar) => bar.finish_and_clear(),
+            CliProgress::Lines(lines) => {
+                let lines = lines.lock().expect("progress lock");
+                if lines.printed.is_some() {
+                    eprintln!("{}: {}/{} done", lines.label, lines.done, lines.total);
+                }
+            }
         }
     }
 }

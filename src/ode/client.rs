@@ -51,7 +51,11 @@ pub struct ClientConfig {
     /// Whole-request timeout for queries (downloads set their own, per read).
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Requests to the service in flight at once, across all users of the client.
+    /// Downloads fail over to a resumed attempt when no byte arrives for this long (they
+    /// have no whole-request timeout: a HiRISE JP2 is hundreds of MB).
+    pub read_timeout: Duration,
+    /// Queries to the service in flight at once, across all users of the client. (Parallel
+    /// downloads are bounded by whoever starts them.)
     pub max_in_flight: usize,
     pub retry: RetryPolicy,
 }
@@ -62,6 +66,7 @@ impl Default for ClientConfig {
             base_url: DEFAULT_URL.into(),
             timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(60),
             max_in_flight: 4,
             retry: RetryPolicy::default(),
         }
@@ -111,6 +116,7 @@ pub struct SearchSummary {
 #[derive(Clone)]
 pub struct OdeClient {
     http: reqwest::Client,
+    downloads: reqwest::Client,
     base: reqwest::Url,
     permits: Arc<Semaphore>,
     retry: RetryPolicy,
@@ -143,8 +149,15 @@ impl OdeClient {
             .user_agent(concat!("areo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(OdeError::Setup)?;
+        let downloads = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .user_agent(concat!("areo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(OdeError::Setup)?;
         Ok(OdeClient {
             http,
+            downloads,
             base,
             permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             retry: config.retry.clone(),
@@ -153,6 +166,14 @@ impl OdeClient {
 
     pub fn base_url(&self) -> &reqwest::Url {
         &self.base
+    }
+
+    pub(crate) fn download_client(&self) -> &reqwest::Client {
+        &self.downloads
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     fn url(&self, params: &[(&str, String)]) -> reqwest::Url {
@@ -316,7 +337,7 @@ impl OdeClient {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()

@@ -4,9 +4,11 @@
 //! catalog stores them and the pipeline glues the two together.
 
 pub mod client;
+pub mod download;
 pub mod query;
 pub mod reply;
 
 pub use client::{ClientConfig, OdeClient, OdeError, RetryPolicy, SearchSummary};
+pub use download::{DownloadError, Downloaded, FileRequest};
 pub use query::{OdeQuery, Selector};
 pub use reply::{parse_reply, OdeReply, ReplyError};

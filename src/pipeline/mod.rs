@@ -1,5 +1,6 @@
 //! Pipeline steps: each takes inputs, settings and a progress sink and produces catalog
 //! records. This is where the outside-world modules (ODE, catalog) meet.
 
+pub mod fetch;
 pub mod import;
 pub mod search;

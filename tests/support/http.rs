@@ -50,6 +50,8 @@ pub struct Response {
     /// Send only this many body bytes (after a Content-Length promising all), then drop the
     /// connection.
     pub cut_after: Option<usize>,
+    /// Send the body in chunks of this size with this pause between them.
+    pub throttle: Option<(usize, std::time::Duration)>,
 }
 
 impl Response {
@@ -59,7 +61,29 @@ impl Response {
             headers: Vec::new(),
             body: body.into(),
             cut_after: None,
+            throttle: None,
         }
+    }
+
+    pub fn throttle(mut self, chunk: usize, pause: std::time::Duration) -> Self {
+        self.throttle = Some((chunk, pause));
+        self
+    }
+
+    /// The whole of `data`, or from the request's `Range: bytes=N-` on (206), as a server
+    /// that honours ranges answers.
+    pub fn ranged(request: &Request, data: &[u8]) -> Self {
+        match request.range_start() {
+            Some(start) if start as usize >= data.len() => {
+                Response::new(416, "").header("Content-Range", format!("bytes */{}", data.len()))
+            }
+            Some(start) => Response::new(206, data[start as usize..].to_vec()).header(
+                "Content-Range",
+                format!("bytes {start}-{}/{}", data.len() - 1, data.len()),
+            ),
+            None => Response::new(200, data.to_vec()),
+        }
+        .header("Accept-Ranges", "bytes")
     }
 
     pub fn header(mut self, name: &str, value: impl ToString) -> Self {
@@ -193,7 +217,16 @@ fn handle(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> st
         None => &response.body[..],
     };
     if request.method != "HEAD" {
-        out.write_all(body)?;
+        match response.throttle {
+            Some((size, pause)) => {
+                for chunk in body.chunks(size.max(1)) {
+                    out.write_all(chunk)?;
+                    out.flush()?;
+                    thread::sleep(pause);
+                }
+            }
+            None => out.write_all(body)?,
+        }
     }
     out.flush()?;
     if response.cut_after.is_some() {
