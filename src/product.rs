@@ -280,6 +280,23 @@ pub struct ProductFile {
 }
 
 impl ProductFile {
+    /// A file as a reply lists it: nothing of it local yet.
+    pub fn remote(name: &str, file_type: &str, url: &str) -> Self {
+        ProductFile {
+            name: name.to_string(),
+            file_type: file_type.to_string(),
+            description: None,
+            url: url.to_string(),
+            kbytes: None,
+            created: None,
+            state: FileState::Remote,
+            local_path: None,
+            size: None,
+            sha256: None,
+            error: None,
+        }
+    }
+
     pub fn kind(&self) -> FileKind {
         let name = self.name.to_ascii_uppercase();
         let description = self
@@ -357,17 +374,8 @@ mod tests {
 
     fn file(name: &str, file_type: &str, description: &str) -> ProductFile {
         ProductFile {
-            name: name.into(),
-            file_type: file_type.into(),
             description: Some(description.into()),
-            url: format!("https://example.org/{name}"),
-            kbytes: Some(1),
-            created: None,
-            state: FileState::Remote,
-            local_path: None,
-            size: None,
-            sha256: None,
-            error: None,
+            ..ProductFile::remote(name, file_type, &format!("https://example.org/{name}"))
         }
     }
 

@@ -13,7 +13,7 @@ use areo::pipeline::import::import_reply_files;
 use areo::product::FileState;
 use areo::progress::{Progress, Silent};
 use areo::workspace::Workspace;
-use http::{serve, Request, Response};
+use http::{runtime, serve, Request, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -48,14 +48,6 @@ fn client() -> OdeClient {
         ..ClientConfig::default()
     })
     .unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn request(url: String, name: &str, kbytes: Option<u64>) -> FileRequest {

@@ -11,7 +11,7 @@ use areo::ode::reply::ReplyError;
 use areo::ode::{ClientConfig, OdeClient, OdeError, OdeQuery, RetryPolicy, Selector};
 use areo::pipeline::search::search;
 use areo::progress::Silent;
-use http::{serve, Request, Response};
+use http::{runtime, serve, Request, Response};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -39,14 +39,6 @@ fn hirise() -> OdeQuery {
         instrument: "HIRISE".into(),
         product_type: "RDRV11".into(),
     })
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn envelope(results: Value) -> Response {

@@ -127,21 +127,11 @@ pub fn decode<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::product::FileState;
 
     fn file(name: &str, url: &str) -> ProductFile {
         ProductFile {
-            name: name.into(),
-            file_type: "Browse".into(),
-            description: None,
-            url: url.into(),
             kbytes: Some(3),
-            created: None,
-            state: FileState::Remote,
-            local_path: None,
-            size: None,
-            sha256: None,
-            error: None,
+            ..ProductFile::remote(name, "Browse", url)
         }
     }
 

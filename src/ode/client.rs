@@ -43,6 +43,15 @@ impl RetryPolicy {
             .min(self.max_delay);
         ceiling.mul_f64(fastrand::f64())
     }
+
+    /// How long to wait before retry number `retry`: the backoff, or longer when the server
+    /// asked for it (`Retry-After`, honoured up to `max_retry_after`).
+    pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self.backoff(retry);
+        retry_after.map_or(backoff, |asked| {
+            asked.min(self.max_retry_after).max(backoff)
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -143,16 +152,17 @@ impl OdeClient {
                 reason: "only http and https are supported".into(),
             });
         }
-        let http = reqwest::Client::builder()
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .user_agent(concat!("areo/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder()
             .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("areo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(OdeError::Setup)?;
-        let downloads = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
+        let downloads = builder()
             .read_timeout(config.read_timeout)
-            .user_agent(concat!("areo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(OdeError::Setup)?;
         Ok(OdeClient {
@@ -196,11 +206,7 @@ impl OdeClient {
                 Err(Attempt::Retry { reason, wait }) => {
                     last = reason;
                     if attempt + 1 < self.retry.attempts {
-                        let backoff = self.retry.backoff(attempt);
-                        let wait = wait
-                            .map(|w| w.min(self.retry.max_retry_after).max(backoff))
-                            .unwrap_or(backoff);
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(self.retry.wait(attempt, wait)).await;
                     }
                 }
             }

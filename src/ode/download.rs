@@ -165,11 +165,7 @@ impl OdeClient {
                 Attempt::Retry { reason, wait } => {
                     last = reason;
                     if attempt + 1 < retry.attempts {
-                        let backoff = retry.backoff(attempt);
-                        let wait = wait
-                            .map(|w| w.min(retry.max_retry_after).max(backoff))
-                            .unwrap_or(backoff);
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(retry.wait(attempt, wait)).await;
                     }
                 }
             }

@@ -7,8 +7,7 @@
 
 use crate::geo::{BoxError, LonLatBox};
 use crate::product::{
-    check_plain_name, FileState, Footprints, Product, ProductEntry, ProductFile, UnsafeName,
-    UtcTime,
+    check_plain_name, Footprints, Product, ProductEntry, ProductFile, UnsafeName, UtcTime,
 };
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -773,36 +772,28 @@ fn file_from_node(node: &Node) -> Result<ProductFile, FieldError> {
         });
     };
     let (mut name, mut url, mut file_type) = (None, None, None);
-    let mut file = ProductFile {
-        name: String::new(),
-        file_type: String::new(),
-        description: None,
-        url: String::new(),
-        kbytes: None,
-        created: None,
-        state: FileState::Remote,
-        local_path: None,
-        size: None,
-        sha256: None,
-        error: None,
-    };
+    let (mut description, mut kbytes, mut created) = (None, None, None);
     for (key, value) in entries {
         let k = key.as_ref();
         match k {
             "FileName" => name = opt_text(k, value)?,
             "URL" => url = opt_text(k, value)?,
             "Type" => file_type = opt_text(k, value)?,
-            "Description" => file.description = opt_text(k, value)?,
-            "KBytes" => file.kbytes = whole(k, value)?,
-            "Creation_date" => file.created = time(k, value)?,
+            "Description" => description = opt_text(k, value)?,
+            "KBytes" => kbytes = whole(k, value)?,
+            "Creation_date" => created = time(k, value)?,
             _ => {}
         }
     }
-    file.name = name.ok_or(FieldError::Missing("FileName"))?;
-    check_plain_name("FileName", &file.name)?;
-    file.url = url.ok_or(FieldError::Missing("URL"))?;
-    file.file_type = file_type.unwrap_or_default();
-    Ok(file)
+    let name = name.ok_or(FieldError::Missing("FileName"))?;
+    check_plain_name("FileName", &name)?;
+    let url = url.ok_or(FieldError::Missing("URL"))?;
+    Ok(ProductFile {
+        description,
+        kbytes,
+        created,
+        ..ProductFile::remote(&name, file_type.as_deref().unwrap_or(""), &url)
+    })
 }
 
 /// Parses a bare `Product_file` list, as cut out of a reply (the CTX fixture is one).

@@ -97,6 +97,15 @@ impl Response {
     }
 }
 
+/// The runtime the network tests drive the async client with.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Request>>>,
