@@ -112,6 +112,12 @@ fn a_search_counts_then_pages_and_stores_every_product_once() {
         .iter()
         .map(|r| (r.param("offset"), r.param("limit")))
         .collect();
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|r| r.param("results") == Some("fmp")),
+        "files, metadata, ids"
+    );
     assert_eq!(
         paging,
         [

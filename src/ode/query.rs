@@ -95,7 +95,8 @@ impl OdeQuery {
             incidence: AngleRange::default(),
             emission: AngleRange::default(),
             phase: AngleRange::default(),
-            results: "mf".into(),
+            // As in the replies seen from the live service: files, metadata, product ids.
+            results: "fmp".into(),
             output: Output::Json,
         }
     }
