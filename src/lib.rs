@@ -1,7 +1,7 @@
 //! areo: a terminal console for machine learning on Mars orbital imagery.
 //!
 //! Layers (lower never imports higher; see ARCHITECTURE.md):
-//! 1. pure formats and maths: [`geo`], [`product`], [`progress`]
+//! 1. pure formats and maths: [`geo`], [`product`], [`progress`], [`tree`]
 //! 2. outside world: [`ode`], [`catalog`], [`workspace`]
 //! 3. pipeline steps: [`pipeline`]
 //! 5. front ends: [`cli`]
@@ -13,4 +13,5 @@ pub mod ode;
 pub mod pipeline;
 pub mod product;
 pub mod progress;
+pub mod tree;
 pub mod workspace;
