@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod geo;
+pub mod labels;
 pub mod ode;
 pub mod pipeline;
 pub mod product;
