@@ -3,6 +3,7 @@
 mod catalog;
 mod demo;
 mod fetch;
+mod labels;
 mod ode;
 mod output;
 
@@ -39,6 +40,9 @@ enum Command {
     Ode(Box<ode::OdeArgs>),
     /// Download products' files into the workspace, resumably and verified.
     Fetch(fetch::FetchArgs),
+    /// Annotations: convert between formats, rasterise into masks, count.
+    #[command(subcommand)]
+    Labels(labels::LabelsCommand),
     /// Seed a demo workspace with the shipped sample and show it.
     Demo,
 }
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             catalog::run(&session, command, cli.json)
         }
         Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
+        Command::Labels(command) => labels::run(command, cli.json),
         Command::Fetch(args) => {
             let session = Session::open(Workspace::locate(cli.workspace)?)?;
             fetch::run(&session, args, cli.json)

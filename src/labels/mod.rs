@@ -102,7 +102,9 @@ impl Shape {
     }
 
     /// The outline as a polygon: exact for rectangles and polygons, 64 vertices for circles
-    /// and ellipses; `None` for shapes without an area.
+    /// and ellipses. A polyline of three or more points is closed into its polygon (people
+    /// trace outlines as polylines in VIA, and area formats need them closed); lines, points
+    /// and masks give `None`.
     pub fn to_polygon(&self) -> Option<Vec<Pt>> {
         let ellipse = |cx: f64, cy: f64, rx: f64, ry: f64, angle: f64| {
             let (s, c) = angle.sin_cos();
@@ -128,6 +130,7 @@ impl Shape {
                 angle,
             } => Some(ellipse(*cx, *cy, *rx, *ry, *angle)),
             Shape::Polygon(points) => Some(points.clone()),
+            Shape::Polyline(points) if points.len() >= 3 => Some(points.clone()),
             Shape::Polyline(_) | Shape::Point(_) | Shape::Mask(_) => None,
         }
     }
@@ -286,13 +289,28 @@ pub(crate) fn text<'a>(node: Option<&'a Node>) -> Option<&'a str> {
     }
 }
 
-/// Clips shapes to the image and counts how many had to be: labelling tools let people drag
-/// points past the border.
+/// Writes a file whole or not at all: to `NAME.part`, fsynced, then renamed.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = std::path::PathBuf::from(part);
+    let mut file = std::fs::File::create(&part)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&part, path)
+}
+
+/// Clips shape points to the image (labelling tools let people drag past the border) and
+/// counts the shapes that reached outside; circles and ellipses are counted but left whole,
+/// since rasterising clips them anyway.
 pub fn clip_to_image(labels: &mut ImageLabels) -> usize {
     let Some(size) = labels.size else { return 0 };
-    let (w, h) = (size.width as f64 - 1.0, size.height as f64 - 1.0);
+    // The image's extent, 0..=width: LabelImg's boxes run from 1 to the width inclusive, and
+    // points on the far edge are legitimate in the other formats.
+    let (w, h) = (size.width as f64, size.height as f64);
     let clip = |p: &mut Pt| {
-        let clipped = [p[0].clamp(0.0, w.max(0.0)), p[1].clamp(0.0, h.max(0.0))];
+        let clipped = [p[0].clamp(0.0, w), p[1].clamp(0.0, h)];
         let changed = clipped != *p;
         *p = clipped;
         changed

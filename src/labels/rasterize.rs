@@ -1,7 +1,8 @@
 //! Shapes into masks: semantic (pixel = class id, 0 background) and instance (pixel = object
 //! number). Shapes are painted in file order, so later shapes win; outlines are included.
 //! Pixel `(i, j)` is covered when its centre `(i, j)` is inside a shape, as PIL and LabelMe
-//! count it, plus the pixels a line between the shape's vertices passes through.
+//! count it, plus the pixels a line between the shape's vertices passes through. Polygon
+//! vertices are truncated to whole pixels first, as PIL does.
 
 use super::{ClassMap, ImageLabels, ImageSize, LabelError, Pt, Shape};
 
@@ -73,10 +74,14 @@ impl<T: Copy + Default> Raster<T> {
         }
     }
 
+    /// Vertices are first truncated to whole pixels, as PIL's `ImageDraw.polygon` does, so
+    /// the masks match the ones LabelMe's tools made (the ones the Mars team trained on).
     fn polygon(&mut self, points: &[Pt], value: T) {
         if points.is_empty() {
             return;
         }
+        let points: Vec<Pt> = points.iter().map(|[x, y]| [x.trunc(), y.trunc()]).collect();
+        let points = &points[..];
         let (y0, y1) = points
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {

@@ -3,4 +3,5 @@
 
 pub mod fetch;
 pub mod import;
+pub mod labels;
 pub mod search;

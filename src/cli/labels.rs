@@ -1,0 +1,258 @@
+//! `areo labels convert|rasterize|stats`.
+
+use crate::labels::via::ViaOptions;
+use crate::labels::{ClassMap, ImageLabels, ImageSize};
+use crate::pipeline::labels::{
+    input_files, rasterize_all, read_all, stats, write_all, Format, ReadOptions, Summary,
+};
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// PASCAL VOC XML (LabelImg).
+    Voc,
+    /// YOLO boxes, `class cx cy w h`.
+    Yolo,
+    /// YOLO segmentation polygons.
+    YoloSeg,
+    /// VGG Image Annotator 1.x/2.x JSON.
+    Via,
+    Labelme,
+    /// COCO instances JSON.
+    Coco,
+    /// Crater CSV, `x,y,diameter` in pixels.
+    Craters,
+}
+
+impl From<FormatArg> for Format {
+    fn from(value: FormatArg) -> Self {
+        match value {
+            FormatArg::Voc => Format::Voc,
+            FormatArg::Yolo => Format::Yolo,
+            FormatArg::YoloSeg => Format::YoloSeg,
+            FormatArg::Via => Format::Via,
+            FormatArg::Labelme => Format::Labelme,
+            FormatArg::Coco => Format::Coco,
+            FormatArg::Craters => Format::Craters,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Input {
+    /// The format of the inputs.
+    #[arg(long, value_enum)]
+    from: FormatArg,
+    /// Annotation files, or folders of them.
+    #[arg(required = true, value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    /// Class map: classes.txt (a name per line) or id,name lines. Default: the Mars classes,
+    /// extended by any other class found (and reported).
+    #[arg(long, value_name = "FILE")]
+    classes: Option<PathBuf>,
+    /// Image size WxH for formats that do not record it (YOLO, VIA, crater lists).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    size: Option<ImageSize>,
+    /// Folder of the images, to read their sizes.
+    #[arg(long, value_name = "DIR")]
+    images: Option<PathBuf>,
+    /// VIA: the region attribute that holds the class.
+    #[arg(long)]
+    class_attribute: Option<String>,
+    /// VIA: the class of regions without one.
+    #[arg(long)]
+    default_class: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Convert annotations from one format to another.
+    Convert {
+        #[command(flatten)]
+        input: Input,
+        #[arg(long, value_enum)]
+        to: FormatArg,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Paint annotations into masks: one PNG per image, pixel = class id (0 background).
+    Rasterize {
+        #[command(flatten)]
+        input: Input,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write paletted PNGs with LabelMe's colours (the values stay class ids).
+        #[arg(long)]
+        palette: bool,
+        /// Also write <image>.instances.png: 16-bit object numbers.
+        #[arg(long)]
+        instances: bool,
+    },
+    /// Objects per class and shape, and a histogram of object sizes.
+    Stats {
+        #[command(flatten)]
+        input: Input,
+    },
+}
+
+fn parse_size(text: &str) -> Result<ImageSize, String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?}: expected WxH, e.g. 1024x1024"))?;
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|n| *n > 0);
+    match (parse(w), parse(h)) {
+        (Some(width), Some(height)) => Ok(ImageSize {
+            width,
+            height,
+            depth: 3,
+        }),
+        _ => Err(format!(
+            "{text:?}: expected WxH with positive whole numbers"
+        )),
+    }
+}
+
+/// Reads the inputs, and settles the class map: the one given, or the Mars classes plus any
+/// other class met (returned so the summary can say so).
+fn load(
+    input: &Input,
+    summary: &mut Summary,
+) -> anyhow::Result<(Vec<ImageLabels>, ClassMap, Vec<String>)> {
+    let given = match &input.classes {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(ClassMap::parse(&path.display().to_string(), &text)?)
+        }
+        None => None,
+    };
+    let options = ReadOptions {
+        classes: Some(given.clone().unwrap_or_else(ClassMap::mars)),
+        via: ViaOptions {
+            class_attribute: input.class_attribute.clone(),
+            default_class: input.default_class.clone(),
+        },
+        size: input.size,
+        images: input.images.clone(),
+    };
+    let format = Format::from(input.from);
+    let files = input_files(&input.inputs, format);
+    if files.is_empty() {
+        anyhow::bail!("no {:?} annotation files in {:?}", input.from, input.inputs);
+    }
+    let images = read_all(format, &files, &options, summary);
+    let (classes, added) = match given {
+        Some(map) => (map, Vec::new()),
+        None => {
+            let mut names = ClassMap::mars().names().to_vec();
+            let mut added = Vec::new();
+            for object in images.iter().flat_map(|i| &i.objects) {
+                if ClassMap::new(names.clone())
+                    .resolve(&object.class)
+                    .is_none()
+                {
+                    names.push(object.class.clone());
+                    added.push(object.class.clone());
+                }
+            }
+            (ClassMap::new(names), added)
+        }
+    };
+    Ok((images, classes, added))
+}
+
+/// Errors from readers already start with the file they are about.
+fn print_failures(summary: &Summary) {
+    for (path, error) in &summary.failed {
+        let path = path.display().to_string();
+        if error.starts_with(&path) {
+            eprintln!("error: {error}");
+        } else {
+            eprintln!("error: {path}: {error}");
+        }
+    }
+}
+
+fn report(summary: &Summary, added: &[String], json: bool) -> ExitCode {
+    if json {
+        println!("{}", json!({"summary": summary, "classes_added": added}));
+    } else {
+        println!(
+            "read {} file(s): {} image(s), {} object(s); wrote {} file(s)",
+            summary.files_read, summary.images, summary.objects, summary.files_written
+        );
+        if !added.is_empty() {
+            println!(
+                "classes not among the Mars classes, given the next ids: {}",
+                added.join(", ")
+            );
+        }
+        if summary.shapes_clipped > 0 {
+            println!(
+                "{} shape(s) reached outside their image and were clipped",
+                summary.shapes_clipped
+            );
+        }
+        for (why, count) in &summary.shapes_skipped {
+            println!("skipped {count} shape(s): {why}");
+        }
+        print_failures(summary);
+    }
+    if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let mut summary = Summary::default();
+    match command {
+        LabelsCommand::Convert { input, to, out } => {
+            let (images, classes, added) = load(&input, &mut summary)?;
+            write_all(to.into(), &images, &out, &classes, &mut summary);
+            Ok(report(&summary, &added, json))
+        }
+        LabelsCommand::Rasterize {
+            input,
+            out,
+            palette,
+            instances,
+        } => {
+            let (images, classes, added) = load(&input, &mut summary)?;
+            rasterize_all(&images, &out, &classes, palette, instances, &mut summary);
+            Ok(report(&summary, &added, json))
+        }
+        LabelsCommand::Stats { input } => {
+            let (images, _, _) = load(&input, &mut summary)?;
+            let stats = stats(&images);
+            if json {
+                println!("{}", json!({"summary": summary, "stats": stats}));
+            } else {
+                println!("{} image(s), {} object(s)", summary.images, summary.objects);
+                println!("\nCLASS  OBJECTS");
+                for (class, count) in &stats.per_class {
+                    println!("{class}  {count}");
+                }
+                println!("\nSHAPE  OBJECTS");
+                for (shape, count) in &stats.per_shape {
+                    println!("{shape}  {count}");
+                }
+                println!("\nSIZE (px, up to)  OBJECTS");
+                for (size, count) in &stats.sizes {
+                    println!("{size}  {count}");
+                }
+                print_failures(&summary);
+            }
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Annotation files in batches: read a folder of any supported format, write another
+//! format, rasterise masks, count what is there. One bad file never stops the batch: each is
+//! reported with what was wrong.
+
+use crate::labels::via::ViaOptions;
+use crate::labels::{
+    clip_to_image, coco, craters, labelme, rasterize, via, voc, yolo, ClassMap, ImageLabels,
+    ImageSize, LabelError,
+};
+use crate::product::check_plain_name;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Voc,
+    Yolo,
+    YoloSeg,
+    Via,
+    Labelme,
+    Coco,
+    Craters,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Voc => "xml",
+            Format::Yolo | Format::YoloSeg => "txt",
+            Format::Via | Format::Labelme | Format::Coco => "json",
+            Format::Craters => "csv",
+        }
+    }
+}
+
+/// What reading needs beyond the files: a class map, how VIA names classes, and where image
+/// sizes come from when the format does not record them (YOLO, VIA, crater lists, old LabelMe).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub classes: Option<ClassMap>,
+    pub via: ViaOptions,
+    /// One size for every image.
+    pub size: Option<ImageSize>,
+    /// A folder holding the images, whose headers give their sizes.
+    pub images: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub files_read: usize,
+    pub images: usize,
+    pub objects: usize,
+    pub files_written: usize,
+    /// Shapes the target format cannot hold, by reason.
+    pub shapes_skipped: BTreeMap<String, usize>,
+    /// Shapes with points outside their image, clipped to it.
+    pub shapes_clipped: usize,
+    /// Input or output files that failed, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// The files a batch reads: the files given, and files of the format's extension in the
+/// folders given (not descending further). YOLO's `classes.txt` is a class map, not labels.
+pub fn input_files(inputs: &[PathBuf], format: Format) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(format.extension()))
+                })
+                .filter(|p| p.file_name().is_none_or(|n| n != "classes.txt"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files
+}
+
+fn image_size(options: &ReadOptions, near: &Path, image: &str) -> Option<ImageSize> {
+    if options.size.is_some() {
+        return options.size;
+    }
+    let name = Path::new(image).file_name()?;
+    let folders = [options.images.clone(), near.parent().map(Path::to_path_buf)];
+    folders.into_iter().flatten().find_map(|folder| {
+        use image::ImageDecoder;
+        let decoder = image::ImageReader::open(folder.join(name))
+            .ok()?
+            .with_guessed_format()
+            .ok()?
+            .into_decoder()
+            .ok()?;
+        let (width, height) = decoder.dimensions();
+        let depth = u32::from(decoder.color_type().channel_count());
+        Some(ImageSize {
+            width,
+            height,
+            depth,
+        })
+    })
+}
+
+/// The image a YOLO or crater file labels: a file of the same stem among the images, else
+/// `<stem>.jpg`.
+fn image_for(options: &ReadOptions, path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folders = [options.images.clone(), path.parent().map(Path::to_path_buf)];
+    for folder in folders.into_iter().flatten() {
+        for extension in ["jpg", "jpeg", "png", "tif", "tiff", "JPG", "PNG"] {
+            let candidate = format!("{stem}.{extension}");
+            if folder.join(&candidate).is_file() {
+                return candidate;
+            }
+        }
+    }
+    format!("{stem}.jpg")
+}
+
+/// Reads one annotation file into the images it labels.
+pub fn read_file(
+    format: Format,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Vec<ImageLabels>, LabelError> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::labels::invalid(&source, format!("cannot read: {e}")))?;
+    let mut images = match format {
+        Format::Voc => vec![voc::read(&source, &text)?],
+        Format::Yolo | Format::YoloSeg => {
+            let image = image_for(options, path);
+            let size = image_size(options, path, &image);
+            vec![yolo::read(
+                &source,
+                &text,
+                &image,
+                size,
+                options.classes.as_ref(),
+            )?]
+        }
+        Format::Via => via::read(&source, &text, &options.via)?,
+        Format::Labelme => vec![labelme::read(&source, &text)?],
+        Format::Coco => coco::read(&source, &text)?,
+        Format::Craters => {
+            let image = image_for(options, path);
+            let size = image_size(options, path, &image);
+            vec![craters::to_labels(
+                &source,
+                &craters::read(&source, &text)?,
+                &image,
+                size,
+            )?]
+        }
+    };
+    for labels in &mut images {
+        if labels.size.is_none() {
+            labels.size = image_size(options, path, &labels.image);
+        }
+        if let Some(classes) = &options.classes {
+            // Classes given by number (VIA's {"anomaly": "8"}) take their names.
+            for object in &mut labels.objects {
+                if classes.id(&object.class).is_none() {
+                    if let Some(name) = classes
+                        .resolve(&object.class)
+                        .and_then(|id| classes.name(id))
+                    {
+                        object.class = name.to_string();
+                    }
+                }
+            }
+        }
+    }
+    Ok(images)
+}
+
+/// Reads every input; failures are recorded in `summary` and the rest go on.
+pub fn read_all(
+    format: Format,
+    files: &[PathBuf],
+    options: &ReadOptions,
+    summary: &mut Summary,
+) -> Vec<ImageLabels> {
+    let mut all = Vec::new();
+    for file in files {
+        match read_file(format, file, options) {
+            Ok(images) => {
+                summary.files_read += 1;
+                summary.images += images.len();
+                summary.objects += images.iter().map(|i| i.objects.len()).sum::<usize>();
+                all.extend(images);
+            }
+            Err(error) => summary.failed.push((file.clone(), error.to_string())),
+        }
+    }
+    for labels in &mut all {
+        summary.shapes_clipped += clip_to_image(labels);
+    }
+    all
+}
+
+/// The output name for an image's own file: its base name without extension, which must be a
+/// plain name (annotation files can name any path).
+fn stem(labels: &ImageLabels) -> Result<String, LabelError> {
+    let stem = Path::new(&labels.image)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    check_plain_name("image name", &stem)
+        .map_err(|e| crate::labels::invalid(&labels.image, e.to_string()))?;
+    Ok(stem)
+}
+
+fn write_file(out: &Path, name: &str, bytes: &[u8], summary: &mut Summary) {
+    let path = out.join(name);
+    match crate::labels::write_atomically(&path, bytes) {
+        Ok(()) => summary.files_written += 1,
+        Err(e) => summary.failed.push((path, format!("cannot write: {e}"))),
+    }
+}
+
+fn skipped(summary: &mut Summary, count: usize, why: &str) {
+    if count > 0 {
+        *summary.shapes_skipped.entry(why.to_string()).or_default() += count;
+    }
+}
+
+/// Renders one image's labels: the text, shapes dropped, and why they were.
+type Render<'a> = dyn Fn(&ImageLabels) -> Result<(String, usize, &'static str), LabelError> + 'a;
+
+/// Writes `images` in `format` under `out`.
+pub fn write_all(
+    format: Format,
+    images: &[ImageLabels],
+    out: &Path,
+    classes: &ClassMap,
+    summary: &mut Summary,
+) {
+    if let Err(e) = std::fs::create_dir_all(out) {
+        summary.failed.push((out.to_path_buf(), e.to_string()));
+        return;
+    }
+    let per_image = |summary: &mut Summary, ext: &str, render: &Render<'_>| {
+        for labels in images {
+            match stem(labels).and_then(|stem| Ok((stem, render(labels)?))) {
+                Ok((stem, (text, dropped, why))) => {
+                    write_file(out, &format!("{stem}.{ext}"), text.as_bytes(), summary);
+                    skipped(summary, dropped, why);
+                }
+                Err(error) => summary
+                    .failed
+                    .push((PathBuf::from(&labels.image), error.to_string())),
+            }
+        }
+    };
+    match format {
+        Format::Voc => per_image(summary, "xml", &|l| Ok((voc::write(l)?, 0, ""))),
+        Format::Yolo => {
+            per_image(summary, "txt", &|l| {
+                Ok((yolo::write_boxes(l, classes)?, 0, ""))
+            });
+            write_file(out, "classes.txt", classes.to_text().as_bytes(), summary);
+        }
+        Format::YoloSeg => {
+            per_image(summary, "txt", &|l| {
+                let (text, dropped) = yolo::write_polygons(l, classes)?;
+                Ok((
+                    text,
+                    dropped,
+                    "no area for a YOLO polygon (line, point, mask)",
+                ))
+            });
+            write_file(out, "classes.txt", classes.to_text().as_bytes(), summary);
+        }
+        Format::Labelme => per_image(summary, "json", &|l| Ok((labelme::write(l), 0, ""))),
+        Format::Craters => per_image(summary, "csv", &|l| {
+            let (text, dropped) = craters::write(l);
+            Ok((text, dropped, "not a circle (crater lists hold circles)"))
+        }),
+        Format::Via => {
+            let (text, dropped) = via::write(images, "class");
+            write_file(out, "via_annotations.json", text.as_bytes(), summary);
+            skipped(summary, dropped, "masks have no VIA shape");
+        }
+        Format::Coco => match coco::write(images, classes) {
+            Ok((text, dropped)) => {
+                write_file(out, "annotations.json", text.as_bytes(), summary);
+                skipped(
+                    summary,
+                    dropped,
+                    "no area for a COCO segmentation (line, point)",
+                );
+            }
+            Err(error) => summary
+                .failed
+                .push((out.join("annotations.json"), error.to_string())),
+        },
+    }
+}
+
+fn png_bytes(
+    width: u32,
+    height: u32,
+    pixels: &[u8],
+    depth: png::BitDepth,
+    palette: Option<Vec<u8>>,
+) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_depth(depth);
+    match palette {
+        Some(palette) => {
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_palette(palette);
+        }
+        None => encoder.set_color(png::ColorType::Grayscale),
+    }
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(pixels)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// Writes `<stem>.png` (class ids, optionally with LabelMe's palette) and, when asked,
+/// `<stem>.instances.png` (16-bit object numbers) for every image.
+pub fn rasterize_all(
+    images: &[ImageLabels],
+    out: &Path,
+    classes: &ClassMap,
+    palette: bool,
+    instances: bool,
+    summary: &mut Summary,
+) {
+    if let Err(e) = std::fs::create_dir_all(out) {
+        summary.failed.push((out.to_path_buf(), e.to_string()));
+        return;
+    }
+    let colours: Option<Vec<u8>> = palette.then(|| {
+        rasterize::palette(classes.len().max(256))
+            .into_iter()
+            .take(256)
+            .flatten()
+            .collect()
+    });
+    for labels in images {
+        let result =
+            stem(labels).and_then(|stem| Ok((stem, rasterize::semantic(labels, classes)?)));
+        let (stem, mask) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                summary
+                    .failed
+                    .push((PathBuf::from(&labels.image), error.to_string()));
+                continue;
+            }
+        };
+        match png_bytes(
+            mask.width,
+            mask.height,
+            &mask.pixels,
+            png::BitDepth::Eight,
+            colours.clone(),
+        ) {
+            Ok(bytes) => write_file(out, &format!("{stem}.png"), &bytes, summary),
+            Err(e) => summary
+                .failed
+                .push((out.join(format!("{stem}.png")), e.to_string())),
+        }
+        if instances {
+            match rasterize::instances(labels) {
+                Ok(raster) => {
+                    let bytes: Vec<u8> =
+                        raster.pixels.iter().flat_map(|v| v.to_be_bytes()).collect();
+                    match png_bytes(
+                        raster.width,
+                        raster.height,
+                        &bytes,
+                        png::BitDepth::Sixteen,
+                        None,
+                    ) {
+                        Ok(png) => write_file(out, &format!("{stem}.instances.png"), &png, summary),
+                        Err(e) => summary
+                            .failed
+                            .push((out.join(format!("{stem}.instances.png")), e.to_string())),
+                    }
+                }
+                Err(error) => summary
+                    .failed
+                    .push((PathBuf::from(&labels.image), error.to_string())),
+            }
+        }
+    }
+}
+
+/// Objects per class and a histogram of object sizes (the larger side of the box, in
+/// pixels, by powers of two).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub per_class: BTreeMap<String, usize>,
+    pub per_shape: BTreeMap<String, usize>,
+    /// "<=2", "<=4", ... "<=1024", ">1024" -> count.
+    pub sizes: BTreeMap<u32, usize>,
+}
+
+pub fn stats(images: &[ImageLabels]) -> Stats {
+    let mut stats = Stats::default();
+    for object in images.iter().flat_map(|i| &i.objects) {
+        *stats.per_class.entry(object.class.clone()).or_default() += 1;
+        *stats
+            .per_shape
+            .entry(object.shape.kind().to_string())
+            .or_default() += 1;
+        let [x0, y0, x1, y1] = object.shape.bbox();
+        let side = (x1 - x0).max(y1 - y0).max(1.0);
+        let bucket = (side.log2().ceil() as u32).clamp(1, 11);
+        *stats.sizes.entry(1 << bucket).or_default() += 1;
+    }
+    stats
+}
