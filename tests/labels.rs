@@ -206,3 +206,64 @@ fn hostile_names_and_unknown_classes_are_reported_per_image() {
         "only inside the output folder, only the good image"
     );
 }
+
+#[test]
+fn masks_trace_back_into_polygons_that_paint_the_same_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let via = r#"{"scene.png1":{"filename":"scene.png","size":1,"file_attributes":{},"regions":[
+        {"shape_attributes":{"name":"circle","cx":20,"cy":18,"r":9},"region_attributes":{"class":"crater"}},
+        {"shape_attributes":{"name":"polygon","all_points_x":[40,70,60,45],"all_points_y":[5,12,35,30]},"region_attributes":{"class":"dark dune"}}]}}"#;
+    std::fs::write(dir.path().join("via.json"), via).unwrap();
+    let masks = dir.path().join("masks");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = areo(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(vec![
+        "labels".into(),
+        "rasterize".into(),
+        "--from".into(),
+        "via".into(),
+        path(&dir.path().join("via.json")),
+        "--size".into(),
+        "80x48".into(),
+        "--out".into(),
+        path(&masks),
+    ]);
+    let coco = dir.path().join("coco");
+    run(vec![
+        "labels".into(),
+        "from-masks".into(),
+        path(&masks),
+        "--to".into(),
+        "coco".into(),
+        "--tolerance".into(),
+        "0".into(),
+        "--out".into(),
+        path(&coco),
+    ]);
+    let again = dir.path().join("again");
+    run(vec![
+        "labels".into(),
+        "rasterize".into(),
+        "--from".into(),
+        "coco".into(),
+        path(&coco.join("annotations.json")),
+        "--out".into(),
+        path(&again),
+    ]);
+    let first = image::open(masks.join("scene.png")).unwrap().into_luma8();
+    let second = image::open(again.join("scene.png")).unwrap().into_luma8();
+    assert_eq!(first.as_raw(), second.as_raw());
+    assert_eq!(
+        first.pixels().filter(|p| p.0[0] == 1).count(),
+        253,
+        "a radius-9 circle: 253 pixel centres"
+    );
+}

@@ -1,9 +1,10 @@
-//! `areo labels convert|rasterize|stats`.
+//! `areo labels convert|rasterize|from-masks|stats`.
 
 use crate::labels::via::ViaOptions;
 use crate::labels::{ClassMap, ImageLabels, ImageSize};
 use crate::pipeline::labels::{
-    input_files, rasterize_all, read_all, stats, write_all, Format, ReadOptions, Summary,
+    input_files, masks_to_labels, rasterize_all, read_all, stats, write_all, Format, ReadOptions,
+    Summary,
 };
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -91,6 +92,23 @@ pub enum LabelsCommand {
         /// Also write <image>.instances.png: 16-bit object numbers.
         #[arg(long)]
         instances: bool,
+    },
+    /// Trace class masks (PNG, pixel = class id) back into polygons in an annotation format,
+    /// to correct predictions in VIA, LabelMe or a COCO tool.
+    FromMasks {
+        /// Mask PNGs, or folders of them.
+        #[arg(required = true, value_name = "MASK")]
+        masks: Vec<PathBuf>,
+        #[arg(long, value_enum)]
+        to: FormatArg,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Class map naming the mask values (default: the Mars classes).
+        #[arg(long, value_name = "FILE")]
+        classes: Option<PathBuf>,
+        /// How far, in pixels, a simplified outline may stray from the traced one.
+        #[arg(long, default_value_t = 1.0)]
+        tolerance: f64,
     },
     /// Objects per class and shape, and a histogram of object sizes.
     Stats {
@@ -226,6 +244,39 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
             let (images, classes, added) = load(&input, &mut summary)?;
             rasterize_all(&images, &out, &classes, palette, instances, &mut summary);
             Ok(report(&summary, &added, json))
+        }
+        LabelsCommand::FromMasks {
+            masks,
+            to,
+            out,
+            classes,
+            tolerance,
+        } => {
+            let classes = match classes {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    ClassMap::parse(&path.display().to_string(), &text)?
+                }
+                None => ClassMap::mars(),
+            };
+            let mut files = Vec::new();
+            for mask in &masks {
+                if mask.is_dir() {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir(mask)?
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                } else {
+                    files.push(mask.clone());
+                }
+            }
+            let images = masks_to_labels(&files, &classes, tolerance, &mut summary);
+            write_all(to.into(), &images, &out, &classes, &mut summary);
+            Ok(report(&summary, &[], json))
         }
         LabelsCommand::Stats { input } => {
             let (images, _, _) = load(&input, &mut summary)?;

@@ -9,6 +9,7 @@ pub mod classes;
 pub mod coco;
 pub mod craters;
 pub mod labelme;
+pub mod polygonize;
 pub mod rasterize;
 pub mod via;
 pub mod voc;

@@ -430,3 +430,85 @@ pub fn stats(images: &[ImageLabels]) -> Stats {
     }
     stats
 }
+
+/// A class-id mask from a PNG: 8-bit grayscale, or paletted (the indices, not the colours).
+pub fn read_mask(path: &Path) -> Result<rasterize::Raster<u8>, LabelError> {
+    let source = path.display().to_string();
+    let fail = |problem: String| crate::labels::invalid(&source, problem);
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| fail(format!("not a PNG: {e}")))?;
+    let info = reader.info();
+    if info.bit_depth != png::BitDepth::Eight
+        || !matches!(
+            info.color_type,
+            png::ColorType::Grayscale | png::ColorType::Indexed
+        )
+    {
+        return Err(fail(format!(
+            "a class mask is 8-bit grayscale or paletted, this is {:?} {:?}",
+            info.color_type, info.bit_depth
+        )));
+    }
+    let mut pixels = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .ok_or_else(|| fail("image too large".into()))?
+    ];
+    let frame = reader
+        .next_frame(&mut pixels)
+        .map_err(|e| fail(format!("damaged PNG: {e}")))?;
+    pixels.truncate(frame.buffer_size());
+    Ok(rasterize::Raster {
+        width: frame.width,
+        height: frame.height,
+        pixels,
+    })
+}
+
+/// Masks back into labelled polygons, one image per mask (named after it, `.png`).
+pub fn masks_to_labels(
+    files: &[PathBuf],
+    classes: &ClassMap,
+    tolerance: f64,
+    summary: &mut Summary,
+) -> Vec<ImageLabels> {
+    let mut images = Vec::new();
+    for file in files {
+        let mask = match read_mask(file) {
+            Ok(mask) => mask,
+            Err(error) => {
+                summary.failed.push((file.clone(), error.to_string()));
+                continue;
+            }
+        };
+        summary.files_read += 1;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = ImageSize {
+            width: mask.width,
+            height: mask.height,
+            depth: 1,
+        };
+        let mut labels = ImageLabels::new(name, Some(size));
+        for region in crate::labels::polygonize::regions(&mask, tolerance) {
+            let class = classes
+                .name(region.value as usize)
+                .map_or_else(|| region.value.to_string(), str::to_string);
+            labels.objects.push(crate::labels::Object::new(
+                class,
+                crate::labels::Shape::Polygon(region.outline),
+            ));
+        }
+        summary.images += 1;
+        summary.objects += labels.objects.len();
+        images.push(labels);
+    }
+    images
+}
