@@ -11,6 +11,7 @@ pub mod craters;
 pub mod labelme;
 pub mod polygonize;
 pub mod rasterize;
+pub mod transform;
 pub mod via;
 pub mod voc;
 pub mod yolo;

@@ -1,0 +1,344 @@
+//! Labels follow their image: when an image is cropped, scaled or cut into tiles, its labels
+//! are moved, scaled, clipped and split the same way.
+
+use super::{clip_to_image, ImageLabels, ImageSize, Mask, Object, Shape};
+
+impl Shape {
+    /// The shape under `x' = x * sx + dx, y' = y * sy + dy` (positive scales).
+    pub fn affine(&self, sx: f64, sy: f64, dx: f64, dy: f64) -> Shape {
+        let map = |[x, y]: [f64; 2]| [x * sx + dx, y * sy + dy];
+        match self {
+            Shape::Rect { x0, y0, x1, y1 } => {
+                let ([a, b], [c, d]) = (map([*x0, *y0]), map([*x1, *y1]));
+                Shape::Rect {
+                    x0: a,
+                    y0: b,
+                    x1: c,
+                    y1: d,
+                }
+            }
+            Shape::Circle { cx, cy, r } if sx == sy => {
+                let [x, y] = map([*cx, *cy]);
+                Shape::Circle {
+                    cx: x,
+                    cy: y,
+                    r: r * sx,
+                }
+            }
+            Shape::Circle { cx, cy, r } => {
+                let [x, y] = map([*cx, *cy]);
+                Shape::Ellipse {
+                    cx: x,
+                    cy: y,
+                    rx: r * sx,
+                    ry: r * sy,
+                    angle: 0.0,
+                }
+            }
+            Shape::Ellipse {
+                cx,
+                cy,
+                rx,
+                ry,
+                angle,
+            } if sx == sy || angle.sin() == 0.0 => {
+                let [x, y] = map([*cx, *cy]);
+                let (rx, ry) = if angle.sin() == 0.0 {
+                    (rx * sx, ry * sy)
+                } else {
+                    (rx * sx, ry * sx)
+                };
+                Shape::Ellipse {
+                    cx: x,
+                    cy: y,
+                    rx,
+                    ry,
+                    angle: *angle,
+                }
+            }
+            // A rotated ellipse stretched unevenly is no longer an axis-scaled ellipse.
+            Shape::Ellipse { .. } => Shape::Polygon(
+                self.to_polygon()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(map)
+                    .collect(),
+            ),
+            Shape::Polygon(points) => Shape::Polygon(points.iter().copied().map(map).collect()),
+            Shape::Polyline(points) => Shape::Polyline(points.iter().copied().map(map).collect()),
+            Shape::Point(p) => Shape::Point(map(*p)),
+            Shape::Mask(mask) => Shape::Mask(resample(mask, sx, sy, dx, dy)),
+        }
+    }
+}
+
+/// Nearest-neighbour resampling of a mask under the same mapping.
+fn resample(mask: &Mask, sx: f64, sy: f64, dx: f64, dy: f64) -> Mask {
+    let left = (mask.x as f64 * sx + dx).round();
+    let top = (mask.y as f64 * sy + dy).round();
+    let width = ((mask.width as f64 * sx).round() as u32).max(1);
+    let height = ((mask.height as f64 * sy).round() as u32).max(1);
+    let mut bits = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let source_x = (((x as f64 + 0.5) / sx) as u32).min(mask.width - 1);
+            let source_y = (((y as f64 + 0.5) / sy) as u32).min(mask.height - 1);
+            bits.push(mask.bits[(source_y * mask.width + source_x) as usize]);
+        }
+    }
+    // Parts moved left of or above the image are cut off.
+    let (cut_x, cut_y) = ((-left).max(0.0) as u32, (-top).max(0.0) as u32);
+    if cut_x >= width || cut_y >= height {
+        return Mask {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+            bits: vec![false],
+        };
+    }
+    let (kept_w, kept_h) = (width - cut_x, height - cut_y);
+    let kept = (cut_y..height)
+        .flat_map(|y| (cut_x..width).map(move |x| (x, y)))
+        .map(|(x, y)| bits[(y * width + x) as usize])
+        .collect();
+    Mask {
+        x: left.max(0.0) as u32,
+        y: top.max(0.0) as u32,
+        width: kept_w,
+        height: kept_h,
+        bits: kept,
+    }
+}
+
+impl ImageLabels {
+    /// The labels of the image scaled by `sx`, `sy` (its new size rounded as the image's).
+    pub fn scaled(&self, sx: f64, sy: f64) -> ImageLabels {
+        let mut out = self.clone();
+        out.size = self.size.map(|s| ImageSize {
+            width: (s.width as f64 * sx).round() as u32,
+            height: (s.height as f64 * sy).round() as u32,
+            depth: s.depth,
+        });
+        for object in &mut out.objects {
+            object.shape = object.shape.affine(sx, sy, 0.0, 0.0);
+        }
+        out
+    }
+
+    /// The labels of the window `x, y, width, height` of the image: shapes moved into the
+    /// window's coordinates, those outside it dropped, those across its edge clipped. Returns
+    /// the labels and how many shapes were clipped.
+    pub fn cropped(
+        &self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+        name: &str,
+    ) -> (ImageLabels, usize) {
+        let size = ImageSize {
+            width,
+            height,
+            depth: self.size.map_or(3, |s| s.depth),
+        };
+        let mut out = ImageLabels::new(name, Some(size));
+        out.attributes = self.attributes.clone();
+        out.attributes
+            .insert("source_image".into(), self.image.clone());
+        out.attributes
+            .insert("source_window".into(), format!("{x},{y},{width},{height}"));
+        for object in &self.objects {
+            let shape = object.shape.affine(1.0, 1.0, -(x as f64), -(y as f64));
+            let [x0, y0, x1, y1] = shape.bbox();
+            if x1 < 0.0 || y1 < 0.0 || x0 > width as f64 || y0 > height as f64 {
+                continue;
+            }
+            out.objects.push(Object {
+                shape,
+                ..object.clone()
+            });
+        }
+        let clipped = clip_to_image(&mut out);
+        (out, clipped)
+    }
+
+    /// Labels for each `tile` x `tile` window stepping by `stride`, named
+    /// `<stem>_<x>_<y>.<extension>` after the image, windows without labels included.
+    pub fn tiles(&self, tile: u32, stride: u32) -> Vec<(u32, u32, ImageLabels)> {
+        let Some(size) = self.size else {
+            return Vec::new();
+        };
+        let path = std::path::Path::new(&self.image);
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let extension = path
+            .extension()
+            .map_or_else(|| "png".into(), |e| e.to_string_lossy().into_owned());
+        let starts = |extent: u32| {
+            let last = extent.saturating_sub(tile);
+            let mut starts: Vec<u32> = (0..=last).step_by(stride.max(1) as usize).collect();
+            if starts.last() != Some(&last) {
+                starts.push(last);
+            }
+            starts
+        };
+        let mut out = Vec::new();
+        for y in starts(size.height) {
+            for x in starts(size.width) {
+                let name = format!("{stem}_{x}_{y}.{extension}");
+                let (labels, _) =
+                    self.cropped(x, y, tile.min(size.width), tile.min(size.height), &name);
+                out.push((x, y, labels));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> ImageLabels {
+        let mut labels = ImageLabels::new(
+            "scene.png",
+            Some(ImageSize {
+                width: 100,
+                height: 60,
+                depth: 1,
+            }),
+        );
+        labels.objects.push(Object::new(
+            "crater",
+            Shape::Circle {
+                cx: 20.0,
+                cy: 20.0,
+                r: 5.0,
+            },
+        ));
+        labels.objects.push(Object::new(
+            "dark dune",
+            Shape::Rect {
+                x0: 60.0,
+                y0: 10.0,
+                x1: 90.0,
+                y1: 50.0,
+            },
+        ));
+        labels
+    }
+
+    #[test]
+    fn scaling_moves_and_resizes_every_shape() {
+        let half = image().scaled(0.5, 0.5);
+        assert_eq!(
+            half.size,
+            Some(ImageSize {
+                width: 50,
+                height: 30,
+                depth: 1
+            })
+        );
+        assert_eq!(
+            half.objects[0].shape,
+            Shape::Circle {
+                cx: 10.0,
+                cy: 10.0,
+                r: 2.5
+            }
+        );
+        assert_eq!(
+            half.objects[1].shape,
+            Shape::Rect {
+                x0: 30.0,
+                y0: 5.0,
+                x1: 45.0,
+                y1: 25.0
+            }
+        );
+        let stretched = image().scaled(2.0, 1.0);
+        assert_eq!(
+            stretched.objects[0].shape,
+            Shape::Ellipse {
+                cx: 40.0,
+                cy: 20.0,
+                rx: 10.0,
+                ry: 5.0,
+                angle: 0.0
+            }
+        );
+        let mask = Shape::Mask(Mask {
+            x: 2,
+            y: 2,
+            width: 2,
+            height: 1,
+            bits: vec![true, false],
+        });
+        let shifted = mask.affine(1.0, 1.0, -3.0, -2.0);
+        assert_eq!(
+            shifted,
+            Shape::Mask(Mask {
+                x: 0,
+                y: 0,
+                width: 1,
+                height: 1,
+                bits: vec![false]
+            }),
+            "the left pixel is cut off"
+        );
+        assert_eq!(
+            mask.affine(2.0, 2.0, 0.0, 0.0),
+            Shape::Mask(Mask {
+                x: 4,
+                y: 4,
+                width: 4,
+                height: 2,
+                bits: vec![true, true, false, false, true, true, false, false]
+            })
+        );
+    }
+
+    #[test]
+    fn crops_keep_clip_and_drop() {
+        let (window, clipped) = image().cropped(50, 0, 30, 30, "w.png");
+        assert_eq!(window.objects.len(), 1, "the crater is outside the window");
+        assert_eq!(
+            window.objects[0].shape,
+            Shape::Rect {
+                x0: 10.0,
+                y0: 10.0,
+                x1: 30.0,
+                y1: 30.0
+            }
+        );
+        assert_eq!(clipped, 1);
+        assert_eq!(window.attributes["source_window"], "50,0,30,30");
+    }
+
+    #[test]
+    fn tiles_cover_the_image_and_carry_their_labels() {
+        let tiles = image().tiles(40, 40);
+        let origins: Vec<(u32, u32)> = tiles.iter().map(|(x, y, _)| (*x, *y)).collect();
+        assert_eq!(
+            origins,
+            [(0, 0), (40, 0), (60, 0), (0, 20), (40, 20), (60, 20)],
+            "the last row and column end at the edge"
+        );
+        assert_eq!(tiles[0].2.image, "scene_0_0.png");
+        assert_eq!(
+            tiles[0].2.objects[0].shape,
+            Shape::Circle {
+                cx: 20.0,
+                cy: 20.0,
+                r: 5.0
+            }
+        );
+        let dunes: Vec<usize> = tiles
+            .iter()
+            .map(|(_, _, t)| t.objects.iter().filter(|o| o.class == "dark dune").count())
+            .collect();
+        assert_eq!(dunes, [0, 1, 1, 0, 1, 1]);
+    }
+}
