@@ -100,6 +100,19 @@ fn a_voc_folder_round_trips_through_yolo_and_a_bad_file_does_not_stop_the_batch(
     };
     assert_eq!(boxes_of(&back.join("a.xml")), expected(&a));
     assert_eq!(boxes_of(&back.join("b.xml")), expected(&b));
+
+    std::fs::remove_file(yolo.join("classes.txt")).unwrap();
+    let out = areo(&[
+        "labels",
+        "stats",
+        "--from",
+        "yolo",
+        yolo.to_str().unwrap(),
+        "--size",
+        "640x480",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YOLO class ids need their names"));
 }
 
 #[test]

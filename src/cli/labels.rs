@@ -140,7 +140,22 @@ fn load(
     input: &Input,
     summary: &mut Summary,
 ) -> anyhow::Result<(Vec<ImageLabels>, ClassMap, Vec<String>)> {
-    let given = match &input.classes {
+    let format = Format::from(input.from);
+    // YOLO ids mean nothing without their names: use the classes.txt beside the labels.
+    let beside = || {
+        input.inputs.iter().find_map(|i| {
+            let folder = if i.is_dir() { i.as_path() } else { i.parent()? };
+            Some(folder.join("classes.txt")).filter(|p| p.is_file())
+        })
+    };
+    let class_file = match (&input.classes, format) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Format::Yolo | Format::YoloSeg) => Some(beside().context(
+            "YOLO class ids need their names: pass --classes FILE or put classes.txt beside the labels",
+        )?),
+        (None, _) => None,
+    };
+    let given = match &class_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -157,7 +172,6 @@ fn load(
         size: input.size,
         images: input.images.clone(),
     };
-    let format = Format::from(input.from);
     let files = input_files(&input.inputs, format);
     if files.is_empty() {
         anyhow::bail!("no {:?} annotation files in {:?}", input.from, input.inputs);
