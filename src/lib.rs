@@ -11,6 +11,7 @@ pub mod cli;
 pub mod geo;
 pub mod labels;
 pub mod ode;
+pub mod pds;
 pub mod pipeline;
 pub mod product;
 pub mod progress;
