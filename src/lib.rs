@@ -15,5 +15,6 @@ pub mod pds;
 pub mod pipeline;
 pub mod product;
 pub mod progress;
+pub mod raster;
 pub mod tree;
 pub mod workspace;

@@ -1,0 +1,213 @@
+//! Cutting images into chips and stitching chips (or per-chip predictions) back together.
+
+use super::{BitDepth, Image, RasterError};
+
+/// What to do where the last chip of a row or column would run past the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Edge {
+    /// Keep the chip, filling what lies outside with this value.
+    Pad(f32),
+    /// Move the last chip back so it ends at the edge (it overlaps its neighbour).
+    ShiftInward,
+    /// Leave the partial chip out.
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TileSpec {
+    pub size: u32,
+    pub stride: u32,
+    pub edge: Edge,
+    /// Skip chips where more than this fraction of pixels is `no_data` in every band.
+    pub skip_no_data: Option<(f32, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chip {
+    pub x: u32,
+    pub y: u32,
+    pub image: Image,
+}
+
+/// Chip starts along one axis.
+pub fn starts(extent: u32, size: u32, stride: u32, edge: Edge) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut at = 0u32;
+    while at + size <= extent {
+        out.push(at);
+        at += stride;
+    }
+    let covered = out.last().map_or(0, |last| last + size);
+    if covered < extent {
+        match edge {
+            Edge::Pad(_) => out.push(at.min(extent - 1)),
+            Edge::ShiftInward if extent >= size => out.push(extent - size),
+            Edge::ShiftInward => out.push(0),
+            Edge::Drop => {}
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// Every chip of `image`, in rows.
+pub fn tile(image: &Image, spec: &TileSpec) -> Result<Vec<Chip>, RasterError> {
+    if spec.size == 0 || spec.stride == 0 {
+        return Err(RasterError::Invalid(format!(
+            "chip size {} and stride {} must be positive",
+            spec.size, spec.stride
+        )));
+    }
+    let fill = match spec.edge {
+        Edge::Pad(value) => value,
+        _ => 0.0,
+    };
+    let mut chips = Vec::new();
+    for y in starts(image.height, spec.size, spec.stride, spec.edge) {
+        for x in starts(image.width, spec.size, spec.stride, spec.edge) {
+            let mut chip = Image {
+                data: vec![fill; (spec.size * spec.size * image.bands) as usize],
+                width: spec.size,
+                height: spec.size,
+                ..image.clone()
+            };
+            let (w, h) = (
+                (image.width - x).min(spec.size),
+                (image.height - y).min(spec.size),
+            );
+            for r in 0..h {
+                let from = (((y + r) * image.width + x) * image.bands) as usize;
+                let to = (r * spec.size * image.bands) as usize;
+                let n = (w * image.bands) as usize;
+                chip.data[to..to + n].copy_from_slice(&image.data[from..from + n]);
+            }
+            if let Some((no_data, fraction)) = spec.skip_no_data {
+                let empty = chip
+                    .data
+                    .chunks_exact(image.bands as usize)
+                    .filter(|pixel| pixel.iter().all(|v| *v == no_data))
+                    .count();
+                if empty as f64 > fraction * (spec.size * spec.size) as f64 {
+                    continue;
+                }
+            }
+            chips.push(Chip { x, y, image: chip });
+        }
+    }
+    Ok(chips)
+}
+
+/// Puts chips back into a `width` x `height` image, averaging where they overlap; pixels no
+/// chip covers are 0.
+pub fn stitch(chips: &[Chip], width: u32, height: u32, bands: u32, depth: BitDepth) -> Image {
+    let mut sum = vec![0.0f64; (width * height * bands) as usize];
+    let mut count = vec![0u32; (width * height) as usize];
+    for chip in chips {
+        for r in 0..chip.image.height.min(height.saturating_sub(chip.y)) {
+            for c in 0..chip.image.width.min(width.saturating_sub(chip.x)) {
+                let (x, y) = (chip.x + c, chip.y + r);
+                count[(y * width + x) as usize] += 1;
+                for b in 0..bands {
+                    sum[((y * width + x) * bands + b) as usize] += chip.image.get(c, r, b) as f64;
+                }
+            }
+        }
+    }
+    let data = sum
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match count[i / bands as usize] {
+            0 => 0.0,
+            n => (s / n as f64) as f32,
+        })
+        .collect();
+    Image {
+        width,
+        height,
+        bands,
+        depth,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(width: u32, height: u32) -> Image {
+        let mut image = Image::new(width, height, 1, BitDepth::Sixteen);
+        for (i, v) in image.data.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        image
+    }
+
+    #[test]
+    fn chip_starts_follow_the_edge_policy() {
+        assert_eq!(starts(10, 4, 4, Edge::Drop), [0, 4]);
+        assert_eq!(starts(10, 4, 4, Edge::Pad(0.0)), [0, 4, 8]);
+        assert_eq!(starts(10, 4, 4, Edge::ShiftInward), [0, 4, 6]);
+        assert_eq!(starts(10, 4, 3, Edge::ShiftInward), [0, 3, 6]);
+        assert_eq!(
+            starts(8, 4, 4, Edge::Pad(0.0)),
+            [0, 4],
+            "an exact fit needs no extra chip"
+        );
+        assert_eq!(starts(3, 4, 4, Edge::ShiftInward), [0]);
+    }
+
+    #[test]
+    fn chips_hold_their_window_and_padding() {
+        let image = grid(5, 3);
+        let spec = TileSpec {
+            size: 4,
+            stride: 4,
+            edge: Edge::Pad(-1.0),
+            skip_no_data: None,
+        };
+        let chips = tile(&image, &spec).unwrap();
+        let origins: Vec<(u32, u32)> = chips.iter().map(|c| (c.x, c.y)).collect();
+        assert_eq!(origins, [(0, 0), (4, 0)]);
+        assert_eq!(&chips[1].image.data[..4], &[4.0, -1.0, -1.0, -1.0]);
+        assert_eq!(
+            &chips[1].image.data[12..],
+            &[-1.0, -1.0, -1.0, -1.0],
+            "row 3 is below the image"
+        );
+    }
+
+    #[test]
+    fn tiles_stitch_back_identically_with_overlaps() {
+        let image = grid(37, 23);
+        for edge in [Edge::Pad(0.0), Edge::ShiftInward] {
+            let spec = TileSpec {
+                size: 8,
+                stride: 5,
+                edge,
+                skip_no_data: None,
+            };
+            let chips = tile(&image, &spec).unwrap();
+            assert_eq!(
+                stitch(&chips, 37, 23, 1, BitDepth::Sixteen),
+                image,
+                "{edge:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mostly_empty_chips_are_skipped() {
+        let mut image = Image::new(8, 4, 1, BitDepth::Eight);
+        image.set(1, 1, 0, 9.0);
+        image.set(2, 1, 0, 9.0);
+        let spec = TileSpec {
+            size: 4,
+            stride: 4,
+            edge: Edge::Drop,
+            skip_no_data: Some((0.0, 0.9)),
+        };
+        let chips = tile(&image, &spec).unwrap();
+        // The first chip is 14/16 = 87.5 % empty (kept), the second 100 % (skipped).
+        assert_eq!(chips.iter().map(|c| c.x).collect::<Vec<_>>(), [0]);
+    }
+}
