@@ -3,6 +3,7 @@
 mod catalog;
 mod demo;
 mod fetch;
+mod imagery;
 mod labels;
 mod ode;
 mod output;
@@ -40,6 +41,11 @@ enum Command {
     Ode(Box<ode::OdeArgs>),
     /// Download products' files into the workspace, resumably and verified.
     Fetch(fetch::FetchArgs),
+    /// Preprocess an image: crop, translate, flip, rot90, convert.
+    #[command(subcommand)]
+    Prep(imagery::PrepCommand),
+    /// Cut an image into chips (with per-chip masks and ground coordinates when given).
+    Tile(imagery::TileArgs),
     /// Annotations: convert between formats, rasterise into masks, count.
     #[command(subcommand)]
     Labels(labels::LabelsCommand),
@@ -71,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
         Command::Labels(command) => labels::run(command, cli.json),
+        Command::Prep(command) => imagery::prep(command, cli.json),
+        Command::Tile(args) => imagery::tile(args, cli.json),
         Command::Fetch(args) => {
             let session = Session::open(Workspace::locate(cli.workspace)?)?;
             fetch::run(&session, args, cli.json)

@@ -1,5 +1,5 @@
-//! Labels follow their image: when an image is cropped, scaled or cut into tiles, its labels
-//! are moved, scaled, clipped and split the same way.
+//! Labels follow their image: when an image is cropped, scaled or cut into tiles (a crop per
+//! chip), its labels are moved, scaled, clipped and split the same way.
 
 use super::{clip_to_image, ImageLabels, ImageSize, Mask, Object, Shape};
 
@@ -162,39 +162,6 @@ impl ImageLabels {
         let clipped = clip_to_image(&mut out);
         (out, clipped)
     }
-
-    /// Labels for each `tile` x `tile` window stepping by `stride`, named
-    /// `<stem>_<x>_<y>.<extension>` after the image, windows without labels included.
-    pub fn tiles(&self, tile: u32, stride: u32) -> Vec<(u32, u32, ImageLabels)> {
-        let Some(size) = self.size else {
-            return Vec::new();
-        };
-        let path = std::path::Path::new(&self.image);
-        let stem = path
-            .file_stem()
-            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let extension = path
-            .extension()
-            .map_or_else(|| "png".into(), |e| e.to_string_lossy().into_owned());
-        let starts = |extent: u32| {
-            let last = extent.saturating_sub(tile);
-            let mut starts: Vec<u32> = (0..=last).step_by(stride.max(1) as usize).collect();
-            if starts.last() != Some(&last) {
-                starts.push(last);
-            }
-            starts
-        };
-        let mut out = Vec::new();
-        for y in starts(size.height) {
-            for x in starts(size.width) {
-                let name = format!("{stem}_{x}_{y}.{extension}");
-                let (labels, _) =
-                    self.cropped(x, y, tile.min(size.width), tile.min(size.height), &name);
-                out.push((x, y, labels));
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -315,30 +282,5 @@ mod tests {
         );
         assert_eq!(clipped, 1);
         assert_eq!(window.attributes["source_window"], "50,0,30,30");
-    }
-
-    #[test]
-    fn tiles_cover_the_image_and_carry_their_labels() {
-        let tiles = image().tiles(40, 40);
-        let origins: Vec<(u32, u32)> = tiles.iter().map(|(x, y, _)| (*x, *y)).collect();
-        assert_eq!(
-            origins,
-            [(0, 0), (40, 0), (60, 0), (0, 20), (40, 20), (60, 20)],
-            "the last row and column end at the edge"
-        );
-        assert_eq!(tiles[0].2.image, "scene_0_0.png");
-        assert_eq!(
-            tiles[0].2.objects[0].shape,
-            Shape::Circle {
-                cx: 20.0,
-                cy: 20.0,
-                r: 5.0
-            }
-        );
-        let dunes: Vec<usize> = tiles
-            .iter()
-            .map(|(_, _, t)| t.objects.iter().filter(|o| o.class == "dark dune").count())
-            .collect();
-        assert_eq!(dunes, [0, 1, 1, 0, 1, 1]);
     }
 }

@@ -5,3 +5,4 @@ pub mod fetch;
 pub mod import;
 pub mod labels;
 pub mod search;
+pub mod tile;

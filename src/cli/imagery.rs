@@ -1,0 +1,358 @@
+//! `areo prep ...` and `areo tile ...`.
+
+use super::labels::FormatArg;
+use crate::labels::ClassMap;
+use crate::pds::MapProjection;
+use crate::pipeline::labels::{read_file, ReadOptions};
+use crate::pipeline::tile::tile_file;
+use crate::raster::tile::{Edge, TileSpec};
+use crate::raster::{BitDepth, Image};
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum PrepCommand {
+    /// Cut a window (--box X,Y,W,H), or the no-data margins away (--auto).
+    Crop {
+        input: PathBuf,
+        #[arg(long, value_name = "X,Y,W,H", conflicts_with = "auto")]
+        r#box: Option<String>,
+        #[arg(long)]
+        auto: bool,
+        /// The no-data value --auto trims.
+        #[arg(long, default_value_t = 0.0)]
+        no_data: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Shift by whole pixels, filling what is uncovered.
+    Translate {
+        input: PathBuf,
+        #[arg(long, allow_hyphen_values = true)]
+        dx: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        dy: i64,
+        #[arg(long, default_value_t = 0.0)]
+        fill: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Mirror left-right (--horizontal) or top-bottom (--vertical).
+    Flip {
+        input: PathBuf,
+        #[arg(
+            long,
+            conflicts_with = "vertical",
+            required_unless_present = "vertical"
+        )]
+        horizontal: bool,
+        #[arg(long)]
+        vertical: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Turn clockwise by quarter turns.
+    Rot90 {
+        input: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        quarters: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Change bit depth and contrast: a percentile stretch (--stretch 2:98), min-max, gamma.
+    Convert {
+        input: PathBuf,
+        #[arg(long, value_parser = ["8", "16"])]
+        depth: Option<String>,
+        /// Percentiles LOW:HIGH mapped onto the full range.
+        #[arg(long, value_name = "LOW:HIGH", conflicts_with = "minmax")]
+        stretch: Option<String>,
+        #[arg(long)]
+        minmax: bool,
+        #[arg(long, default_value_t = 1.0)]
+        gamma: f32,
+        /// Samples with this value are no data: left out of the statistics, written as 0.
+        #[arg(long)]
+        no_data: Option<f32>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EdgeArg {
+    Pad,
+    Shift,
+    Drop,
+}
+
+#[derive(Debug, Args)]
+pub struct TileArgs {
+    input: PathBuf,
+    /// Chip size in pixels.
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// Step between chips (default: the size; smaller overlaps).
+    #[arg(long)]
+    stride: Option<u32>,
+    #[arg(long, value_enum, default_value_t = EdgeArg::Shift)]
+    edge: EdgeArg,
+    /// Skip chips where more than FRACTION of pixels equal VALUE (VALUE:FRACTION).
+    #[arg(long, value_name = "VALUE:FRACTION")]
+    skip_no_data: Option<String>,
+    /// A PDS3 label of the image (same size), for chips' ground coordinates.
+    #[arg(long)]
+    label: Option<PathBuf>,
+    /// Annotations of the image, to write a class mask per chip.
+    #[arg(long, requires = "from")]
+    labels: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    from: Option<FormatArg>,
+    /// Class map for the masks (default: the Mars classes).
+    #[arg(long)]
+    classes: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn pair<T: std::str::FromStr>(text: &str, what: &str) -> anyhow::Result<(T, T)> {
+    let (a, b) = text
+        .split_once(':')
+        .with_context(|| format!("{what}: expected A:B, found {text:?}"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<T>()
+            .ok()
+            .with_context(|| format!("{what}: {v:?} is not a number"))
+    };
+    Ok((parse(a)?, parse(b)?))
+}
+
+fn done(
+    input: &std::path::Path,
+    image: &Image,
+    out: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    image.save_png(out)?;
+    if json {
+        println!(
+            "{}",
+            json!({"input": input, "output": out, "width": image.width, "height": image.height, "bands": image.bands, "bit_depth": image.depth.max().log2().ceil()})
+        );
+    } else {
+        println!(
+            "{} -> {} ({} x {})",
+            input.display(),
+            out.display(),
+            image.width,
+            image.height
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        PrepCommand::Crop {
+            input,
+            r#box,
+            auto,
+            no_data,
+            out,
+        } => {
+            let image = Image::open(&input)?;
+            let (x, y, w, h) = if auto {
+                image
+                    .data_window(no_data)
+                    .context("the image holds nothing but no data")?
+            } else {
+                let text = r#box.context("give --box X,Y,W,H or --auto")?;
+                let parts: Vec<u32> = text
+                    .split(',')
+                    .map(|v| v.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("--box {text:?}: expected four whole numbers"))?;
+                let [x, y, w, h] = parts[..] else {
+                    bail!("--box {text:?}: expected X,Y,W,H")
+                };
+                (x, y, w, h)
+            };
+            done(&input, &image.crop(x, y, w, h)?, &out, json)
+        }
+        PrepCommand::Translate {
+            input,
+            dx,
+            dy,
+            fill,
+            out,
+        } => done(
+            &input,
+            &Image::open(&input)?.translate(dx, dy, fill),
+            &out,
+            json,
+        ),
+        PrepCommand::Flip {
+            input,
+            horizontal,
+            out,
+            ..
+        } => {
+            let image = Image::open(&input)?;
+            let flipped = if horizontal {
+                image.flip_horizontal()
+            } else {
+                image.flip_vertical()
+            };
+            done(&input, &flipped, &out, json)
+        }
+        PrepCommand::Rot90 {
+            input,
+            quarters,
+            out,
+        } => done(&input, &Image::open(&input)?.rot90(quarters), &out, json),
+        PrepCommand::Convert {
+            input,
+            depth,
+            stretch,
+            minmax,
+            gamma,
+            no_data,
+            out,
+        } => {
+            let image = Image::open(&input)?;
+            let target = match depth.as_deref() {
+                Some("16") => BitDepth::Sixteen,
+                Some(_) => BitDepth::Eight,
+                None => image.depth,
+            };
+            let converted = match (stretch, minmax) {
+                (Some(range), _) => {
+                    let (low, high) = pair::<f64>(&range, "--stretch")?;
+                    let (a, b) = image
+                        .percentiles(low, high, no_data)
+                        .context("no data to stretch")?;
+                    image.stretch(a, b, gamma, target, no_data)?
+                }
+                (None, true) => {
+                    let (a, b) = image
+                        .percentiles(0.0, 100.0, no_data)
+                        .context("no data to stretch")?;
+                    image.stretch(a, b, gamma, target, no_data)?
+                }
+                (None, false) if gamma != 1.0 => {
+                    image.stretch(0.0, image.depth.max(), gamma, target, no_data)?
+                }
+                (None, false) => image.to_depth(target),
+            };
+            done(&input, &converted, &out, json)
+        }
+    }
+}
+
+pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let edge = match args.edge {
+        EdgeArg::Pad => Edge::Pad(0.0),
+        EdgeArg::Shift => Edge::ShiftInward,
+        EdgeArg::Drop => Edge::Drop,
+    };
+    let skip_no_data = args
+        .skip_no_data
+        .as_deref()
+        .map(|t| pair::<f64>(t, "--skip-no-data"))
+        .transpose()?
+        .map(|(v, f)| (v as f32, f));
+    let spec = TileSpec {
+        size: args.size,
+        stride: args.stride.unwrap_or(args.size),
+        edge,
+        skip_no_data,
+    };
+    let projection = match &args.label {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let label = crate::pds::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+            let image = Image::open(&args.input)?;
+            let lines = label.get("IMAGE.LINES").and_then(crate::pds::Value::as_i64);
+            let samples = label
+                .get("IMAGE.LINE_SAMPLES")
+                .and_then(crate::pds::Value::as_i64);
+            if let (Some(lines), Some(samples)) = (lines, samples) {
+                if (samples, lines) != (image.width as i64, image.height as i64) {
+                    bail!("{} describes a {samples} x {lines} image, {} is {} x {}: ground coordinates would be wrong", path.display(), args.input.display(), image.width, image.height);
+                }
+            }
+            Some(
+                MapProjection::from_label(&label)
+                    .with_context(|| format!("{} has no IMAGE_MAP_PROJECTION", path.display()))??,
+            )
+        }
+        None => None,
+    };
+    let classes = match &args.classes {
+        Some(path) => {
+            ClassMap::parse(&path.display().to_string(), &std::fs::read_to_string(path)?)?
+        }
+        None => ClassMap::mars(),
+    };
+    let labels = match (&args.labels, args.from) {
+        (Some(path), Some(format)) => {
+            let options = ReadOptions {
+                classes: Some(classes.clone()),
+                ..ReadOptions::default()
+            };
+            let mut images = read_file(format.into(), path, &options)?;
+            let image = Image::open(&args.input)?;
+            let size = crate::labels::ImageSize {
+                width: image.width,
+                height: image.height,
+                depth: image.bands,
+            };
+            let name = args
+                .input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut labels = match images.iter().position(|l| {
+                std::path::Path::new(&l.image)
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy() == name)
+            }) {
+                Some(i) => images.swap_remove(i),
+                None if images.len() == 1 => images.remove(0),
+                None => bail!(
+                    "{} labels several images, none named {name}",
+                    path.display()
+                ),
+            };
+            labels.size = Some(size);
+            Some(labels)
+        }
+        _ => None,
+    };
+    let manifest = tile_file(
+        &args.input,
+        &args.out,
+        &spec,
+        projection.as_ref(),
+        labels.as_ref().map(|l| (l, &classes)),
+    )?;
+    if json {
+        println!("{}", serde_json::to_string(&manifest)?);
+    } else {
+        println!(
+            "{}: {} x {} -> {} chip(s) of {} px in {} (manifest.json)",
+            args.input.display(),
+            manifest.width,
+            manifest.height,
+            manifest.chips.len(),
+            manifest.size,
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

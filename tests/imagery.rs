@@ -1,0 +1,214 @@
+//! `areo tile` and `areo prep` as a user runs them.
+
+use areo::raster::tile::{stitch, Chip};
+use areo::raster::{BitDepth, Image};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn areo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_areo"))
+        .args(args)
+        .output()
+        .expect("run areo")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn scene(path: &Path, width: u32, height: u32) -> Image {
+    let mut image = Image::new(width, height, 1, BitDepth::Eight);
+    for y in 0..height {
+        for x in 0..width {
+            image.set(x, y, 0, ((x * 7 + y * 13) % 251) as f32);
+        }
+    }
+    image.save_png(path).unwrap();
+    image
+}
+
+#[test]
+fn tiles_carry_masks_and_ground_boxes_and_stitch_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("scene.png");
+    let image = scene(&source, 100, 70);
+    std::fs::write(dir.path().join("craters.csv"), "x,y,diameter\n40,20,10\n").unwrap();
+    let label = "PDS_VERSION_ID = PDS3\nOBJECT = IMAGE_MAP_PROJECTION\n MAP_PROJECTION_TYPE = \"EQUIRECTANGULAR\"\n MAP_SCALE = 0.25 <METERS/PIXEL>\n LINE_PROJECTION_OFFSET = 1000.5 <PIXEL>\n SAMPLE_PROJECTION_OFFSET = -2000.5 <PIXEL>\nEND_OBJECT = IMAGE_MAP_PROJECTION\nOBJECT = IMAGE\n LINES = 70\n LINE_SAMPLES = 100\nEND_OBJECT = IMAGE\nEND\n";
+    std::fs::write(dir.path().join("scene.lbl"), label).unwrap();
+    let out = dir.path().join("chips");
+    let text = ok(areo(&[
+        "tile",
+        source.to_str().unwrap(),
+        "--size",
+        "32",
+        "--label",
+        dir.path().join("scene.lbl").to_str().unwrap(),
+        "--labels",
+        dir.path().join("craters.csv").to_str().unwrap(),
+        "--from",
+        "craters",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(text.contains("100 x 70 -> 12 chip(s) of 32 px"), "{text}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let chips = manifest["chips"].as_array().unwrap();
+    let origins: Vec<(u64, u64)> = chips
+        .iter()
+        .map(|c| {
+            (
+                c["pixels"][0].as_u64().unwrap(),
+                c["pixels"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            (0, 0),
+            (32, 0),
+            (64, 0),
+            (68, 0),
+            (0, 32),
+            (32, 32),
+            (64, 32),
+            (68, 32),
+            (0, 38),
+            (32, 38),
+            (64, 38),
+            (68, 38)
+        ]
+    );
+    // Chip (32, 0): west = (0.5 + 2000.5 + 32) * 0.25 = 508.25, north = (1000.5 - 0.5) * 0.25 = 250.
+    assert_eq!(
+        chips[1]["ground"],
+        serde_json::json!([508.25, 250.0, 516.25, 242.0])
+    );
+    // The crater (radius 5 at 40,20) lies in chip (32, 0) only: 81 pixel centres.
+    let mask = Image::open(&out.join("scene_32_0.mask.png")).unwrap();
+    assert_eq!(mask.data.iter().filter(|v| **v == 1.0).count(), 81);
+    assert_eq!(mask.get(8, 20, 0), 1.0);
+    assert_eq!(chips[0]["objects"], 0);
+
+    let pieces: Vec<Chip> = chips
+        .iter()
+        .map(|c| Chip {
+            x: c["pixels"][0].as_u64().unwrap() as u32,
+            y: c["pixels"][1].as_u64().unwrap() as u32,
+            image: Image::open(&out.join(c["file"].as_str().unwrap())).unwrap(),
+        })
+        .collect();
+    assert_eq!(
+        stitch(&pieces, 100, 70, 1, BitDepth::Eight),
+        image,
+        "tile -> stitch is identical"
+    );
+}
+
+#[test]
+fn prep_commands_do_what_they_say_and_refuse_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("s.png");
+    let image = scene(&source, 20, 10);
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(areo(&[
+        "prep",
+        "crop",
+        &path("s.png"),
+        "--box",
+        "2,3,4,5",
+        "--out",
+        &path("crop.png"),
+    ]));
+    assert_eq!(
+        Image::open(Path::new(&path("crop.png"))).unwrap(),
+        image.crop(2, 3, 4, 5).unwrap()
+    );
+    ok(areo(&[
+        "prep",
+        "convert",
+        &path("s.png"),
+        "--depth",
+        "16",
+        "--out",
+        &path("wide.png"),
+    ]));
+    ok(areo(&[
+        "prep",
+        "convert",
+        &path("wide.png"),
+        "--depth",
+        "8",
+        "--out",
+        &path("back.png"),
+    ]));
+    assert_eq!(
+        Image::open(Path::new(&path("back.png"))).unwrap(),
+        image,
+        "8 -> 16 -> 8"
+    );
+    ok(areo(&[
+        "prep",
+        "rot90",
+        &path("s.png"),
+        "--quarters",
+        "3",
+        "--out",
+        &path("r.png"),
+    ]));
+    assert_eq!(
+        Image::open(Path::new(&path("r.png"))).unwrap(),
+        image.rot90(3)
+    );
+
+    let mut framed = Image::new(12, 9, 1, BitDepth::Eight);
+    framed.set(3, 2, 0, 5.0);
+    framed.set(7, 6, 0, 6.0);
+    framed.save_png(Path::new(&path("framed.png"))).unwrap();
+    ok(areo(&[
+        "prep",
+        "crop",
+        &path("framed.png"),
+        "--auto",
+        "--out",
+        &path("trim.png"),
+    ]));
+    let trimmed = Image::open(Path::new(&path("trim.png"))).unwrap();
+    assert_eq!(
+        (
+            trimmed.width,
+            trimmed.height,
+            trimmed.get(0, 0, 0),
+            trimmed.get(4, 4, 0)
+        ),
+        (5, 5, 5.0, 6.0)
+    );
+
+    let empty = areo(&[
+        "prep",
+        "crop",
+        &path("s.png"),
+        "--box",
+        "0,0,0,4",
+        "--out",
+        &path("e.png"),
+    ]);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("crop of 0 x 4 pixels is empty"));
+    let bytes = std::fs::read(&source).unwrap();
+    std::fs::write(dir.path().join("cut.png"), &bytes[..bytes.len() / 2]).unwrap();
+    let truncated = areo(&["tile", &path("cut.png"), "--out", &path("never")]);
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&truncated.stderr).contains("cut.png"),
+        "{}",
+        String::from_utf8_lossy(&truncated.stderr)
+    );
+    assert!(!dir.path().join("never").join("manifest.json").exists());
+}
