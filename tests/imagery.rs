@@ -212,3 +212,39 @@ fn prep_commands_do_what_they_say_and_refuse_bad_input() {
     );
     assert!(!dir.path().join("never").join("manifest.json").exists());
 }
+
+/// A real Mars scene shipped in data/ (see data/README.md).
+fn mars() -> Image {
+    Image::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/samples/nanedi-256.png")).unwrap()
+}
+
+#[test]
+fn shifts_of_a_real_mars_image_are_recovered() {
+    let reference = mars();
+    for (dx, dy) in [(7i64, -4i64), (-12, 9), (0, 0)] {
+        let moving = reference.translate(dx, dy, 0.0);
+        let shift = areo::raster::align::phase_correlate(&reference, &moving).unwrap();
+        assert!(
+            (shift.dx - dx as f64).abs() <= 0.5 && (shift.dy - dy as f64).abs() <= 0.5,
+            "({dx},{dy}): {shift:?}"
+        );
+        assert!(shift.quality > 0.2, "{shift:?}");
+    }
+    // Half a pixel to the right: each pixel the mean of itself and its left neighbour.
+    let mut half = reference.clone();
+    for y in 0..reference.height {
+        for x in 1..reference.width {
+            half.set(
+                x,
+                y,
+                0,
+                (reference.get(x, y, 0) + reference.get(x - 1, y, 0)) / 2.0,
+            );
+        }
+    }
+    let shift = areo::raster::align::phase_correlate(&reference, &half).unwrap();
+    assert!(
+        (shift.dx - 0.5).abs() <= 0.25 && shift.dy.abs() <= 0.25,
+        "{shift:?}"
+    );
+}

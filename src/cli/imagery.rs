@@ -62,6 +62,16 @@ pub enum PrepCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Register MOVING onto REFERENCE (same size) by phase correlation: prints the shift
+    /// found and its quality, and writes MOVING shifted back onto the reference.
+    Align {
+        reference: PathBuf,
+        moving: PathBuf,
+        #[arg(long, default_value_t = 0.0)]
+        fill: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Change bit depth and contrast: a percentile stretch (--stretch 2:98), min-max, gamma.
     Convert {
         input: PathBuf,
@@ -208,6 +218,35 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 image.flip_vertical()
             };
             done(&input, &flipped, &out, json)
+        }
+        PrepCommand::Align {
+            reference,
+            moving,
+            fill,
+            out,
+        } => {
+            let (reference, moving_path) = (Image::open(&reference)?, moving);
+            let moving = Image::open(&moving_path)?;
+            let shift = crate::raster::align::phase_correlate(&reference, &moving)?;
+            let aligned =
+                moving.translate(-shift.dx.round() as i64, -shift.dy.round() as i64, fill);
+            aligned.save_png(&out)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"dx": shift.dx, "dy": shift.dy, "quality": shift.quality, "output": out})
+                );
+            } else {
+                println!(
+                    "{} is shifted by ({:.2}, {:.2}) px (quality {:.2}); aligned copy: {}",
+                    moving_path.display(),
+                    shift.dx,
+                    shift.dy,
+                    shift.quality,
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         PrepCommand::Rot90 {
             input,

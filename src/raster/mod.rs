@@ -4,6 +4,7 @@
 //! An [`Image`] holds samples as `f32` (exact for 8- and 16-bit data), interleaved by pixel,
 //! and remembers the bit depth it came in and goes out at.
 
+pub mod align;
 pub mod tile;
 
 use std::path::Path;
