@@ -168,6 +168,29 @@ fn prep_commands_do_what_they_say_and_refuse_bad_input() {
         image.rot90(3)
     );
 
+    ok(areo(&[
+        "prep",
+        "scale",
+        &path("s.png"),
+        "--factor",
+        "0.5",
+        "--out",
+        &path("half.png"),
+    ]));
+    let half = Image::open(Path::new(&path("half.png"))).unwrap();
+    assert_eq!((half.width, half.height), (10, 5));
+    let block = [
+        image.get(2, 2, 0),
+        image.get(3, 2, 0),
+        image.get(2, 3, 0),
+        image.get(3, 3, 0),
+    ];
+    assert_eq!(
+        half.get(1, 1, 0),
+        (block.iter().sum::<f32>() / 4.0).round(),
+        "area averaging"
+    );
+
     let mut framed = Image::new(12, 9, 1, BitDepth::Eight);
     framed.set(3, 2, 0, 5.0);
     framed.set(7, 6, 0, 6.0);

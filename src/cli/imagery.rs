@@ -6,7 +6,7 @@ use crate::pds::MapProjection;
 use crate::pipeline::labels::{read_file, ReadOptions};
 use crate::pipeline::tile::tile_file;
 use crate::raster::tile::{Edge, TileSpec};
-use crate::raster::{BitDepth, Image};
+use crate::raster::{BitDepth, Filter, Image};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -62,6 +62,18 @@ pub enum PrepCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Resample: by a factor (--factor 0.5) or to a size (--size WxH).
+    Scale {
+        input: PathBuf,
+        #[arg(long, conflicts_with = "size", required_unless_present = "size")]
+        factor: Option<f64>,
+        #[arg(long, value_name = "WxH")]
+        size: Option<String>,
+        #[arg(long, value_enum, default_value_t = FilterArg::Area)]
+        filter: FilterArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Register MOVING onto REFERENCE (same size) by phase correlation: prints the shift
     /// found and its quality, and writes MOVING shifted back onto the reference.
     Align {
@@ -90,6 +102,15 @@ pub enum PrepCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FilterArg {
+    Nearest,
+    Bilinear,
+    /// Area averaging, for shrinking.
+    Area,
+    Lanczos3,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -218,6 +239,43 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 image.flip_vertical()
             };
             done(&input, &flipped, &out, json)
+        }
+        PrepCommand::Scale {
+            input,
+            factor,
+            size,
+            filter,
+            out,
+        } => {
+            let image = Image::open(&input)?;
+            let (width, height) = match (factor, size) {
+                (Some(f), _) if f > 0.0 && f.is_finite() => (
+                    (image.width as f64 * f).round().max(1.0) as u32,
+                    (image.height as f64 * f).round().max(1.0) as u32,
+                ),
+                (Some(f), _) => bail!("--factor {f} must be a positive number"),
+                (None, Some(text)) => {
+                    let (w, h) = text
+                        .split_once(['x', 'X'])
+                        .with_context(|| format!("--size {text:?}: expected WxH"))?;
+                    (
+                        w.trim()
+                            .parse()
+                            .with_context(|| format!("--size {text:?}"))?,
+                        h.trim()
+                            .parse()
+                            .with_context(|| format!("--size {text:?}"))?,
+                    )
+                }
+                (None, None) => bail!("give --factor or --size"),
+            };
+            let filter = match filter {
+                FilterArg::Nearest => Filter::Nearest,
+                FilterArg::Bilinear => Filter::Bilinear,
+                FilterArg::Area => Filter::Area,
+                FilterArg::Lanczos3 => Filter::Lanczos3,
+            };
+            done(&input, &image.resize(width, height, filter)?, &out, json)
         }
         PrepCommand::Align {
             reference,

@@ -9,6 +9,16 @@ pub mod tile;
 
 use std::path::Path;
 
+/// Resampling for [`Image::resize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    Nearest,
+    Bilinear,
+    /// Each output pixel the mean of the input pixels it covers: the one for shrinking.
+    Area,
+    Lanczos3,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BitDepth {
     Eight,
@@ -274,6 +284,48 @@ impl Image {
         out
     }
 
+    /// Resampled to `width` x `height` (SIMD convolution from fast_image_resize, in f32).
+    pub fn resize(&self, width: u32, height: u32, filter: Filter) -> Result<Image, RasterError> {
+        use fast_image_resize::{images, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+        if width == 0 || height == 0 {
+            return invalid(format!("cannot scale to {width} x {height} pixels"));
+        }
+        let pixel = match self.bands {
+            1 => PixelType::F32,
+            3 => PixelType::F32x3,
+            n => return invalid(format!("cannot scale an image of {n} bands")),
+        };
+        let mut source = images::Image::new(self.width, self.height, pixel);
+        for (bytes, value) in source.buffer_mut().chunks_exact_mut(4).zip(&self.data) {
+            bytes.copy_from_slice(&value.to_ne_bytes());
+        }
+        let mut target = images::Image::new(width, height, pixel);
+        let algorithm = match filter {
+            Filter::Nearest => ResizeAlg::Nearest,
+            Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+            Filter::Area => ResizeAlg::Convolution(FilterType::Box),
+            Filter::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+        };
+        Resizer::new()
+            .resize(
+                &source,
+                &mut target,
+                &ResizeOptions::new().resize_alg(algorithm),
+            )
+            .map_err(|e| RasterError::Invalid(format!("resize: {e}")))?;
+        let data = target
+            .buffer()
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Image {
+            width,
+            height,
+            data,
+            ..self.clone()
+        })
+    }
+
     /// The same picture at another bit depth: 8 -> 16 multiplies by 257 (255 becomes 65535),
     /// 16 -> 8 divides and rounds, so 8 -> 16 -> 8 is exact.
     pub fn to_depth(&self, depth: BitDepth) -> Image {
@@ -444,5 +496,34 @@ mod tests {
         assert!(error.starts_with(&path.display().to_string()), "{error}");
         std::fs::write(&path, b"not an image at all").unwrap();
         assert!(Image::open(&path).is_err());
+    }
+
+    #[test]
+    fn resizing_averages_areas_and_repeats_nearest_pixels() {
+        let mut image = Image::new(4, 2, 1, BitDepth::Eight);
+        image.data = vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0];
+        let half = image.resize(2, 1, Filter::Area).unwrap();
+        assert_eq!(half.data, [25.0, 45.0], "means of the 2 x 2 blocks");
+        let double = image.resize(8, 4, Filter::Nearest).unwrap();
+        assert_eq!(
+            &double.data[..8],
+            &[0.0, 0.0, 10.0, 10.0, 20.0, 20.0, 30.0, 30.0]
+        );
+        assert_eq!(double.get(7, 3, 0), 70.0);
+        let flat = Image {
+            data: vec![100.0; 8],
+            ..image.clone()
+        };
+        for filter in [Filter::Bilinear, Filter::Lanczos3] {
+            assert!(
+                flat.resize(3, 5, filter)
+                    .unwrap()
+                    .data
+                    .iter()
+                    .all(|v| (v - 100.0).abs() < 1e-3),
+                "{filter:?} keeps a flat image flat"
+            );
+        }
+        assert!(image.resize(0, 3, Filter::Area).is_err());
     }
 }
