@@ -1,13 +1,15 @@
 //! areo: a terminal console for machine learning on Mars orbital imagery.
 //!
 //! Layers (lower never imports higher; see ARCHITECTURE.md):
-//! 1. pure formats and maths: [`geo`], [`product`], [`progress`], [`tree`]
+//! 1. pure formats and maths: [`geo`], [`product`], [`progress`], [`tree`], [`labels`],
+//!    [`raster`], [`pds`]; [`fsio`] for durable writes
 //! 2. outside world: [`ode`], [`catalog`], [`workspace`]
 //! 3. pipeline steps: [`pipeline`]
 //! 5. front ends: [`cli`]
 
 pub mod catalog;
 pub mod cli;
+pub mod fsio;
 pub mod geo;
 pub mod labels;
 pub mod ode;

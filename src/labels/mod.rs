@@ -291,18 +291,6 @@ pub(crate) fn text<'a>(node: Option<&'a Node>) -> Option<&'a str> {
     }
 }
 
-/// Writes a file whole or not at all: to `NAME.part`, fsynced, then renamed.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = std::path::PathBuf::from(part);
-    let mut file = std::fs::File::create(&part)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&part, path)
-}
-
 /// Clips shape points to the image (labelling tools let people drag past the border) and
 /// counts the shapes that reached outside; circles and ellipses are counted but left whole,
 /// since rasterising clips them anyway.

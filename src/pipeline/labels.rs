@@ -226,7 +226,7 @@ fn stem(labels: &ImageLabels) -> Result<String, LabelError> {
 
 fn write_file(out: &Path, name: &str, bytes: &[u8], summary: &mut Summary) {
     let path = out.join(name);
-    match crate::labels::write_atomically(&path, bytes) {
+    match crate::fsio::write_atomically(&path, bytes) {
         Ok(()) => summary.files_written += 1,
         Err(e) => summary.failed.push((path, format!("cannot write: {e}"))),
     }

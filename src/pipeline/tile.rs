@@ -112,6 +112,6 @@ pub fn tile_file(
     }
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     let path = out.join("manifest.json");
-    crate::labels::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
+    crate::fsio::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
     Ok(manifest)
 }

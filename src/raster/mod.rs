@@ -192,7 +192,7 @@ impl Image {
         writer
             .finish()
             .map_err(|e| RasterError::Invalid(e.to_string()))?;
-        crate::labels::write_atomically(path, &out).map_err(fail)
+        crate::fsio::write_atomically(path, &out).map_err(fail)
     }
 
     /// The window `x, y, width, height`, which must lie inside the image and not be empty.

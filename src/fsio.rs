@@ -1,0 +1,32 @@
+//! Durable file writes shared by every step that writes results.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes a file whole or not at all: to `NAME.part`, fsynced, then renamed over `NAME`, so a
+/// crash never leaves a half-written file under the final name.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let mut file = std::fs::File::create(&part)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&part, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_appears_whole_and_no_part_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        std::fs::write(&path, b"old").unwrap();
+        write_atomically(&path, b"new contents").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
+        assert!(!dir.path().join("out.json.part").exists());
+        assert!(write_atomically(&dir.path().join("missing/dir/x"), b"x").is_err());
+    }
+}
