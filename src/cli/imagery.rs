@@ -4,7 +4,7 @@ use super::labels::FormatArg;
 use crate::labels::ClassMap;
 use crate::pds::MapProjection;
 use crate::pipeline::labels::{read_file, ReadOptions};
-use crate::pipeline::tile::tile_file;
+use crate::pipeline::tile::tile_image;
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image};
 use anyhow::{bail, Context};
@@ -368,12 +368,12 @@ pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
         edge,
         skip_no_data,
     };
+    let image = Image::open(&args.input)?;
     let projection = match &args.label {
         Some(path) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let label = crate::pds::parse(&bytes).with_context(|| format!("{}", path.display()))?;
-            let image = Image::open(&args.input)?;
             let lines = label.get("IMAGE.LINES").and_then(crate::pds::Value::as_i64);
             let samples = label
                 .get("IMAGE.LINE_SAMPLES")
@@ -403,7 +403,6 @@ pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
                 ..ReadOptions::default()
             };
             let mut images = read_file(format.into(), path, &options)?;
-            let image = Image::open(&args.input)?;
             let size = crate::labels::ImageSize {
                 width: image.width,
                 height: image.height,
@@ -431,7 +430,8 @@ pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let manifest = tile_file(
+    let manifest = tile_image(
+        &image,
         &args.input,
         &args.out,
         &spec,

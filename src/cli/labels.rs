@@ -3,8 +3,8 @@
 use crate::labels::via::ViaOptions;
 use crate::labels::{ClassMap, ImageLabels, ImageSize};
 use crate::pipeline::labels::{
-    input_files, masks_to_labels, rasterize_all, read_all, stats, write_all, Format, ReadOptions,
-    Summary,
+    files_with_extension, input_files, masks_to_labels, rasterize_all, read_all, stats, write_all,
+    Format, ReadOptions, Summary,
 };
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -180,18 +180,15 @@ fn load(
     let (classes, added) = match given {
         Some(map) => (map, Vec::new()),
         None => {
-            let mut names = ClassMap::mars().names().to_vec();
+            let mut classes = ClassMap::mars();
             let mut added = Vec::new();
             for object in images.iter().flat_map(|i| &i.objects) {
-                if ClassMap::new(names.clone())
-                    .resolve(&object.class)
-                    .is_none()
-                {
-                    names.push(object.class.clone());
+                if classes.resolve(&object.class).is_none() {
+                    classes.push(object.class.clone());
                     added.push(object.class.clone());
                 }
             }
-            (ClassMap::new(names), added)
+            (classes, added)
         }
     };
     Ok((images, classes, added))
@@ -274,20 +271,7 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
                 }
                 None => ClassMap::mars(),
             };
-            let mut files = Vec::new();
-            for mask in &masks {
-                if mask.is_dir() {
-                    let mut found: Vec<PathBuf> = std::fs::read_dir(mask)?
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
-                        .collect();
-                    found.sort();
-                    files.extend(found);
-                } else {
-                    files.push(mask.clone());
-                }
-            }
+            let files = files_with_extension(&masks, "png");
             let images = masks_to_labels(&files, &classes, tolerance, &mut summary);
             write_all(to.into(), &images, &out, &classes, &mut summary);
             Ok(report(&summary, &[], json))

@@ -86,6 +86,11 @@ impl ClassMap {
         Ok(map)
     }
 
+    /// Adds a class with the next id.
+    pub fn push(&mut self, name: String) {
+        self.names.push(name);
+    }
+
     pub fn id(&self, name: &str) -> Option<usize> {
         let wanted = key(name);
         self.names.iter().position(|n| key(n) == wanted)

@@ -60,9 +60,9 @@ pub struct Summary {
     pub failed: Vec<(PathBuf, String)>,
 }
 
-/// The files a batch reads: the files given, and files of the format's extension in the
-/// folders given (not descending further). YOLO's `classes.txt` is a class map, not labels.
-pub fn input_files(inputs: &[PathBuf], format: Format) -> Vec<PathBuf> {
+/// The files given, and the files with `extension` in the folders given (not descending
+/// further), each folder's in name order.
+pub fn files_with_extension(inputs: &[PathBuf], extension: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -74,9 +74,8 @@ pub fn input_files(inputs: &[PathBuf], format: Format) -> Vec<PathBuf> {
                 .filter(|p| {
                     p.is_file()
                         && p.extension()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(format.extension()))
+                            .is_some_and(|e| e.eq_ignore_ascii_case(extension))
                 })
-                .filter(|p| p.file_name().is_none_or(|n| n != "classes.txt"))
                 .collect();
             found.sort();
             files.extend(found);
@@ -85,6 +84,14 @@ pub fn input_files(inputs: &[PathBuf], format: Format) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// The files a batch reads. YOLO's `classes.txt` in a folder is a class map, not labels.
+pub fn input_files(inputs: &[PathBuf], format: Format) -> Vec<PathBuf> {
+    files_with_extension(inputs, format.extension())
+        .into_iter()
+        .filter(|p| inputs.contains(p) || p.file_name().is_none_or(|n| n != "classes.txt"))
+        .collect()
 }
 
 fn image_size(options: &ReadOptions, near: &Path, image: &str) -> Option<ImageSize> {

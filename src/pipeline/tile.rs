@@ -47,15 +47,16 @@ pub struct Manifest {
     pub chips: Vec<ChipEntry>,
 }
 
-/// Cuts `source` into chips under `out` and writes `out/manifest.json`.
-pub fn tile_file(
+/// Cuts `image` (read from `source`, which names the chips and the manifest) into chips
+/// under `out` and writes `out/manifest.json`.
+pub fn tile_image(
+    image: &Image,
     source: &Path,
     out: &Path,
     spec: &TileSpec,
     projection: Option<&MapProjection>,
     labels: Option<(&ImageLabels, &ClassMap)>,
 ) -> Result<Manifest, TileError> {
-    let image = Image::open(source)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TileError::Io { path, source }
@@ -75,7 +76,7 @@ pub fn tile_file(
         projection: projection.map(|p| p.projection.clone()),
         chips: Vec::new(),
     };
-    for chip in tile(&image, spec)? {
+    for chip in tile(image, spec)? {
         let file = format!("{stem}_{}_{}.png", chip.x, chip.y);
         chip.image.save_png(&out.join(&file))?;
         let ground = projection.map(|p| {
