@@ -4,7 +4,8 @@
 #
 #   bench/download.sh            # sizes in MB may be given: bench/download.sh 256 1024
 #
-# Prints, per size: seconds, MB/s and peak RSS for curl and for areo, and areo's share of
+# Prints, per size: seconds, MB/s and peak RSS for curl and for areo (its daemon, which does
+# the download), and areo's share of
 # curl's throughput. areo also hashes (SHA-256), fsyncs and records the file in its catalog;
 # the curl+fsync row adds the fsync to curl.
 set -euo pipefail
@@ -41,8 +42,12 @@ JSON
   /usr/bin/time -f '%e %M' -o "$work/time" sh -c 'curl -s -o "$1" "$2" && sync "$1"' - "$work/curl.out" "$url"
   read -r synced_s synced_kb < "$work/time"
   rm -f "$work/curl.out"
+  # The download runs in the workspace's daemon (started by the import above): time the
+  # command that waits for it, and take the daemon's peak memory.
   /usr/bin/time -f '%e %M' -o "$work/time" "$areo" --workspace "$ws" fetch "BENCH_$mb" --kind rdr >/dev/null 2>&1
-  read -r areo_s areo_kb < "$work/time"
+  read -r areo_s _ < "$work/time"
+  areo_kb=$(awk '/VmHWM/ {print $2}' "/proc/$(cat "$ws/areo.lock")/status")
+  "$areo" --workspace "$ws" stop >/dev/null
   cmp -s "$work/served/$name" "$ws/products/BENCH_$mb/$name" || { echo "areo's copy differs" >&2; exit 1; }
   for row in "curl $curl_s $curl_kb" "curl+fsync $synced_s $synced_kb" "areo $areo_s $areo_kb"; do
     set -- $row

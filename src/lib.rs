@@ -5,10 +5,12 @@
 //!    [`raster`], [`pds`]; [`fsio`] for durable writes
 //! 2. outside world: [`ode`], [`catalog`], [`workspace`]
 //! 3. pipeline steps: [`pipeline`]
+//! 4. jobs: [`engine`] (daemon, queue, scheduler, socket protocol)
 //! 5. front ends: [`cli`]
 
 pub mod catalog;
 pub mod cli;
+pub mod engine;
 pub mod fsio;
 pub mod geo;
 pub mod labels;

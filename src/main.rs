@@ -1,4 +1,5 @@
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,6 +15,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // The daemon's stderr is areo.log: no colour codes in files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match areo::cli::run(areo::cli::Cli::parse()) {
         Ok(code) => code,

@@ -8,6 +8,11 @@ pub trait Progress: Send + Sync {
     fn start(&self, label: &str, total: u64);
     fn advance(&self, units: u64);
     fn finish(&self);
+    /// Whether whoever started the step wants it to stop; long steps check this between
+    /// units of work and return early, leaving what they wrote whole.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Discards progress (tests, `--json` runs).

@@ -1,4 +1,4 @@
-//! Crash safety: SIGKILL an import half way, then reopen the catalog.
+//! Crash safety: SIGKILL the daemon half way through an import, then reopen the catalog.
 
 #[path = "support/replies.rs"]
 mod replies;
@@ -35,7 +35,8 @@ fn a_killed_import_leaves_whole_records_and_can_be_finished() {
     };
 
     let mut child = import().spawn().unwrap();
-    // With stderr not a terminal, areo prints progress lines (at most four a second).
+    // The import runs in the workspace's daemon, which this command starts; with stderr not
+    // a terminal, the command prints the job's progress lines (at most four a second).
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut progress = 0;
     while progress < 6 {
@@ -48,8 +49,18 @@ fn a_killed_import_leaves_whole_records_and_can_be_finished() {
         child.try_wait().unwrap().is_none(),
         "still importing when killed"
     );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let daemon: i32 = std::fs::read_to_string(ws.join("areo.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let watcher = child.wait_with_output().unwrap();
+    assert!(!watcher.status.success(), "the command saw its daemon die");
+    // The lock goes with the process.
+    while areo::workspace::Workspace::open(&ws).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 
     {
         let catalog = Catalog::open(&ws.join("catalog")).unwrap();
@@ -80,8 +91,21 @@ fn a_killed_import_leaves_whole_records_and_can_be_finished() {
         }
     }
 
+    // The restarted daemon queues the interrupted import again, and runs this one too.
     let finished = import().stderr(Stdio::null()).status().unwrap();
     assert!(finished.success());
+    let stop = Command::new(env!("CARGO_BIN_EXE_areo"))
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("stop")
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&stop.stderr),
+        std::fs::read_to_string(ws.join("areo.log")).unwrap_or_default()
+    );
     let catalog = Catalog::open(&ws.join("catalog")).unwrap();
     assert_eq!(catalog.stats().unwrap().products, PAGES * PAGE);
     assert_eq!(catalog.verify().unwrap(), Vec::<String>::new());

@@ -366,7 +366,7 @@ fn fetch_downloads_the_chosen_kinds_and_records_them() {
 }
 
 #[test]
-fn a_killed_fetch_finishes_from_where_it_stopped() {
+fn a_fetch_whose_daemon_is_killed_finishes_from_where_it_stopped() {
     let body = data(6_000_000, 10);
     let served = body.clone();
     let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -388,45 +388,59 @@ fn a_killed_fetch_finishes_from_where_it_stopped() {
             &server.url("/data"),
         );
     }
-    let areo = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_areo"));
-        command
+    let areo = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_areo"))
             .arg("--workspace")
             .arg(dir.path())
-            .args(["fetch", "ESP_012345_1234_RED", "--kind", "rdr"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        command
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "areo {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
     };
+    let queued = areo(&[
+        "--json",
+        "fetch",
+        "ESP_012345_1234_RED",
+        "--kind",
+        "rdr",
+        "--detach",
+    ]);
+    let job = queued["job"].as_u64().unwrap();
     let part = dir
         .path()
         .join("products/ESP_012345_1234_RED")
         .join(format!("{name}.part"));
-    let mut child = areo().spawn().unwrap();
     while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1_000_000 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "fetch ended before it was killed"
-        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let daemon: i32 = std::fs::read_to_string(dir.path().join("areo.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    while Workspace::open(dir.path()).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept >= 1_000_000 && kept < body.len() as u64, "{kept}");
 
+    // Any command restarts the daemon, which queues the interrupted job again.
     slow.store(false, Ordering::SeqCst);
-    let output = areo().output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("downloaded (resumed at"),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let ended = areo(&["--json", "jobs", "watch", &job.to_string()]);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["attempts"], 2, "{ended}");
+    let log = ended["log"].to_string();
+    assert!(log.contains("interrupted"), "{log}");
+    let outcome = &ended["result"][0];
+    assert_eq!(outcome["outcome"], "downloaded", "{outcome}");
+    let resumed = outcome["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= kept, "resumed at {resumed}, kept {kept}");
     let file = dir.path().join("products/ESP_012345_1234_RED").join(name);
     assert_eq!(std::fs::read(&file).unwrap(), body);
     let last = server.requests().last().unwrap().range_start().unwrap();
@@ -435,6 +449,7 @@ fn a_killed_fetch_finishes_from_where_it_stopped() {
         "resumed at {last}, at least what was on disk ({kept})"
     );
 
+    areo(&["--json", "stop"]);
     let workspace = Workspace::open(dir.path()).unwrap();
     let catalog = Catalog::open(&workspace.catalog_dir()).unwrap();
     let stored = &catalog.files("ESP_012345_1234_RED").unwrap()[0];

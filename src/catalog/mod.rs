@@ -10,6 +10,7 @@
 //!   [`product_state`]); a product without an entry is remote
 //! - `idx_file_state`: state pdsid NUL name -> () for files that are not plain remote
 //! - `idx_spatial`: level row col pdsid -> box (see [`keys::spatial`])
+//! - `jobs`: job id (u64 BE) -> the engine's own encoding of the job (opaque here)
 //!
 //! A product, its files and all their index entries change in one sled transaction, so a crash
 //! leaves either the old or the new version of a product, never half of one.
@@ -22,7 +23,7 @@ use crate::geo::LonLatBox;
 use crate::product::{product_state, FileState, Product, ProductEntry, ProductFile};
 use codec::{decode, encode, Record};
 use keys::spatial;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +71,7 @@ pub enum Upsert {
 }
 
 /// How many products each [`Upsert`] outcome had.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpsertCounts {
     pub inserted: usize,
     pub updated: usize,
@@ -92,7 +93,7 @@ impl UpsertCounts {
 }
 
 /// Filters for [`Catalog::query`]; all given filters must hold.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProductQuery {
     pub instrument: Option<String>,
     pub product_type: Option<String>,
@@ -102,7 +103,7 @@ pub struct ProductQuery {
 }
 
 /// A product as listed: the record plus what the catalog knows of it locally.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductRow {
     #[serde(flatten)]
     pub product: Product,
@@ -121,7 +122,7 @@ impl ProductRow {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CatalogStats {
     pub products: u64,
     /// instrument -> product type -> count.
@@ -145,7 +146,13 @@ pub struct Catalog {
     by_state: sled::Tree,
     by_file_state: sled::Tree,
     spatial: sled::Tree,
+    jobs: sled::Tree,
 }
+
+/// Job records of the engine: u64 id (big-endian) -> the engine's own encoding. The catalog
+/// keeps them durable and transactional without knowing their shape (the engine is a higher
+/// layer).
+const JOBS_TREE: &str = "jobs";
 
 type Candidates<'a> = Box<dyn Iterator<Item = Result<String, CatalogError>> + 'a>;
 
@@ -297,6 +304,7 @@ impl Catalog {
             by_state: db.open_tree("idx_state")?,
             by_file_state: db.open_tree("idx_file_state")?,
             spatial: db.open_tree("idx_spatial")?,
+            jobs: db.open_tree(JOBS_TREE)?,
             db,
         })
     }
@@ -641,6 +649,32 @@ impl Catalog {
             }
         }
         Ok(problems)
+    }
+
+    /// Stores job records (the engine's, encoded by it) under their ids, all or none.
+    pub fn put_jobs(&self, records: &[(u64, Vec<u8>)]) -> Result<(), CatalogError> {
+        let mut batch = sled::Batch::default();
+        for (id, bytes) in records {
+            batch.insert(&id.to_be_bytes(), bytes.as_slice());
+        }
+        self.jobs.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Every stored job record, in id order.
+    pub fn jobs(&self) -> Result<Vec<(u64, Vec<u8>)>, CatalogError> {
+        self.jobs
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let id: [u8; 8] = key.as_ref().try_into().map_err(|_| CatalogError::Corrupt {
+                    tree: JOBS_TREE,
+                    key: show_key(&key),
+                    reason: format!("job key is {} bytes, expected 8", key.len()),
+                })?;
+                Ok((u64::from_be_bytes(id), value.to_vec()))
+            })
+            .collect()
     }
 
     /// Waits until everything written so far is on disk.

@@ -1,10 +1,13 @@
 //! `areo catalog ...`
 
-use super::output::{human_bytes, optional, print_table, CliProgress};
-use super::Session;
+use super::jobs::{exit_code, job_failure, Daemon};
+use super::output::{human_bytes, optional, print_table};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
+use crate::engine::client::unexpected;
+use crate::engine::protocol::CatalogRequest;
+use crate::engine::{JobSpec, Response};
 use crate::geo::LonLatBox;
-use crate::pipeline::import::{import_reply_files, ImportReport};
+use crate::pipeline::import::ImportReport;
 use crate::product::FileState;
 use clap::Subcommand;
 use serde_json::json;
@@ -44,39 +47,34 @@ pub enum CatalogCommand {
     Check,
 }
 
-pub fn run(session: &Session, command: CatalogCommand, json: bool) -> anyhow::Result<ExitCode> {
-    let catalog = &session.catalog;
+pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         CatalogCommand::Import { files } => {
-            let progress = CliProgress::new();
-            let mut reports = Vec::new();
-            let mut failures = Vec::new();
-            for result in import_reply_files(catalog, &files, &progress) {
-                match result {
-                    Ok(report) => reports.push(report),
-                    Err(error) => failures.push(error),
-                }
-            }
-            catalog.flush()?;
+            let files = files
+                .iter()
+                .map(std::path::absolute)
+                .collect::<Result<Vec<_>, _>>()?;
+            let job = daemon.run_job(JobSpec::Import { files }, json)?;
+            let Some(result) = &job.result else {
+                anyhow::bail!(job_failure(&job));
+            };
             if json {
-                let failed: Vec<_> = failures
-                    .iter()
-                    .map(|e| json!({"file": e.path, "error": e.problem.to_string()}))
-                    .collect();
-                println!("{}", json!({"imported": reports, "failed": failed}));
+                println!("{result}");
             } else {
+                let reports: Vec<ImportReport> =
+                    serde_json::from_value(result["imported"].clone())?;
                 for report in &reports {
                     println!("{}", describe_import(report));
                 }
-                for failure in &failures {
-                    eprintln!("error: {failure}");
+                for failure in result["failed"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "error: {}: {}",
+                        failure["file"].as_str().unwrap_or_default(),
+                        failure["error"].as_str().unwrap_or_default()
+                    );
                 }
             }
-            Ok(if failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(exit_code(&job))
         }
         CatalogCommand::List {
             instrument,
@@ -92,7 +90,7 @@ pub fn run(session: &Session, command: CatalogCommand, json: bool) -> anyhow::Re
                 state,
                 limit: (limit > 0).then_some(limit + 1),
             };
-            let mut rows = catalog.query(&query)?;
+            let mut rows = daemon.rows(CatalogRequest::List { query })?;
             let truncated = limit > 0 && rows.len() > limit;
             rows.truncate(if limit > 0 { limit } else { rows.len() });
             if json {
@@ -106,11 +104,10 @@ pub fn run(session: &Session, command: CatalogCommand, json: bool) -> anyhow::Re
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Show { pdsid } => {
-            let Some(product) = catalog.product(&pdsid)? else {
-                anyhow::bail!("no product {pdsid} in the catalog");
+            let (row, files) = match daemon.catalog(CatalogRequest::Show { pdsid })? {
+                Response::Product { row, files } => (row, files),
+                other => return Err(unexpected(other).into()),
             };
-            let files = catalog.files(&product.pdsid)?;
-            let row = catalog.row(product)?;
             if json {
                 let mut value = serde_json::to_value(&row)?;
                 value["files"] = files
@@ -144,16 +141,22 @@ pub fn run(session: &Session, command: CatalogCommand, json: bool) -> anyhow::Re
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Stats => {
-            let stats = catalog.stats()?;
+            let stats = match daemon.catalog(CatalogRequest::Stats)? {
+                Response::Stats { stats } => stats,
+                other => return Err(unexpected(other).into()),
+            };
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
-                print_stats(&stats, session);
+                print_stats(&stats, &daemon.workspace);
             }
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Check => {
-            let problems = catalog.verify()?;
+            let problems = match daemon.catalog(CatalogRequest::Check)? {
+                Response::Problems { problems } => problems,
+                other => return Err(unexpected(other).into()),
+            };
             if json {
                 println!(
                     "{}",
@@ -282,8 +285,8 @@ fn print_product(row: &ProductRow) {
     }
 }
 
-fn print_stats(stats: &CatalogStats, session: &Session) {
-    println!("workspace     {}", session.workspace.root().display());
+fn print_stats(stats: &CatalogStats, workspace: &std::path::Path) {
+    println!("workspace     {}", workspace.display());
     println!("products      {}", stats.products);
     println!("files         {}", stats.files);
     println!("on disk       {}", human_bytes(stats.bytes_on_disk));

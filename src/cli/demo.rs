@@ -1,13 +1,16 @@
 //! `areo demo`: a workspace seeded with the sample shipped in `data/`.
 //!
-//! For now it imports the sample ODE reply and shows the catalog; it grows into the whole
+//! For now it imports the sample ODE reply (through the workspace's daemon, like every
+//! other workspace command) and shows the catalog; it grows into the whole
 //! crater pipeline and the dashboard as those land.
 
 use super::catalog::{describe_import, print_rows};
-use super::Session;
+use super::jobs::{job_failure, Daemon};
 use crate::catalog::ProductQuery;
-use crate::pipeline::import::import_reply;
-use crate::progress::Silent;
+use crate::engine::protocol::CatalogRequest;
+use crate::engine::{JobSpec, JobState};
+use crate::pipeline::import::ImportReport;
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,29 +21,47 @@ const SAMPLE_REPLY: (&str, &[u8]) = (
 );
 
 pub fn run(dir: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
-    let session = Session::open(dir)?;
     let (name, bytes) = SAMPLE_REPLY;
-    let report = import_reply(&session.catalog, Path::new(name), bytes, &Silent)?;
-    session.catalog.flush()?;
-    let rows = session.catalog.query(&ProductQuery::default())?;
+    let file_name = Path::new(name).file_name().expect("the sample has a name");
+    let sample = std::path::absolute(dir.join("demo").join(file_name))?;
+    std::fs::create_dir_all(sample.parent().expect("joined above"))
+        .with_context(|| format!("cannot use {} as a workspace", dir.display()))?;
+    crate::fsio::write_atomically(&sample, bytes)
+        .with_context(|| format!("writing {}", sample.display()))?;
+    let mut daemon = Daemon::connect(Some(dir))?;
+    let job = daemon.run_job(
+        JobSpec::Import {
+            files: vec![sample],
+        },
+        true,
+    )?;
+    let report: ImportReport = match (&job.result, job.state) {
+        (Some(result), JobState::Succeeded) => {
+            serde_json::from_value(result["imported"][0].clone())?
+        }
+        _ => anyhow::bail!(job_failure(&job)),
+    };
+    let rows = daemon.rows(CatalogRequest::List {
+        query: ProductQuery::default(),
+    })?;
+    let root = daemon.workspace.display();
     if json {
         println!(
             "{}",
             serde_json::json!({
-                "workspace": session.workspace.root(),
+                "workspace": daemon.workspace,
                 "import": report,
                 "products": rows,
             })
         );
     } else {
-        println!("demo workspace: {}", session.workspace.root().display());
+        println!("demo workspace: {root}");
         println!("{}", describe_import(&report));
         println!();
         print_rows(&rows);
         println!();
         println!(
-            "next: areo --workspace {} catalog show {}",
-            session.workspace.root().display(),
+            "next: areo --workspace {root} catalog show {}",
             rows.first().map_or("PDSID", |r| r.product.pdsid.as_str())
         );
     }

@@ -1,11 +1,9 @@
 //! `areo fetch PDSID...`: download product files into the workspace.
 
-use super::ode::runtime;
-use super::output::{human_bytes, print_table, ProgressGroup};
-use super::Session;
-use crate::ode::{ClientConfig, OdeClient};
-use crate::pipeline::fetch::{fetch, FetchKind, Outcome};
-use crate::progress::Progress;
+use super::jobs::{job_failure, Daemon};
+use super::output::{human_bytes, print_table};
+use crate::engine::JobSpec;
+use crate::pipeline::fetch::{FetchKind, FileOutcome, Outcome};
 use clap::{Args, ValueEnum};
 use std::process::ExitCode;
 
@@ -30,10 +28,12 @@ pub struct FetchArgs {
     /// Files downloaded at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Queue the download and return at once (`areo jobs watch ID` follows it).
+    #[arg(long)]
+    detach: bool,
 }
 
-pub fn run(session: &Session, args: FetchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let client = OdeClient::new(&ClientConfig::default())?;
+pub fn run(daemon: &mut Daemon, args: FetchArgs, json: bool) -> anyhow::Result<ExitCode> {
     let kinds: Vec<FetchKind> = args
         .kind
         .iter()
@@ -45,21 +45,25 @@ pub fn run(session: &Session, args: FetchArgs, json: bool) -> anyhow::Result<Exi
             KindArg::All => FetchKind::All,
         })
         .collect();
-    let pdsids: Vec<String> = args.pdsids.iter().map(|p| p.to_ascii_uppercase()).collect();
-    let group = ProgressGroup::new();
-    let total = group.add(true);
-    let file_progress = || Box::new(group.add(true)) as Box<dyn Progress>;
-    let outcomes = runtime()?.block_on(fetch(
-        &client,
-        &session.catalog,
-        &session.workspace,
-        &pdsids,
-        &kinds,
-        args.parallel,
-        &total,
-        &file_progress,
-    ))?;
-    session.catalog.flush()?;
+    let spec = JobSpec::Fetch {
+        pdsids: args.pdsids.iter().map(|p| p.to_ascii_uppercase()).collect(),
+        kinds,
+        parallel: args.parallel,
+    };
+    if args.detach {
+        let id = daemon.submit(spec)?;
+        if json {
+            println!("{}", serde_json::json!({ "job": id }));
+        } else {
+            println!("job {id} queued: `areo jobs watch {id}` to follow it");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = daemon.run_job(spec, json)?;
+    let Some(result) = job.result.clone() else {
+        anyhow::bail!(job_failure(&job));
+    };
+    let outcomes: Vec<FileOutcome> = serde_json::from_value(result)?;
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o.outcome, Outcome::Failed { .. }))

@@ -1,10 +1,8 @@
 //! `areo prep ...` and `areo tile ...`.
 
 use super::labels::FormatArg;
-use crate::labels::ClassMap;
-use crate::pds::MapProjection;
-use crate::pipeline::labels::{read_file, ReadOptions};
-use crate::pipeline::tile::tile_image;
+use super::output::CliProgress;
+use crate::pipeline::tile::TileRequest;
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image};
 use anyhow::{bail, Context};
@@ -147,6 +145,43 @@ pub struct TileArgs {
     classes: Option<PathBuf>,
     #[arg(long)]
     out: PathBuf,
+}
+
+impl TileArgs {
+    /// The request, with paths made absolute so the engine can run it from anywhere.
+    pub fn request(&self) -> anyhow::Result<TileRequest> {
+        let edge = match self.edge {
+            EdgeArg::Pad => Edge::Pad(0.0),
+            EdgeArg::Shift => Edge::ShiftInward,
+            EdgeArg::Drop => Edge::Drop,
+        };
+        let skip_no_data = self
+            .skip_no_data
+            .as_deref()
+            .map(|t| pair::<f64>(t, "--skip-no-data"))
+            .transpose()?
+            .map(|(v, f)| (v as f32, f));
+        Ok(TileRequest {
+            input: std::path::absolute(&self.input)?,
+            spec: TileSpec {
+                size: self.size,
+                stride: self.stride.unwrap_or(self.size),
+                edge,
+                skip_no_data,
+            },
+            label: self.label.as_deref().map(std::path::absolute).transpose()?,
+            labels: match (&self.labels, self.from) {
+                (Some(path), Some(format)) => Some((std::path::absolute(path)?, format.into())),
+                _ => None,
+            },
+            classes: self
+                .classes
+                .as_deref()
+                .map(std::path::absolute)
+                .transpose()?,
+            out: std::path::absolute(&self.out)?,
+        })
+    }
 }
 
 fn pair<T: std::str::FromStr>(text: &str, what: &str) -> anyhow::Result<(T, T)> {
@@ -351,104 +386,19 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let edge = match args.edge {
-        EdgeArg::Pad => Edge::Pad(0.0),
-        EdgeArg::Shift => Edge::ShiftInward,
-        EdgeArg::Drop => Edge::Drop,
-    };
-    let skip_no_data = args
-        .skip_no_data
-        .as_deref()
-        .map(|t| pair::<f64>(t, "--skip-no-data"))
-        .transpose()?
-        .map(|(v, f)| (v as f32, f));
-    let spec = TileSpec {
-        size: args.size,
-        stride: args.stride.unwrap_or(args.size),
-        edge,
-        skip_no_data,
-    };
-    let image = Image::open(&args.input)?;
-    let projection = match &args.label {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let label = crate::pds::parse(&bytes).with_context(|| format!("{}", path.display()))?;
-            let lines = label.get("IMAGE.LINES").and_then(crate::pds::Value::as_i64);
-            let samples = label
-                .get("IMAGE.LINE_SAMPLES")
-                .and_then(crate::pds::Value::as_i64);
-            if let (Some(lines), Some(samples)) = (lines, samples) {
-                if (samples, lines) != (image.width as i64, image.height as i64) {
-                    bail!("{} describes a {samples} x {lines} image, {} is {} x {}: ground coordinates would be wrong", path.display(), args.input.display(), image.width, image.height);
-                }
-            }
-            Some(
-                MapProjection::from_label(&label)
-                    .with_context(|| format!("{} has no IMAGE_MAP_PROJECTION", path.display()))??,
-            )
-        }
-        None => None,
-    };
-    let classes = match &args.classes {
-        Some(path) => {
-            ClassMap::parse(&path.display().to_string(), &std::fs::read_to_string(path)?)?
-        }
-        None => ClassMap::mars(),
-    };
-    let labels = match (&args.labels, args.from) {
-        (Some(path), Some(format)) => {
-            let options = ReadOptions {
-                classes: Some(classes.clone()),
-                ..ReadOptions::default()
-            };
-            let mut images = read_file(format.into(), path, &options)?;
-            let size = crate::labels::ImageSize {
-                width: image.width,
-                height: image.height,
-                depth: image.bands,
-            };
-            let name = args
-                .input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut labels = match images.iter().position(|l| {
-                std::path::Path::new(&l.image)
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy() == name)
-            }) {
-                Some(i) => images.swap_remove(i),
-                None if images.len() == 1 => images.remove(0),
-                None => bail!(
-                    "{} labels several images, none named {name}",
-                    path.display()
-                ),
-            };
-            labels.size = Some(size);
-            Some(labels)
-        }
-        _ => None,
-    };
-    let manifest = tile_image(
-        &image,
-        &args.input,
-        &args.out,
-        &spec,
-        projection.as_ref(),
-        labels.as_ref().map(|l| (l, &classes)),
-    )?;
+    let request = args.request()?;
+    let manifest = request.run(&CliProgress::new())?;
     if json {
         println!("{}", serde_json::to_string(&manifest)?);
     } else {
         println!(
             "{}: {} x {} -> {} chip(s) of {} px in {} (manifest.json)",
-            args.input.display(),
+            request.input.display(),
             manifest.width,
             manifest.height,
             manifest.chips.len(),
             manifest.size,
-            args.out.display()
+            request.out.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -4,14 +4,14 @@ mod catalog;
 mod demo;
 mod fetch;
 mod imagery;
+mod jobs;
 mod labels;
 mod ode;
 mod output;
 
-use crate::catalog::Catalog;
 use crate::workspace::Workspace;
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use jobs::Daemon;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,38 +51,31 @@ enum Command {
     Labels(labels::LabelsCommand),
     /// Seed a demo workspace with the shipped sample and show it.
     Demo,
-}
-
-/// What the front end needs: the workspace (locked) and its catalog.
-pub(crate) struct Session {
-    pub workspace: Workspace,
-    pub catalog: Catalog,
-}
-
-impl Session {
-    pub fn open(dir: PathBuf) -> anyhow::Result<Self> {
-        let workspace = Workspace::open(&dir)?;
-        let catalog = Catalog::open(&workspace.catalog_dir())
-            .with_context(|| format!("opening the catalog of workspace {}", dir.display()))?;
-        Ok(Self { workspace, catalog })
-    }
+    /// Run the workspace's daemon, which owns the catalog and runs jobs (other commands
+    /// start it when needed).
+    Serve(jobs::ServeArgs),
+    /// Stop the workspace's daemon; running jobs are interrupted and resume at its next start.
+    Stop,
+    /// The daemon: pid, slots, job counts.
+    Status,
+    /// The job queue: list, show, cancel, retry, watch.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Queue a pipeline of jobs (a JSON file of steps and their order) in one go.
+    Pipeline(jobs::PipelineArgs),
 }
 
 /// Runs the command line; errors are reported by the caller.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Catalog(command) => {
-            let session = Session::open(Workspace::locate(cli.workspace)?)?;
-            catalog::run(&session, command, cli.json)
+            catalog::run(&mut Daemon::connect(cli.workspace)?, command, cli.json)
         }
         Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
         Command::Labels(command) => labels::run(command, cli.json),
         Command::Prep(command) => imagery::prep(command, cli.json),
         Command::Tile(args) => imagery::tile(args, cli.json),
-        Command::Fetch(args) => {
-            let session = Session::open(Workspace::locate(cli.workspace)?)?;
-            fetch::run(&session, args, cli.json)
-        }
+        Command::Fetch(args) => fetch::run(&mut Daemon::connect(cli.workspace)?, args, cli.json),
         Command::Demo => {
             let dir = match cli.workspace {
                 Some(dir) => dir,
@@ -90,5 +83,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             demo::run(dir, cli.json)
         }
+        Command::Serve(args) => jobs::serve(cli.workspace, args, cli.json),
+        Command::Stop => jobs::stop(cli.workspace, cli.json),
+        Command::Status => jobs::status(cli.workspace, cli.json),
+        Command::Jobs(command) => jobs::jobs(cli.workspace, command, cli.json),
+        Command::Pipeline(args) => jobs::pipeline(cli.workspace, args, cli.json),
     }
 }

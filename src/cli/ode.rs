@@ -1,12 +1,14 @@
 //! `areo ode search|count`: ask the ODE service, optionally saving into the catalog.
 
 use super::catalog::print_rows;
+use super::jobs::{job_failure, Daemon};
 use super::output::CliProgress;
-use super::Session;
-use crate::catalog::ProductRow;
+use crate::catalog::{ProductRow, UpsertCounts};
+use crate::engine::protocol::CatalogRequest;
+use crate::engine::{JobSpec, JobState};
 use crate::geo::LonLatBox;
 use crate::ode::query::{AngleRange, Location, Output};
-use crate::ode::{ClientConfig, OdeClient, OdeQuery, Selector};
+use crate::ode::{ClientConfig, OdeClient, OdeQuery, SearchSummary, Selector};
 use crate::pipeline::search::search;
 use crate::product::UtcTime;
 use anyhow::{bail, Context};
@@ -203,35 +205,40 @@ pub fn run(args: OdeArgs, workspace: Option<PathBuf>, json: bool) -> anyhow::Res
             save,
         } => {
             let query = filter.query()?;
-            let session = match save {
-                true => Some(Session::open(crate::workspace::Workspace::locate(
-                    workspace,
-                )?)?),
-                false => None,
-            };
-            let catalog = session.as_ref().map(|s| &s.catalog);
-            let progress = CliProgress::new();
-            let mut found = Vec::new();
             let max = (limit > 0).then_some(limit);
-            let (summary, stored) = runtime.block_on(search(
-                &client,
-                &query,
-                page_size,
-                max,
-                catalog,
-                &progress,
-                |page| found.extend(page.into_iter().map(|entry| entry.product)),
-            ))?;
-            let rows: Vec<ProductRow> = match catalog {
-                Some(catalog) => found
-                    .into_iter()
-                    .map(|p| catalog.row(p))
-                    .collect::<Result<_, _>>()?,
-                None => found.into_iter().map(ProductRow::not_stored).collect(),
+            let (summary, stored, rows) = if save {
+                // The daemon owns the catalog: it runs the search and stores each page.
+                let mut daemon = Daemon::connect(workspace)?;
+                let spec = JobSpec::Search {
+                    ode_url: args.ode_url.clone(),
+                    query,
+                    page_size,
+                    max,
+                };
+                let job = daemon.run_job(spec, json)?;
+                let (Some(result), JobState::Succeeded) = (&job.result, job.state) else {
+                    anyhow::bail!(job_failure(&job));
+                };
+                let summary: SearchSummary = serde_json::from_value(result["summary"].clone())?;
+                let stored: UpsertCounts = serde_json::from_value(result["stored"].clone())?;
+                let pdsids: Vec<String> = serde_json::from_value(result["pdsids"].clone())?;
+                let rows = daemon.rows(CatalogRequest::Rows { pdsids })?;
+                (summary, stored, rows)
+            } else {
+                let progress = CliProgress::new();
+                let mut found = Vec::new();
+                let (summary, stored) = runtime.block_on(search(
+                    &client,
+                    &query,
+                    page_size,
+                    max,
+                    None,
+                    &progress,
+                    |page| found.extend(page.into_iter().map(|entry| entry.product)),
+                ))?;
+                let rows: Vec<ProductRow> = found.into_iter().map(ProductRow::not_stored).collect();
+                (summary, stored, rows)
             };
-            if let Some(catalog) = catalog {
-                catalog.flush()?;
-            }
             if json {
                 let mut out = json!({"count": summary.count, "summary": summary, "products": rows});
                 if save {

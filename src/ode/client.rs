@@ -111,7 +111,7 @@ pub enum OdeError {
 }
 
 /// What a paged search saw.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchSummary {
     /// The server's count of matching products.
     pub count: u64,

@@ -22,7 +22,7 @@ pub struct FileRequest {
     pub kbytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Downloaded {
     pub path: PathBuf,
     pub size: u64,

@@ -2,10 +2,12 @@
 
 use crate::geo::LonLatBox;
 use crate::product::UtcTime;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Which products a query names: ODE needs one of these.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selector {
     /// Instrument host, instrument and product type, e.g. MRO / HIRISE / RDRV11.
     Instrument {
@@ -21,27 +23,29 @@ pub enum Selector {
 
 /// How ODE matches a box: by footprint (`loc=f`) or by the observation's centre point
 /// (`loc=o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Location {
     Footprint,
     Center,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Output {
     Json,
     Xml,
 }
 
 /// An angle limit in degrees, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct AngleRange {
     pub min: Option<f64>,
     pub max: Option<f64>,
 }
 
 /// A `query=product` request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OdeQuery {
     pub selector: Selector,
     pub target: String,

@@ -6,11 +6,12 @@ use crate::product::{FileKind, FileState, ProductFile};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Which of a product's files to fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FetchKind {
     Browse,
     Thumbnail,
@@ -44,7 +45,7 @@ pub enum FetchError {
     Catalog(#[from] CatalogError),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Downloaded(Downloaded),
@@ -58,7 +59,7 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileOutcome {
     pub pdsid: String,
     pub name: String,

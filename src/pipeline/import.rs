@@ -33,7 +33,7 @@ pub enum ImportProblem {
     Catalog(#[from] CatalogError),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub file: PathBuf,
     pub products: usize,

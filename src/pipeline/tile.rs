@@ -2,11 +2,13 @@
 //! image's labels, and a `manifest.json` that says where each chip came from (pixels, and
 //! projected metres when a PDS label gives the map projection).
 
-use crate::labels::{rasterize, ClassMap, ImageLabels};
-use crate::pds::MapProjection;
+use super::labels::{read_file, Format, ReadOptions};
+use crate::labels::{rasterize, ClassMap, ImageLabels, ImageSize};
+use crate::pds::{MapProjection, Value};
+use crate::progress::Progress;
 use crate::raster::tile::{tile, TileSpec};
 use crate::raster::{Image, RasterError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +22,129 @@ pub enum TileError {
     },
     #[error("{0}")]
     Labels(String),
+    #[error("{}: {reason}", path.display())]
+    Label { path: PathBuf, reason: String },
+    #[error("cancelled after {done} chip(s)")]
+    Cancelled { done: usize },
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A whole tiling job as the CLI and the engine describe it: where the image and its
+/// companions are, and how to cut it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileRequest {
+    pub input: PathBuf,
+    pub spec: TileSpec,
+    /// A PDS3 label of the image (same size), for chips' ground coordinates.
+    pub label: Option<PathBuf>,
+    /// Annotations of the image, to write a class mask per chip.
+    pub labels: Option<(PathBuf, Format)>,
+    /// Class map for the masks (default: the Mars classes).
+    pub classes: Option<PathBuf>,
+    pub out: PathBuf,
+}
+
+impl TileRequest {
+    /// Reads the image, its label and annotations, and tiles it.
+    pub fn run(&self, progress: &dyn Progress) -> Result<Manifest, TileError> {
+        let image = Image::open(&self.input)?;
+        let projection = match &self.label {
+            Some(path) => Some(self.projection(path, &image)?),
+            None => None,
+        };
+        let classes = match &self.classes {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| TileError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                ClassMap::parse(&path.display().to_string(), &text)
+                    .map_err(|e| TileError::Labels(e.to_string()))?
+            }
+            None => ClassMap::mars(),
+        };
+        let labels = match &self.labels {
+            Some((path, format)) => Some(self.labels_of_image(path, *format, &classes, &image)?),
+            None => None,
+        };
+        tile_image(
+            &image,
+            &self.input,
+            &self.out,
+            &self.spec,
+            projection.as_ref(),
+            labels.as_ref().map(|l| (l, &classes)),
+            progress,
+        )
+    }
+
+    fn projection(&self, path: &Path, image: &Image) -> Result<MapProjection, TileError> {
+        let problem = |reason: String| TileError::Label {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| problem(e.to_string()))?;
+        let label = crate::pds::parse(&bytes).map_err(|e| problem(e.to_string()))?;
+        let lines = label.get("IMAGE.LINES").and_then(Value::as_i64);
+        let samples = label.get("IMAGE.LINE_SAMPLES").and_then(Value::as_i64);
+        if let (Some(lines), Some(samples)) = (lines, samples) {
+            if (samples, lines) != (image.width as i64, image.height as i64) {
+                return Err(problem(format!(
+                    "describes a {samples} x {lines} image, {} is {} x {}: ground coordinates \
+                     would be wrong",
+                    self.input.display(),
+                    image.width,
+                    image.height
+                )));
+            }
+        }
+        MapProjection::from_label(&label)
+            .ok_or_else(|| problem("has no IMAGE_MAP_PROJECTION".into()))?
+            .map_err(|e| problem(e.to_string()))
+    }
+
+    /// The annotations of this image from `path` (a file may label several images).
+    fn labels_of_image(
+        &self,
+        path: &Path,
+        format: Format,
+        classes: &ClassMap,
+        image: &Image,
+    ) -> Result<ImageLabels, TileError> {
+        let options = ReadOptions {
+            classes: Some(classes.clone()),
+            ..ReadOptions::default()
+        };
+        let mut images =
+            read_file(format, path, &options).map_err(|e| TileError::Labels(e.to_string()))?;
+        let name = self
+            .input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut labels = match images.iter().position(|l| {
+            Path::new(&l.image)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == name)
+        }) {
+            Some(i) => images.swap_remove(i),
+            None if images.len() == 1 => images.remove(0),
+            None => {
+                return Err(TileError::Labels(format!(
+                    "{} labels several images, none named {name}",
+                    path.display()
+                )))
+            }
+        };
+        labels.size = Some(ImageSize {
+            width: image.width,
+            height: image.height,
+            depth: image.bands,
+        });
+        Ok(labels)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChipEntry {
     pub file: String,
     /// Mask file, when labels were given.
@@ -34,7 +156,7 @@ pub struct ChipEntry {
     pub objects: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub source: PathBuf,
     pub width: u32,
@@ -56,6 +178,7 @@ pub fn tile_image(
     spec: &TileSpec,
     projection: Option<&MapProjection>,
     labels: Option<(&ImageLabels, &ClassMap)>,
+    progress: &dyn Progress,
 ) -> Result<Manifest, TileError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -76,7 +199,14 @@ pub fn tile_image(
         projection: projection.map(|p| p.projection.clone()),
         chips: Vec::new(),
     };
-    for chip in tile(image, spec)? {
+    let chips = tile(image, spec)?;
+    progress.start("chips", chips.len() as u64);
+    for chip in chips {
+        if progress.cancelled() {
+            return Err(TileError::Cancelled {
+                done: manifest.chips.len(),
+            });
+        }
         let file = format!("{stem}_{}_{}.png", chip.x, chip.y);
         chip.image.save_png(&out.join(&file))?;
         let ground = projection.map(|p| {
@@ -110,7 +240,9 @@ pub fn tile_image(
             ground,
             objects,
         });
+        progress.advance(1);
     }
+    progress.finish();
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     let path = out.join("manifest.json");
     crate::fsio::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;

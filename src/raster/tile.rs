@@ -3,7 +3,8 @@
 use super::{BitDepth, Image, RasterError};
 
 /// What to do where the last chip of a row or column would run past the image.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Edge {
     /// Keep the chip, filling what lies outside with this value.
     Pad(f32),
@@ -13,7 +14,7 @@ pub enum Edge {
     Drop,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TileSpec {
     pub size: u32,
     pub stride: u32,
