@@ -658,3 +658,64 @@ fn a_tile_job_cuts_a_real_image_in_the_daemon() {
     assert_eq!(manifest["chips"].as_array().unwrap().len(), 4);
     assert!(out.join("nanedi-256_128_128.png").exists());
 }
+
+#[test]
+fn a_labels_job_paints_masks_and_names_the_files_it_could_not_read() {
+    use areo::labels::ImageSize;
+    use areo::pipeline::labels::{Format, LabelOutput, LabelRequest, LabelSource};
+    let daemon = Daemon::start(&[]);
+    let mut client = daemon.client();
+    let inputs = daemon.path("craters");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("site.csv"), "x,y,diameter\n10,10,6\n").unwrap();
+    let out = daemon.path("masks");
+    let request = |inputs: Vec<PathBuf>| LabelRequest {
+        source: LabelSource {
+            format: Format::Craters,
+            inputs,
+            classes: None,
+            size: Some(ImageSize {
+                width: 32,
+                height: 32,
+                depth: 1,
+            }),
+            images: None,
+            class_attribute: None,
+            default_class: None,
+        },
+        output: LabelOutput::Rasterize {
+            out: out.clone(),
+            palette: false,
+            instances: false,
+        },
+    };
+    let id = submit_one(
+        &mut client,
+        NewJob::new(JobSpec::Labels(request(vec![inputs.clone()]))),
+    );
+    let done = settled(&mut client, id);
+    assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
+    assert_eq!(done.result.as_ref().unwrap()["summary"]["files_written"], 1);
+    let mask_path = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .expect("a mask");
+    let mask = image::open(&mask_path).unwrap().to_luma8();
+    assert_eq!(mask.get_pixel(10, 10)[0], 1, "crater class at its centre");
+    assert_eq!(mask.get_pixel(30, 30)[0], 0, "background far from it");
+
+    std::fs::write(inputs.join("broken.csv"), "a,b\n1,2\n").unwrap();
+    let id = submit_one(
+        &mut client,
+        NewJob::new(JobSpec::Labels(request(vec![inputs.clone()]))),
+    );
+    let failed = settled(&mut client, id);
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("1 file(s) failed"));
+    assert!(
+        failed.log.iter().any(|l| l.contains("broken.csv")),
+        "{:?}",
+        failed.log
+    );
+}

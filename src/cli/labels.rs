@@ -1,10 +1,9 @@
 //! `areo labels convert|rasterize|from-masks|stats`.
 
-use crate::labels::via::ViaOptions;
-use crate::labels::{ClassMap, ImageLabels, ImageSize};
+use crate::labels::{ClassMap, ImageSize};
 use crate::pipeline::labels::{
-    files_with_extension, input_files, masks_to_labels, rasterize_all, read_all, stats, write_all,
-    Format, ReadOptions, Summary,
+    files_with_extension, masks_to_labels, stats, write_all, Format, LabelOutput, LabelRequest,
+    LabelSource, Summary,
 };
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -134,64 +133,20 @@ fn parse_size(text: &str) -> Result<ImageSize, String> {
     }
 }
 
-/// Reads the inputs, and settles the class map: the one given, or the Mars classes plus any
-/// other class met (returned so the summary can say so).
-fn load(
-    input: &Input,
-    summary: &mut Summary,
-) -> anyhow::Result<(Vec<ImageLabels>, ClassMap, Vec<String>)> {
-    let format = Format::from(input.from);
-    // YOLO ids mean nothing without their names: use the classes.txt beside the labels.
-    let beside = || {
-        input.inputs.iter().find_map(|i| {
-            let folder = if i.is_dir() { i.as_path() } else { i.parent()? };
-            Some(folder.join("classes.txt")).filter(|p| p.is_file())
+impl Input {
+    /// The source, with paths made absolute so the engine can read it from anywhere.
+    pub fn source(&self) -> anyhow::Result<LabelSource> {
+        let absolute = |p: &PathBuf| std::path::absolute(p);
+        Ok(LabelSource {
+            format: self.from.into(),
+            inputs: self.inputs.iter().map(absolute).collect::<Result<_, _>>()?,
+            classes: self.classes.as_ref().map(absolute).transpose()?,
+            size: self.size,
+            images: self.images.as_ref().map(absolute).transpose()?,
+            class_attribute: self.class_attribute.clone(),
+            default_class: self.default_class.clone(),
         })
-    };
-    let class_file = match (&input.classes, format) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Format::Yolo | Format::YoloSeg) => Some(beside().context(
-            "YOLO class ids need their names: pass --classes FILE or put classes.txt beside the labels",
-        )?),
-        (None, _) => None,
-    };
-    let given = match &class_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Some(ClassMap::parse(&path.display().to_string(), &text)?)
-        }
-        None => None,
-    };
-    let options = ReadOptions {
-        classes: Some(given.clone().unwrap_or_else(ClassMap::mars)),
-        via: ViaOptions {
-            class_attribute: input.class_attribute.clone(),
-            default_class: input.default_class.clone(),
-        },
-        size: input.size,
-        images: input.images.clone(),
-    };
-    let files = input_files(&input.inputs, format);
-    if files.is_empty() {
-        anyhow::bail!("no {:?} annotation files in {:?}", input.from, input.inputs);
     }
-    let images = read_all(format, &files, &options, summary);
-    let (classes, added) = match given {
-        Some(map) => (map, Vec::new()),
-        None => {
-            let mut classes = ClassMap::mars();
-            let mut added = Vec::new();
-            for object in images.iter().flat_map(|i| &i.objects) {
-                if classes.resolve(&object.class).is_none() {
-                    classes.push(object.class.clone());
-                    added.push(object.class.clone());
-                }
-            }
-            (classes, added)
-        }
-    };
-    Ok((images, classes, added))
 }
 
 /// Errors from readers already start with the file they are about.
@@ -242,8 +197,11 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     match command {
         LabelsCommand::Convert { input, to, out } => {
-            let (images, classes, added) = load(&input, &mut summary)?;
-            write_all(to.into(), &images, &out, &classes, &mut summary);
+            let request = LabelRequest {
+                source: input.source()?,
+                output: LabelOutput::Convert { to: to.into(), out },
+            };
+            let (summary, added) = request.run()?;
             Ok(report(&summary, &added, json))
         }
         LabelsCommand::Rasterize {
@@ -252,8 +210,15 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
             palette,
             instances,
         } => {
-            let (images, classes, added) = load(&input, &mut summary)?;
-            rasterize_all(&images, &out, &classes, palette, instances, &mut summary);
+            let request = LabelRequest {
+                source: input.source()?,
+                output: LabelOutput::Rasterize {
+                    out,
+                    palette,
+                    instances,
+                },
+            };
+            let (summary, added) = request.run()?;
             Ok(report(&summary, &added, json))
         }
         LabelsCommand::FromMasks {
@@ -277,8 +242,7 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
             Ok(report(&summary, &[], json))
         }
         LabelsCommand::Stats { input } => {
-            let (images, _, _) = load(&input, &mut summary)?;
-            let stats = stats(&images);
+            let stats = stats(&input.source()?.load(&mut summary)?.images);
             if json {
                 println!("{}", json!({"summary": summary, "stats": stats}));
             } else {

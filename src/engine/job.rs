@@ -3,6 +3,7 @@
 
 use crate::ode::{OdeQuery, Selector};
 use crate::pipeline::fetch::FetchKind;
+use crate::pipeline::labels::{LabelOutput, LabelRequest};
 use crate::pipeline::tile::TileRequest;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,8 @@ pub enum JobSpec {
     },
     /// Cut an image into chips (and masks) with a manifest.
     Tile(TileRequest),
+    /// Convert annotations to another format, or paint them into masks.
+    Labels(LabelRequest),
     /// A job that only sleeps, counts and (optionally) fails: for testing and measuring the
     /// scheduler. Not offered by the CLI.
     #[doc(hidden)]
@@ -162,6 +165,7 @@ impl JobSpec {
             JobSpec::Search { .. } => "search",
             JobSpec::Fetch { .. } => "fetch",
             JobSpec::Tile(_) => "tile",
+            JobSpec::Labels(_) => "labels",
             JobSpec::Probe(_) => "probe",
         }
     }
@@ -176,7 +180,7 @@ impl JobSpec {
             ..Resources::default()
         };
         match self {
-            JobSpec::Import { .. } | JobSpec::Tile(_) => cpu,
+            JobSpec::Import { .. } | JobSpec::Tile(_) | JobSpec::Labels(_) => cpu,
             JobSpec::Search { .. } | JobSpec::Fetch { .. } => net,
             JobSpec::Probe(probe) => probe.needs.unwrap_or(cpu),
         }
@@ -219,6 +223,18 @@ impl JobSpec {
                 file_name(&request.input),
                 request.out.display()
             ),
+            JobSpec::Labels(request) => {
+                let what = match &request.output {
+                    LabelOutput::Convert { to, .. } => format!("to {to:?}").to_lowercase(),
+                    LabelOutput::Rasterize { .. } => "masks".into(),
+                };
+                format!(
+                    "labels {} {} -> {}",
+                    names(&request.source.inputs),
+                    what,
+                    request.out().display()
+                )
+            }
             JobSpec::Probe(probe) => format!("probe {} x {} ms", probe.steps, probe.step_ms),
         }
     }
@@ -243,6 +259,17 @@ impl JobSpec {
                     .iter_mut()
                     .for_each(|(path, _)| resolve(path));
                 request.classes.iter_mut().for_each(resolve);
+            }
+            JobSpec::Labels(request) => {
+                let source = &mut request.source;
+                source.inputs.iter_mut().for_each(resolve);
+                source.classes.iter_mut().for_each(resolve);
+                source.images.iter_mut().for_each(resolve);
+                match &mut request.output {
+                    LabelOutput::Convert { out, .. } | LabelOutput::Rasterize { out, .. } => {
+                        resolve(out)
+                    }
+                }
             }
             JobSpec::Probe(probe) => {
                 probe.fail_unless.iter_mut().for_each(resolve);
@@ -304,6 +331,23 @@ impl JobSpec {
                     return Err("tile: size and stride must be positive".into());
                 }
                 Ok(())
+            }
+            JobSpec::Labels(request) => {
+                let source = &request.source;
+                if source.inputs.is_empty() {
+                    return Err("labels: no inputs".into());
+                }
+                source
+                    .inputs
+                    .iter()
+                    .try_for_each(|p| absolute(p, "annotations"))?;
+                if let Some(classes) = &source.classes {
+                    absolute(classes, "class map")?;
+                }
+                if let Some(images) = &source.images {
+                    absolute(images, "image folder")?;
+                }
+                absolute(request.out(), "output folder")
             }
             JobSpec::Probe(probe) => {
                 if let Some(path) = &probe.fail_unless {

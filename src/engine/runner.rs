@@ -290,6 +290,23 @@ pub(super) async fn run(
             })
             .await
         }
+        JobSpec::Labels(request) => {
+            blocking(&context, move |ctx| match request.run() {
+                Ok((summary, added)) => {
+                    for (path, error) in &summary.failed {
+                        ctx.log(format!("{}: {error}", path.display()));
+                    }
+                    let failed = summary.failed.len();
+                    Finished {
+                        error: (failed > 0).then(|| format!("{failed} file(s) failed")),
+                        result: Some(json!({"summary": summary, "classes_added": added})),
+                        outputs: vec![request.out().display().to_string()],
+                    }
+                }
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
         JobSpec::Probe(probe) => blocking(&context, move |ctx| run_probe(ctx, &probe)).await,
     }
 }

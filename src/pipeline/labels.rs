@@ -47,7 +47,7 @@ pub struct ReadOptions {
     pub images: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub files_read: usize,
     pub images: usize,
@@ -59,6 +59,172 @@ pub struct Summary {
     pub shapes_clipped: usize,
     /// Input or output files that failed, with the reason.
     pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Annotations to read: files or folders in one format, and how to interpret them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelSource {
+    pub format: Format,
+    pub inputs: Vec<PathBuf>,
+    /// Class map: classes.txt (a name per line) or id,name lines. Default: the Mars
+    /// classes, extended by any other class found.
+    pub classes: Option<PathBuf>,
+    /// Image size for formats that do not record it.
+    pub size: Option<ImageSize>,
+    /// Folder of the images, to read their sizes.
+    pub images: Option<PathBuf>,
+    /// VIA: the region attribute that holds the class, and the class of regions without one.
+    pub class_attribute: Option<String>,
+    pub default_class: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "YOLO class ids need their names: pass --classes FILE or put classes.txt beside the labels"
+    )]
+    YoloWithoutClasses,
+    #[error("{}: {reason}", path.display())]
+    Classes { path: PathBuf, reason: String },
+    #[error("no {format:?} annotation files in {inputs:?}")]
+    NoFiles {
+        format: Format,
+        inputs: Vec<PathBuf>,
+    },
+}
+
+/// What was read: the annotations, the class map settled on, and the classes that map had
+/// to be extended with (not among the Mars classes).
+pub struct Loaded {
+    pub images: Vec<ImageLabels>,
+    pub classes: ClassMap,
+    pub added: Vec<String>,
+}
+
+impl LabelSource {
+    /// Reads every input (failures go to `summary`) and settles the class map: the one
+    /// given, or the Mars classes plus any other class met.
+    pub fn load(&self, summary: &mut Summary) -> Result<Loaded, SourceError> {
+        // YOLO ids mean nothing without their names: use the classes.txt beside the labels.
+        let beside = || {
+            self.inputs.iter().find_map(|i| {
+                let folder = if i.is_dir() { i.as_path() } else { i.parent()? };
+                Some(folder.join("classes.txt")).filter(|p| p.is_file())
+            })
+        };
+        let class_file = match (&self.classes, self.format) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Format::Yolo | Format::YoloSeg) => {
+                Some(beside().ok_or(SourceError::YoloWithoutClasses)?)
+            }
+            (None, _) => None,
+        };
+        let given = match &class_file {
+            Some(path) => {
+                let problem = |reason: String| SourceError::Classes {
+                    path: path.clone(),
+                    reason,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+                Some(
+                    ClassMap::parse(&path.display().to_string(), &text)
+                        .map_err(|e| problem(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let options = ReadOptions {
+            classes: Some(given.clone().unwrap_or_else(ClassMap::mars)),
+            via: ViaOptions {
+                class_attribute: self.class_attribute.clone(),
+                default_class: self.default_class.clone(),
+            },
+            size: self.size,
+            images: self.images.clone(),
+        };
+        let files = input_files(&self.inputs, self.format);
+        if files.is_empty() {
+            return Err(SourceError::NoFiles {
+                format: self.format,
+                inputs: self.inputs.clone(),
+            });
+        }
+        let images = read_all(self.format, &files, &options, summary);
+        let (classes, added) = match given {
+            Some(map) => (map, Vec::new()),
+            None => {
+                let mut classes = ClassMap::mars();
+                let mut added = Vec::new();
+                for object in images.iter().flat_map(|i| &i.objects) {
+                    if classes.resolve(&object.class).is_none() {
+                        classes.push(object.class.clone());
+                        added.push(object.class.clone());
+                    }
+                }
+                (classes, added)
+            }
+        };
+        Ok(Loaded {
+            images,
+            classes,
+            added,
+        })
+    }
+}
+
+/// What to make of a label source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "make", rename_all = "snake_case")]
+pub enum LabelOutput {
+    /// The same annotations in another format.
+    Convert { to: Format, out: PathBuf },
+    /// A class mask per image (and 16-bit instance masks, LabelMe's palette if asked).
+    Rasterize {
+        out: PathBuf,
+        palette: bool,
+        instances: bool,
+    },
+}
+
+/// A batch of annotations to convert or rasterise: the CLI's `labels convert|rasterize`
+/// and the engine's `labels` job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRequest {
+    pub source: LabelSource,
+    pub output: LabelOutput,
+}
+
+impl LabelRequest {
+    /// Reads, writes, and reports what happened (failed files are in the summary; the
+    /// classes the Mars map had to be extended with come second).
+    pub fn run(&self) -> Result<(Summary, Vec<String>), SourceError> {
+        let mut summary = Summary::default();
+        let loaded = self.source.load(&mut summary)?;
+        match &self.output {
+            LabelOutput::Convert { to, out } => {
+                write_all(*to, &loaded.images, out, &loaded.classes, &mut summary)
+            }
+            LabelOutput::Rasterize {
+                out,
+                palette,
+                instances,
+            } => rasterize_all(
+                &loaded.images,
+                out,
+                &loaded.classes,
+                *palette,
+                *instances,
+                &mut summary,
+            ),
+        }
+        Ok((summary, loaded.added))
+    }
+
+    pub fn out(&self) -> &Path {
+        match &self.output {
+            LabelOutput::Convert { out, .. } | LabelOutput::Rasterize { out, .. } => out,
+        }
+    }
 }
 
 /// The files given, and the files with `extension` in the folders given (not descending
