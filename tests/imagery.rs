@@ -271,3 +271,64 @@ fn shifts_of_a_real_mars_image_are_recovered() {
         "{shift:?}"
     );
 }
+
+#[test]
+fn prep_rotate_and_prep_align_rotation_round_trip_a_real_mars_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/samples/nanedi-256.png");
+    let expanded = dir.path().join("expanded.png");
+    let text = ok(areo(&[
+        "prep",
+        "rotate",
+        sample.to_str().unwrap(),
+        "--degrees",
+        "-30",
+        "--expand",
+        "--out",
+        expanded.to_str().unwrap(),
+    ]));
+    // 256 (cos 30 + sin 30) = 349.7 -> 350 px square.
+    assert!(text.contains("(350 x 350)"), "{text}");
+    let expanded = Image::open(&expanded).unwrap();
+    assert_eq!(expanded.get(0, 0, 0), 0.0, "corners take the fill");
+
+    let turned = dir.path().join("turned.png");
+    ok(areo(&[
+        "prep",
+        "rotate",
+        sample.to_str().unwrap(),
+        "--degrees",
+        "11",
+        "--out",
+        turned.to_str().unwrap(),
+    ]));
+    let aligned = dir.path().join("aligned.png");
+    let found: Value = serde_json::from_str(&ok(areo(&[
+        "--json",
+        "prep",
+        "align",
+        sample.to_str().unwrap(),
+        turned.to_str().unwrap(),
+        "--rotation",
+        "--out",
+        aligned.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let rotation = found["rotation"].as_f64().unwrap();
+    let scale = found["scale"].as_f64().unwrap();
+    assert!((rotation - 11.0).abs() < 0.5, "{found}");
+    assert!((scale - 1.0).abs() < 0.01, "{found}");
+    let (reference, aligned) = (mars(), Image::open(&aligned).unwrap());
+    let centre = |image: &Image| image.crop(78, 78, 100, 100).unwrap();
+    let error = centre(&reference)
+        .data
+        .iter()
+        .zip(&centre(&aligned).data)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .sum::<f64>()
+        / 10_000.0;
+    assert!(
+        error < 4.0,
+        "turned back, the centre matches: mean error {error}"
+    );
+}

@@ -4,7 +4,7 @@ use super::labels::FormatArg;
 use super::output::CliProgress;
 use crate::pipeline::tile::TileRequest;
 use crate::raster::tile::{Edge, TileSpec};
-use crate::raster::{BitDepth, Filter, Image};
+use crate::raster::{BitDepth, Filter, Image, Sampling};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -60,6 +60,22 @@ pub enum PrepCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Turn counter-clockwise by any angle (negative: clockwise) about the centre.
+    Rotate {
+        input: PathBuf,
+        #[arg(long, allow_hyphen_values = true)]
+        degrees: f64,
+        #[arg(long, value_enum, default_value_t = SamplingArg::Bicubic)]
+        sampling: SamplingArg,
+        /// Grow the canvas to hold the whole turned image (else keep the size, cut corners).
+        #[arg(long)]
+        expand: bool,
+        /// Value for what lies outside the input.
+        #[arg(long, default_value_t = 0.0)]
+        fill: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Resample: by a factor (--factor 0.5) or to a size (--size WxH).
     Scale {
         input: PathBuf,
@@ -77,6 +93,9 @@ pub enum PrepCommand {
     Align {
         reference: PathBuf,
         moving: PathBuf,
+        /// Also find rotation and scale (log-polar phase correlation), and undo all three.
+        #[arg(long)]
+        rotation: bool,
         #[arg(long, default_value_t = 0.0)]
         fill: f32,
         #[arg(long)]
@@ -109,6 +128,23 @@ pub enum FilterArg {
     /// Area averaging, for shrinking.
     Area,
     Lanczos3,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SamplingArg {
+    Nearest,
+    Bilinear,
+    Bicubic,
+}
+
+impl From<SamplingArg> for Sampling {
+    fn from(value: SamplingArg) -> Self {
+        match value {
+            SamplingArg::Nearest => Sampling::Nearest,
+            SamplingArg::Bilinear => Sampling::Bilinear,
+            SamplingArg::Bicubic => Sampling::Bicubic,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -315,6 +351,47 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
         PrepCommand::Align {
             reference,
             moving,
+            rotation: true,
+            fill,
+            out,
+        } => {
+            let (reference, moving_path) = (Image::open(&reference)?, moving);
+            let moving = Image::open(&moving_path)?;
+            let found = crate::raster::align::register(&reference, &moving)?;
+            let t = found.transform;
+            let aligned = moving.transformed(
+                &t.inverse(),
+                reference.width,
+                reference.height,
+                Sampling::Bicubic,
+                fill,
+            );
+            aligned.save_png(&out)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"rotation": t.rotation, "scale": t.scale, "dx": t.dx, "dy": t.dy,
+                           "quality": found.quality, "output": out})
+                );
+            } else {
+                println!(
+                    "{} is turned {:.2} degrees, scaled {:.4}, shifted by ({:.2}, {:.2}) px \
+                     (quality {:.2}); aligned copy: {}",
+                    moving_path.display(),
+                    t.rotation,
+                    t.scale,
+                    t.dx,
+                    t.dy,
+                    found.quality,
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PrepCommand::Align {
+            reference,
+            moving,
+            rotation: false,
             fill,
             out,
         } => {
@@ -346,6 +423,17 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             quarters,
             out,
         } => done(&input, &Image::open(&input)?.rot90(quarters), &out, json),
+        PrepCommand::Rotate {
+            input,
+            degrees,
+            sampling,
+            expand,
+            fill,
+            out,
+        } => {
+            let turned = Image::open(&input)?.rotate(degrees, sampling.into(), expand, fill);
+            done(&input, &turned, &out, json)
+        }
         PrepCommand::Convert {
             input,
             depth,

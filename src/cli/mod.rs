@@ -41,7 +41,7 @@ enum Command {
     Ode(Box<ode::OdeArgs>),
     /// Download products' files into the workspace, resumably and verified.
     Fetch(fetch::FetchArgs),
-    /// Preprocess an image: crop, translate, flip, rot90, scale, convert, align.
+    /// Preprocess an image: crop, translate, flip, rot90, rotate, scale, convert, align.
     #[command(subcommand)]
     Prep(imagery::PrepCommand),
     /// Cut an image into chips (with per-chip masks and ground coordinates when given).

@@ -6,6 +6,8 @@
 
 pub mod align;
 pub mod tile;
+mod warp;
+pub use warp::{Sampling, Similarity};
 
 use std::path::Path;
 
