@@ -6,7 +6,8 @@ use super::labels::{read_file, Format, ReadOptions};
 use crate::labels::{rasterize, ClassMap, ImageLabels, ImageSize};
 use crate::pds::{MapProjection, Value};
 use crate::progress::Progress;
-use crate::raster::tile::{tile, TileSpec};
+use crate::raster::rows::{ImageRows, PngRows, RowSource};
+use crate::raster::tile::{chip_count, tile_rows, TileSpec};
 use crate::raster::{Image, RasterError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,9 +47,25 @@ pub struct TileRequest {
 impl TileRequest {
     /// Reads the image, its label and annotations, and tiles it.
     pub fn run(&self, progress: &dyn Progress) -> Result<Manifest, TileError> {
-        let image = Image::open(&self.input)?;
+        // PNGs are cut strip by strip as they decode; other formats are decoded whole.
+        let whole: Image;
+        let mut png_rows;
+        let mut image_rows;
+        let rows: &mut dyn RowSource = match PngRows::open(&self.input) {
+            Ok(Some(png)) => {
+                png_rows = png;
+                &mut png_rows
+            }
+            // Not a PNG, or one decoded whole (Image::open names what is wrong with it).
+            Ok(None) | Err(_) => {
+                whole = Image::open(&self.input)?;
+                image_rows = ImageRows::new(&whole);
+                &mut image_rows
+            }
+        };
+        let (width, height, bands) = (rows.width(), rows.height(), rows.bands());
         let projection = match &self.label {
-            Some(path) => Some(self.projection(path, &image)?),
+            Some(path) => Some(self.projection(path, width, height)?),
             None => None,
         };
         let classes = match &self.classes {
@@ -62,12 +79,17 @@ impl TileRequest {
             }
             None => ClassMap::mars(),
         };
+        let size = ImageSize {
+            width,
+            height,
+            depth: bands,
+        };
         let labels = match &self.labels {
-            Some((path, format)) => Some(self.labels_of_image(path, *format, &classes, &image)?),
+            Some((path, format)) => Some(self.labels_of_image(path, *format, &classes, size)?),
             None => None,
         };
         tile_image(
-            &image,
+            rows,
             &self.input,
             &self.out,
             &self.spec,
@@ -77,7 +99,7 @@ impl TileRequest {
         )
     }
 
-    fn projection(&self, path: &Path, image: &Image) -> Result<MapProjection, TileError> {
+    fn projection(&self, path: &Path, width: u32, height: u32) -> Result<MapProjection, TileError> {
         let problem = |reason: String| TileError::Label {
             path: path.to_path_buf(),
             reason,
@@ -87,13 +109,13 @@ impl TileRequest {
         let lines = label.get("IMAGE.LINES").and_then(Value::as_i64);
         let samples = label.get("IMAGE.LINE_SAMPLES").and_then(Value::as_i64);
         if let (Some(lines), Some(samples)) = (lines, samples) {
-            if (samples, lines) != (image.width as i64, image.height as i64) {
+            if (samples, lines) != (width as i64, height as i64) {
                 return Err(problem(format!(
                     "describes a {samples} x {lines} image, {} is {} x {}: ground coordinates \
                      would be wrong",
                     self.input.display(),
-                    image.width,
-                    image.height
+                    width,
+                    height
                 )));
             }
         }
@@ -108,7 +130,7 @@ impl TileRequest {
         path: &Path,
         format: Format,
         classes: &ClassMap,
-        image: &Image,
+        size: ImageSize,
     ) -> Result<ImageLabels, TileError> {
         let options = ReadOptions {
             classes: Some(classes.clone()),
@@ -135,11 +157,7 @@ impl TileRequest {
                 )))
             }
         };
-        labels.size = Some(ImageSize {
-            width: image.width,
-            height: image.height,
-            depth: image.bands,
-        });
+        labels.size = Some(size);
         Ok(labels)
     }
 }
@@ -169,10 +187,13 @@ pub struct Manifest {
     pub chips: Vec<ChipEntry>,
 }
 
-/// Cuts `image` (read from `source`, which names the chips and the manifest) into chips
-/// under `out` and writes `out/manifest.json`.
+/// Cuts the image read from `rows` (found at `source`, which names the chips and the
+/// manifest) into chips under `out`, strip by strip, and writes `out/manifest.json` last.
+///
+/// Chips are written without an fsync each; the output folder's file system is synced
+/// once before the manifest is written, so a manifest on disk always lists whole chips.
 pub fn tile_image(
-    image: &Image,
+    rows: &mut dyn RowSource,
     source: &Path,
     out: &Path,
     spec: &TileSpec,
@@ -190,25 +211,28 @@ pub fn tile_image(
         .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
     let mut manifest = Manifest {
         source: source.to_path_buf(),
-        width: image.width,
-        height: image.height,
-        bands: image.bands,
-        bit_depth: image.depth.max().log2().ceil() as u32,
+        width: rows.width(),
+        height: rows.height(),
+        bands: rows.bands(),
+        bit_depth: rows.depth().max().log2().ceil() as u32,
         size: spec.size,
         stride: spec.stride,
         projection: projection.map(|p| p.projection.clone()),
         chips: Vec::new(),
     };
-    let chips = tile(image, spec)?;
-    progress.start("chips", chips.len() as u64);
-    for chip in chips {
+    progress.start(
+        "chips",
+        chip_count(rows.width(), rows.height(), spec) as u64,
+    );
+    tile_rows(rows, spec, |chip| {
         if progress.cancelled() {
             return Err(TileError::Cancelled {
                 done: manifest.chips.len(),
             });
         }
         let file = format!("{stem}_{}_{}.png", chip.x, chip.y);
-        chip.image.save_png(&out.join(&file))?;
+        let path = out.join(&file);
+        std::fs::write(&path, chip.image.encode_png()?).map_err(io(&path))?;
         let ground = projection.map(|p| {
             let (west, north) = p.pixel_to_map(chip.x as f64, chip.y as f64);
             let (east, south) =
@@ -228,7 +252,8 @@ pub fn tile_image(
                     crate::raster::BitDepth::Eight,
                 );
                 mask.data = raster.pixels.iter().map(|v| *v as f32).collect();
-                mask.save_png(&out.join(&mask_file))?;
+                let mask_path = out.join(&mask_file);
+                std::fs::write(&mask_path, mask.encode_png()?).map_err(io(&mask_path))?;
                 (Some(mask_file), Some(window.objects.len()))
             }
             None => (None, None),
@@ -241,8 +266,10 @@ pub fn tile_image(
             objects,
         });
         progress.advance(1);
-    }
+        Ok(())
+    })?;
     progress.finish();
+    crate::fsio::sync_file_system(out).map_err(io(out))?;
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     let path = out.join("manifest.json");
     crate::fsio::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;

@@ -1,5 +1,6 @@
 //! Cutting images into chips and stitching chips (or per-chip predictions) back together.
 
+use super::rows::{ImageRows, RowSource};
 use super::{BitDepth, Image, RasterError};
 
 /// What to do where the last chip of a row or column would run past the image.
@@ -53,49 +54,92 @@ pub fn starts(extent: u32, size: u32, stride: u32, edge: Edge) -> Vec<u32> {
 
 /// Every chip of `image`, in rows.
 pub fn tile(image: &Image, spec: &TileSpec) -> Result<Vec<Chip>, RasterError> {
+    let mut chips = Vec::new();
+    tile_rows(&mut ImageRows::new(image), spec, |chip| {
+        chips.push(chip);
+        Ok::<(), RasterError>(())
+    })?;
+    Ok(chips)
+}
+
+/// How many chips `tile_rows` considers (before skipping no-data ones).
+pub fn chip_count(width: u32, height: u32, spec: &TileSpec) -> usize {
+    starts(width, spec.size, spec.stride, spec.edge).len()
+        * starts(height, spec.size, spec.stride, spec.edge).len()
+}
+
+/// Cuts chips from an image read top to bottom, handing each to `each` in rows, holding at
+/// most one chip's height of rows (plus what one read brings) in memory.
+pub fn tile_rows<E: From<RasterError>>(
+    source: &mut dyn RowSource,
+    spec: &TileSpec,
+    mut each: impl FnMut(Chip) -> Result<(), E>,
+) -> Result<(), E> {
     if spec.size == 0 || spec.stride == 0 {
         return Err(RasterError::Invalid(format!(
             "chip size {} and stride {} must be positive",
             spec.size, spec.stride
-        )));
+        ))
+        .into());
     }
     let fill = match spec.edge {
         Edge::Pad(value) => value,
         _ => 0.0,
     };
-    let mut chips = Vec::new();
-    for y in starts(image.height, spec.size, spec.stride, spec.edge) {
-        for x in starts(image.width, spec.size, spec.stride, spec.edge) {
+    let (width, height, bands) = (source.width(), source.height(), source.bands());
+    let row = (width * bands) as usize;
+    let columns = starts(width, spec.size, spec.stride, spec.edge);
+    // Rows top.. of the image are in `window`.
+    let mut window: Vec<f32> = Vec::new();
+    let mut top = 0u32;
+    let mut read = 0u32;
+    for y in starts(height, spec.size, spec.stride, spec.edge) {
+        if y > top {
+            let drop = (y - top).min(read - top);
+            window.drain(..drop as usize * row);
+            top += drop;
+            if top < y {
+                // A stride longer than the chip: rows between chips are read and dropped.
+                let mut skipped = Vec::new();
+                source.read_rows(y - top, &mut skipped)?;
+                read = y;
+                top = y;
+            }
+        }
+        let bottom = (y + spec.size).min(height);
+        if read < bottom {
+            source.read_rows(bottom - read, &mut window)?;
+            read = bottom;
+        }
+        for &x in &columns {
             let mut chip = Image {
-                data: vec![fill; (spec.size * spec.size * image.bands) as usize],
+                data: vec![fill; (spec.size * spec.size * bands) as usize],
                 width: spec.size,
                 height: spec.size,
-                ..image.clone()
+                bands,
+                depth: source.depth(),
             };
-            let (w, h) = (
-                (image.width - x).min(spec.size),
-                (image.height - y).min(spec.size),
-            );
-            for r in 0..h {
-                let from = (((y + r) * image.width + x) * image.bands) as usize;
-                let to = (r * spec.size * image.bands) as usize;
-                let n = (w * image.bands) as usize;
-                chip.data[to..to + n].copy_from_slice(&image.data[from..from + n]);
+            let w = (width - x).min(spec.size);
+            for r in 0..bottom - y {
+                let from = ((y - top + r) as usize) * row + (x * bands) as usize;
+                let to = (r * spec.size * bands) as usize;
+                let n = (w * bands) as usize;
+                chip.data[to..to + n].copy_from_slice(&window[from..from + n]);
             }
             if let Some((no_data, fraction)) = spec.skip_no_data {
                 let empty = chip
                     .data
-                    .chunks_exact(image.bands as usize)
+                    .chunks_exact(bands as usize)
                     .filter(|pixel| pixel.iter().all(|v| *v == no_data))
                     .count();
                 if empty as f64 > fraction * (spec.size * spec.size) as f64 {
                     continue;
                 }
             }
-            chips.push(Chip { x, y, image: chip });
+            each(Chip { x, y, image: chip })?;
         }
     }
-    Ok(chips)
+    Ok(())
 }
 
 /// Puts chips back into a `width` x `height` image, averaging where they overlap; pixels no

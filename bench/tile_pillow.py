@@ -1,0 +1,39 @@
+"""The same job as `areo tile IMAGE --size S --out DIR`, done the usual Python way:
+Pillow decodes the whole image, numpy slices chips (the last row/column shifted inward, as
+areo's default edge policy), Pillow writes each chip as PNG.
+
+    python3 bench/tile_pillow.py IMAGE SIZE OUT
+"""
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+Image.MAX_IMAGE_PIXELS = None
+
+
+def starts(extent, size):
+    out = list(range(0, extent - size + 1, size))
+    if out[-1] + size < extent:
+        out.append(extent - size)
+    return out
+
+
+def main():
+    path, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    os.makedirs(out, exist_ok=True)
+    pixels = np.asarray(Image.open(path))
+    height, width = pixels.shape[:2]
+    stem = os.path.splitext(os.path.basename(path))[0]
+    count = 0
+    for y in starts(height, size):
+        for x in starts(width, size):
+            chip = pixels[y : y + size, x : x + size]
+            Image.fromarray(chip).save(os.path.join(out, f"{stem}_{x}_{y}.png"))
+            count += 1
+    print(count)
+
+
+if __name__ == "__main__":
+    main()
