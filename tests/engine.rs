@@ -323,6 +323,8 @@ fn two_clients_at_once_each_see_every_job() {
     let mut second = daemon.client();
     first.subscribe(None).unwrap();
     second.subscribe(None).unwrap();
+    let twice = first.subscribe(None).unwrap_err();
+    assert!(twice.to_string().contains("already subscribed"), "{twice}");
     let a = submit_one(&mut first, job(probe(3, 5)));
     let b = submit_one(&mut second, job(probe(3, 5)));
     for client in [&mut first, &mut second] {

@@ -64,6 +64,10 @@ pub fn run(dir: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
             "next: areo --workspace {root} catalog show {}",
             rows.first().map_or("PDSID", |r| r.product.pdsid.as_str())
         );
+        println!(
+            "(the workspace's daemon stays in the background for the next command; \
+             `areo --workspace {root} stop` ends it)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

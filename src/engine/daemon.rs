@@ -687,6 +687,7 @@ async fn serve_client(shared: Arc<Shared>, stream: UnixStream) {
     });
     let reply = |id: u64, response: Response| ServerFrame::Reply { id, response };
     let mut greeted = false;
+    let mut subscribed = false;
     let mut stopping = shared.stopping.subscribe();
     loop {
         let body = tokio::select! {
@@ -745,6 +746,15 @@ async fn serve_client(shared: Arc<Shared>, stream: UnixStream) {
             Request::Subscribe { job } => Some(*job),
             _ => None,
         };
+        if subscribe.is_some() && subscribed {
+            // A second stream on one connection would deliver every event twice.
+            let refusal = error_response("this connection is already subscribed".into());
+            if frames.send(reply(frame.id, refusal)).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        subscribed |= subscribe.is_some();
         let shutdown = frame.request == Request::Shutdown;
         // Subscribe before replying, so no event after the reply is missed.
         let receiver = subscribe.map(|_| shared.events.subscribe());
