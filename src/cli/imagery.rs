@@ -350,71 +350,63 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
         }
         PrepCommand::Align {
             reference,
-            moving,
-            rotation: true,
+            moving: moving_path,
+            rotation,
             fill,
             out,
         } => {
-            let (reference, moving_path) = (Image::open(&reference)?, moving);
+            let reference = Image::open(&reference)?;
             let moving = Image::open(&moving_path)?;
-            let found = crate::raster::align::register(&reference, &moving)?;
-            let t = found.transform;
-            let aligned = moving.transformed(
-                &t.inverse(),
-                reference.width,
-                reference.height,
-                Sampling::Bicubic,
-                fill,
-            );
-            aligned.save_png(&out)?;
-            if json {
-                println!(
-                    "{}",
-                    json!({"rotation": t.rotation, "scale": t.scale, "dx": t.dx, "dy": t.dy,
-                           "quality": found.quality, "output": out})
+            if rotation {
+                let found = crate::raster::align::register(&reference, &moving)?;
+                let t = found.transform;
+                let aligned = moving.transformed(
+                    &t.inverse(),
+                    reference.width,
+                    reference.height,
+                    Sampling::Bicubic,
+                    fill,
                 );
+                aligned.save_png(&out)?;
+                if json {
+                    println!(
+                        "{}",
+                        json!({"rotation": t.rotation, "scale": t.scale, "dx": t.dx, "dy": t.dy,
+                               "quality": found.quality, "output": out})
+                    );
+                } else {
+                    println!(
+                        "{} is turned {:.2} degrees, scaled {:.4}, shifted by ({:.2}, {:.2}) px \
+                         (quality {:.2}); aligned copy: {}",
+                        moving_path.display(),
+                        t.rotation,
+                        t.scale,
+                        t.dx,
+                        t.dy,
+                        found.quality,
+                        out.display()
+                    );
+                }
             } else {
-                println!(
-                    "{} is turned {:.2} degrees, scaled {:.4}, shifted by ({:.2}, {:.2}) px \
-                     (quality {:.2}); aligned copy: {}",
-                    moving_path.display(),
-                    t.rotation,
-                    t.scale,
-                    t.dx,
-                    t.dy,
-                    found.quality,
-                    out.display()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        PrepCommand::Align {
-            reference,
-            moving,
-            rotation: false,
-            fill,
-            out,
-        } => {
-            let (reference, moving_path) = (Image::open(&reference)?, moving);
-            let moving = Image::open(&moving_path)?;
-            let shift = crate::raster::align::phase_correlate(&reference, &moving)?;
-            let aligned =
-                moving.translate(-shift.dx.round() as i64, -shift.dy.round() as i64, fill);
-            aligned.save_png(&out)?;
-            if json {
-                println!(
-                    "{}",
-                    json!({"dx": shift.dx, "dy": shift.dy, "quality": shift.quality, "output": out})
-                );
-            } else {
-                println!(
-                    "{} is shifted by ({:.2}, {:.2}) px (quality {:.2}); aligned copy: {}",
-                    moving_path.display(),
-                    shift.dx,
-                    shift.dy,
-                    shift.quality,
-                    out.display()
-                );
+                let shift = crate::raster::align::phase_correlate(&reference, &moving)?;
+                let aligned =
+                    moving.translate(-shift.dx.round() as i64, -shift.dy.round() as i64, fill);
+                aligned.save_png(&out)?;
+                if json {
+                    println!(
+                        "{}",
+                        json!({"dx": shift.dx, "dy": shift.dy, "quality": shift.quality, "output": out})
+                    );
+                } else {
+                    println!(
+                        "{} is shifted by ({:.2}, {:.2}) px (quality {:.2}); aligned copy: {}",
+                        moving_path.display(),
+                        shift.dx,
+                        shift.dy,
+                        shift.quality,
+                        out.display()
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

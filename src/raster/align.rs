@@ -55,20 +55,27 @@ fn fft2(data: &mut [Complex<f64>], width: usize, height: usize, inverse: bool) {
     }
 }
 
-/// The shift of `moving` relative to `reference` (same size).
-pub fn phase_correlate(reference: &Image, moving: &Image) -> Result<Shift, RasterError> {
+/// Refuses pairs that cannot be registered: different sizes, or too small to correlate.
+fn check_pair(reference: &Image, moving: &Image) -> Result<(), RasterError> {
     if (reference.width, reference.height) != (moving.width, moving.height) {
         return Err(RasterError::Invalid(format!(
             "cannot align a {}x{} image onto a {}x{} one: crop them to the same size",
             moving.width, moving.height, reference.width, reference.height
         )));
     }
-    let (w, h) = (reference.width as usize, reference.height as usize);
-    if w < 4 || h < 4 {
+    if reference.width < 4 || reference.height < 4 {
         return Err(RasterError::Invalid(format!(
-            "{w}x{h} is too small to align"
+            "{}x{} is too small to align",
+            reference.width, reference.height
         )));
     }
+    Ok(())
+}
+
+/// The shift of `moving` relative to `reference` (same size).
+pub fn phase_correlate(reference: &Image, moving: &Image) -> Result<Shift, RasterError> {
+    check_pair(reference, moving)?;
+    let (w, h) = (reference.width as usize, reference.height as usize);
     let values = |image: &Image| grey(image);
     Ok(correlate(
         &values(reference),
@@ -180,7 +187,7 @@ const ANGLES: usize = 720;
 /// 2. The magnitude cannot tell a turn from one half a turn further: both candidates are
 ///    undone, and the one whose translation correlates better wins, giving the shift too.
 pub fn register(reference: &Image, moving: &Image) -> Result<Registration, RasterError> {
-    phase_correlate(reference, moving)?;
+    check_pair(reference, moving)?;
     let (w, h) = (reference.width as usize, reference.height as usize);
     let side = w.min(h);
     if side < 16 {

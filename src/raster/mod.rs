@@ -104,43 +104,14 @@ impl Image {
             2 | 4
         );
         let grey = !decoded.color().has_color();
-        let (bands, data): (u32, Vec<f32>) = match (grey, sixteen) {
-            (true, false) => (
-                1,
-                decoded
-                    .into_luma8()
-                    .into_raw()
-                    .into_iter()
-                    .map(f32::from)
-                    .collect(),
-            ),
-            (true, true) => (
-                1,
-                decoded
-                    .into_luma16()
-                    .into_raw()
-                    .into_iter()
-                    .map(f32::from)
-                    .collect(),
-            ),
-            (false, false) => (
-                3,
-                decoded
-                    .into_rgb8()
-                    .into_raw()
-                    .into_iter()
-                    .map(f32::from)
-                    .collect(),
-            ),
-            (false, true) => (
-                3,
-                decoded
-                    .into_rgb16()
-                    .into_raw()
-                    .into_iter()
-                    .map(f32::from)
-                    .collect(),
-            ),
+        fn samples<T: Into<f32>>(raw: Vec<T>) -> Vec<f32> {
+            raw.into_iter().map(Into::into).collect()
+        }
+        let (bands, data) = match (grey, sixteen) {
+            (true, false) => (1, samples(decoded.into_luma8().into_raw())),
+            (true, true) => (1, samples(decoded.into_luma16().into_raw())),
+            (false, false) => (3, samples(decoded.into_rgb8().into_raw())),
+            (false, true) => (3, samples(decoded.into_rgb16().into_raw())),
         };
         let depth = if sixteen {
             BitDepth::Sixteen
