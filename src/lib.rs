@@ -2,8 +2,8 @@
 //!
 //! Layers (lower never imports higher; see ARCHITECTURE.md):
 //! 1. pure formats and maths: [`geo`], [`product`], [`progress`], [`tree`], [`labels`],
-//!    [`raster`], [`pds`]; [`fsio`] for durable writes
-//! 2. outside world: [`ode`], [`catalog`], [`workspace`]
+//!    [`raster`], [`pds`], [`metrics`]; [`fsio`] for durable writes
+//! 2. outside world: [`ode`], [`catalog`], [`workspace`], [`nn`] (candle)
 //! 3. pipeline steps: [`pipeline`]
 //! 4. jobs: [`engine`] (daemon, queue, scheduler, socket protocol)
 //! 5. front ends: [`cli`]
@@ -14,6 +14,8 @@ pub mod engine;
 pub mod fsio;
 pub mod geo;
 pub mod labels;
+pub mod metrics;
+pub mod nn;
 pub mod ode;
 pub mod pds;
 pub mod pipeline;

@@ -13,6 +13,10 @@ pub trait Progress: Send + Sync {
     fn cancelled(&self) -> bool {
         false
     }
+    /// A named value at a step (a loss, a score), for live charts.
+    fn metric(&self, _name: &str, _step: u64, _value: f64) {}
+    /// A line for the step's log.
+    fn log(&self, _line: &str) {}
 }
 
 /// Discards progress (tests, `--json` runs).

@@ -4,6 +4,7 @@
 //! catalog/            sled database (records only)
 //! products/<PDSID>/   downloaded files
 //! tiles/<tileset>/    tiles, masks, manifest.json
+//! datasets/<name>.json tile sets split into training, validation and test chips
 //! runs/<run>/         configs, checkpoints, metrics, predictions
 //! areo.lock           held by the process that owns the workspace
 //! areo.sock, areo.log the daemon's socket and log
@@ -35,7 +36,7 @@ pub struct Workspace {
     _lock: File,
 }
 
-const SUBDIRS: [&str; 4] = ["catalog", "products", "tiles", "runs"];
+const SUBDIRS: [&str; 5] = ["catalog", "products", "tiles", "datasets", "runs"];
 
 impl Workspace {
     /// The folder to use: the one given (`--workspace` or `AREO_HOME`), else the XDG data
@@ -100,6 +101,14 @@ impl Workspace {
 
     pub fn products_dir(&self) -> PathBuf {
         self.root.join("products")
+    }
+
+    pub fn datasets_dir(&self) -> PathBuf {
+        self.root.join("datasets")
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
     }
 }
 

@@ -273,14 +273,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                     .context("the image holds nothing but no data")?
             } else {
                 let text = r#box.context("give --box X,Y,W,H or --auto")?;
-                let parts: Vec<u32> = text
-                    .split(',')
-                    .map(|v| v.trim().parse())
-                    .collect::<Result<_, _>>()
-                    .with_context(|| format!("--box {text:?}: expected four whole numbers"))?;
-                let [x, y, w, h] = parts[..] else {
-                    bail!("--box {text:?}: expected X,Y,W,H")
-                };
+                let [x, y, w, h] = super::output::parse_box("--box", &text)?;
                 (x, y, w, h)
             };
             done(&input, &image.crop(x, y, w, h)?, &out, json)

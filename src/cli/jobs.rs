@@ -660,8 +660,8 @@ mod tests {
         let typo = r#"{"steps": [{"name": "a", "job": {"kind": "import", "files": ["x"]}, "affter": []}]}"#;
         let message = format!("{:#}", pipeline_jobs(typo, Path::new("/")).unwrap_err());
         assert!(message.contains("affter"), "{message}");
-        let kind = r#"{"steps": [{"name": "a", "job": {"kind": "train"}}]}"#;
+        let kind = r#"{"steps": [{"name": "a", "job": {"kind": "segment"}}]}"#;
         let message = format!("{:#}", pipeline_jobs(kind, Path::new("/")).unwrap_err());
-        assert!(message.contains("train"), "{message}");
+        assert!(message.contains("segment"), "{message}");
     }
 }

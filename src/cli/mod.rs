@@ -6,6 +6,7 @@ mod fetch;
 mod imagery;
 mod jobs;
 mod labels;
+mod learn;
 mod ode;
 mod output;
 
@@ -63,6 +64,18 @@ enum Command {
     Jobs(jobs::JobsCommand),
     /// Queue a pipeline of jobs (a JSON file of steps and their order) in one go.
     Pipeline(jobs::PipelineArgs),
+    /// Training datasets: tile sets split by area into training, validation and test chips.
+    #[command(subcommand)]
+    Dataset(learn::DatasetCommand),
+    /// Train a U-Net (models/*.toml) on a dataset, in the daemon; --resume continues a run.
+    Train(learn::TrainArgs),
+    /// Training runs: their state, best epoch and per-epoch metrics.
+    #[command(subcommand)]
+    Runs(learn::RunsCommand),
+    /// Run a trained model over a whole image: class mask, overlay, probabilities.
+    Infer(learn::InferArgs),
+    /// Score a predicted mask: per-class precision/recall/F1/IoU, confusion, objects, craters.
+    Eval(learn::EvalArgs),
 }
 
 /// Runs the command line; errors are reported by the caller.
@@ -88,5 +101,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => jobs::status(cli.workspace, cli.json),
         Command::Jobs(command) => jobs::jobs(cli.workspace, command, cli.json),
         Command::Pipeline(args) => jobs::pipeline(cli.workspace, args, cli.json),
+        Command::Dataset(command) => learn::dataset(cli.workspace, command, cli.json),
+        Command::Train(args) => learn::train(cli.workspace, args, cli.json),
+        Command::Runs(command) => learn::runs(cli.workspace, command, cli.json),
+        Command::Infer(args) => learn::infer(cli.workspace, args, cli.json),
+        Command::Eval(args) => learn::eval(args, cli.json),
     }
 }

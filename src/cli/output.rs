@@ -150,3 +150,15 @@ impl Progress for CliProgress {
         }
     }
 }
+
+/// `X,Y,W,H` in whole pixels, for a flag named `flag`.
+pub fn parse_box(flag: &str, text: &str) -> anyhow::Result<[u32; 4]> {
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|v| v.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("{flag} {text:?}: expected four whole numbers X,Y,W,H"))?;
+    parts[..]
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{flag} {text:?}: expected X,Y,W,H"))
+}

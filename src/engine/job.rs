@@ -2,9 +2,11 @@
 //! one run of it (`JobRecord`), as stored in the catalog and sent to clients.
 
 use crate::ode::{OdeQuery, Selector};
+use crate::pipeline::dataset::DatasetRequest;
 use crate::pipeline::fetch::FetchKind;
 use crate::pipeline::labels::{LabelOutput, LabelRequest};
 use crate::pipeline::tile::TileRequest;
+use crate::pipeline::train::{InferJob, TrainJob};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -138,6 +140,12 @@ pub enum JobSpec {
     Tile(TileRequest),
     /// Convert annotations to another format, or paint them into masks.
     Labels(LabelRequest),
+    /// Split tile sets into a training dataset.
+    Dataset(DatasetRequest),
+    /// Train a model on a dataset.
+    Train(TrainJob),
+    /// Run a trained model over an image.
+    Infer(InferJob),
     /// A job that only sleeps, counts and (optionally) fails: for testing and measuring the
     /// scheduler. Not offered by the CLI.
     #[doc(hidden)]
@@ -166,6 +174,9 @@ impl JobSpec {
             JobSpec::Fetch { .. } => "fetch",
             JobSpec::Tile(_) => "tile",
             JobSpec::Labels(_) => "labels",
+            JobSpec::Dataset(_) => "dataset",
+            JobSpec::Train(_) => "train",
+            JobSpec::Infer(_) => "infer",
             JobSpec::Probe(_) => "probe",
         }
     }
@@ -180,7 +191,20 @@ impl JobSpec {
             ..Resources::default()
         };
         match self {
-            JobSpec::Import { .. } | JobSpec::Tile(_) | JobSpec::Labels(_) => cpu,
+            JobSpec::Import { .. }
+            | JobSpec::Tile(_)
+            | JobSpec::Labels(_)
+            | JobSpec::Dataset(_) => cpu,
+            JobSpec::Train(TrainJob { device, .. }) | JobSpec::Infer(InferJob { device, .. }) => {
+                if device.starts_with("cuda") {
+                    Resources {
+                        gpu: 1,
+                        ..Resources::default()
+                    }
+                } else {
+                    cpu
+                }
+            }
             JobSpec::Search { .. } | JobSpec::Fetch { .. } => net,
             JobSpec::Probe(probe) => probe.needs.unwrap_or(cpu),
         }
@@ -235,6 +259,21 @@ impl JobSpec {
                     request.out().display()
                 )
             }
+            JobSpec::Dataset(request) => format!(
+                "dataset {} from {}",
+                request.name,
+                names(&request.tile_sets)
+            ),
+            JobSpec::Train(job) => format!(
+                "train {} ({}) on {} [{}]",
+                job.run, job.config.name, job.dataset, job.device
+            ),
+            JobSpec::Infer(job) => format!(
+                "infer {} on {} -> {}",
+                job.run,
+                file_name(&job.image),
+                job.out.display()
+            ),
             JobSpec::Probe(probe) => format!("probe {} x {} ms", probe.steps, probe.step_ms),
         }
     }
@@ -270,6 +309,12 @@ impl JobSpec {
                         resolve(out)
                     }
                 }
+            }
+            JobSpec::Dataset(request) => request.tile_sets.iter_mut().for_each(resolve),
+            JobSpec::Train(job) => job.encoder_weights.iter_mut().for_each(resolve),
+            JobSpec::Infer(job) => {
+                resolve(&mut job.image);
+                resolve(&mut job.out);
             }
             JobSpec::Probe(probe) => {
                 probe.fail_unless.iter_mut().for_each(resolve);
@@ -348,6 +393,28 @@ impl JobSpec {
                     absolute(images, "image folder")?;
                 }
                 absolute(request.out(), "output folder")
+            }
+            JobSpec::Dataset(request) => {
+                if request.tile_sets.is_empty() {
+                    return Err("dataset: no tile sets".into());
+                }
+                request
+                    .tile_sets
+                    .iter()
+                    .try_for_each(|p| absolute(p, "tile set"))
+            }
+            JobSpec::Train(job) => {
+                job.config.check()?;
+                crate::nn::check_device_name(&job.device)?;
+                match &job.encoder_weights {
+                    Some(path) => absolute(path, "encoder weights"),
+                    None => Ok(()),
+                }
+            }
+            JobSpec::Infer(job) => {
+                crate::nn::check_device_name(&job.device)?;
+                absolute(&job.image, "image")?;
+                absolute(&job.out, "output folder")
             }
             JobSpec::Probe(probe) => {
                 if let Some(path) = &probe.fail_unless {

@@ -9,6 +9,7 @@ use super::daemon::Shared;
 use super::job::{JobId, JobSpec, Probe};
 use super::protocol::Event;
 use crate::ode::{ClientConfig, OdeClient};
+use crate::pipeline::dataset::Split;
 use crate::pipeline::fetch::{fetch, Outcome};
 use crate::pipeline::import::import_reply_files;
 use crate::pipeline::search::search;
@@ -76,19 +77,6 @@ impl JobContext {
         );
     }
 
-    fn log(&self, line: String) {
-        self.shared.log(self.id, line);
-    }
-
-    fn metric(&self, name: &str, step: u64, value: f64) {
-        self.shared.emit(Event::Metric {
-            job: self.id,
-            name: name.to_string(),
-            step,
-            value,
-        });
-    }
-
     /// Resolves when the job is asked to stop.
     async fn stopped(&self) {
         let mut stop = self.stop.clone();
@@ -116,6 +104,19 @@ impl Progress for JobContext {
     fn cancelled(&self) -> bool {
         self.stop.borrow().is_some()
     }
+
+    fn metric(&self, name: &str, step: u64, value: f64) {
+        self.shared.emit(Event::Metric {
+            job: self.id,
+            name: name.to_string(),
+            step,
+            value,
+        });
+    }
+
+    fn log(&self, line: &str) {
+        self.shared.log(self.id, line.to_string());
+    }
 }
 
 pub(super) async fn run(
@@ -142,7 +143,7 @@ pub(super) async fn run(
                     match result {
                         Ok(report) => imported.push(report),
                         Err(error) => {
-                            ctx.log(format!("failed: {error}"));
+                            ctx.log(&format!("failed: {error}"));
                             failed.push(
                                 json!({"file": error.path, "error": error.problem.to_string()}),
                             );
@@ -235,7 +236,7 @@ pub(super) async fn run(
                     match &outcome.outcome {
                         Outcome::Downloaded(done) => {
                             outputs.push(done.path.display().to_string());
-                            ctx.log(format!(
+                            ctx.log(&format!(
                                 "{} {}: {} bytes{}",
                                 outcome.pdsid,
                                 outcome.name,
@@ -252,7 +253,7 @@ pub(super) async fn run(
                         }
                         Outcome::Failed { error } => {
                             failed += 1;
-                            ctx.log(format!("{} {}: {error}", outcome.pdsid, outcome.name));
+                            ctx.log(&format!("{} {}: {error}", outcome.pdsid, outcome.name));
                         }
                     }
                 }
@@ -268,7 +269,7 @@ pub(super) async fn run(
         JobSpec::Tile(request) => {
             blocking(&context, move |ctx| match request.run(ctx) {
                 Ok(manifest) => {
-                    ctx.log(format!(
+                    ctx.log(&format!(
                         "{} chip(s) of {} px in {}",
                         manifest.chips.len(),
                         manifest.size,
@@ -294,7 +295,7 @@ pub(super) async fn run(
             blocking(&context, move |ctx| match request.run() {
                 Ok((summary, added)) => {
                     for (path, error) in &summary.failed {
-                        ctx.log(format!("{}: {error}", path.display()));
+                        ctx.log(&format!("{}: {error}", path.display()));
                     }
                     let failed = summary.failed.len();
                     Finished {
@@ -303,6 +304,65 @@ pub(super) async fn run(
                         outputs: vec![request.out().display().to_string()],
                     }
                 }
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
+        JobSpec::Dataset(request) => {
+            let datasets = context.shared.workspace.datasets_dir();
+            blocking(&context, move |ctx| match request.run(&datasets) {
+                Ok(record) => {
+                    ctx.log(&format!(
+                        "dataset {}: {} chip(s), {} left out at split borders",
+                        record.name,
+                        record.chips.len(),
+                        record.dropped
+                    ));
+                    Finished {
+                        error: None,
+                        outputs: vec![datasets
+                            .join(format!("{}.json", record.name))
+                            .display()
+                            .to_string()],
+                        result: Some(json!({
+                            "name": record.name,
+                            "train": record.count(Split::Train),
+                            "validation": record.count(Split::Validation),
+                            "test": record.count(Split::Test),
+                            "dropped": record.dropped,
+                            "class_pixels": record.class_pixels,
+                        })),
+                    }
+                }
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
+        JobSpec::Train(job) => {
+            let root = context.shared.workspace.root().to_path_buf();
+            blocking(&context, move |ctx| match job.run(&root, ctx) {
+                Ok(record) => Finished {
+                    error: None,
+                    outputs: vec![root.join("runs").join(&job.run).display().to_string()],
+                    result: Some(json!({
+                        "run": record.name,
+                        "epochs": record.epochs_done,
+                        "steps": record.step,
+                        "best": record.best,
+                    })),
+                },
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
+        JobSpec::Infer(job) => {
+            let root = context.shared.workspace.root().to_path_buf();
+            blocking(&context, move |ctx| match job.run(&root, ctx) {
+                Ok(summary) => Finished {
+                    error: None,
+                    outputs: vec![job.out.display().to_string()],
+                    result: Some(serde_json::to_value(&summary).expect("serialises")),
+                },
                 Err(error) => Finished::failed(error),
             })
             .await
@@ -358,7 +418,7 @@ fn run_probe(ctx: &JobContext, probe: &Probe) -> Finished {
         if let Some(path) = &probe.fail_unless {
             if !path.exists() {
                 let error = format!("{} does not exist", path.display());
-                ctx.log(format!("failing: {error}"));
+                ctx.log(&format!("failing: {error}"));
                 return Finished::failed(error);
             }
         }

@@ -1,8 +1,10 @@
 //! Pipeline steps: each takes inputs, settings and a progress sink and produces catalog
 //! records. This is where the outside-world modules (ODE, catalog) meet.
 
+pub mod dataset;
 pub mod fetch;
 pub mod import;
 pub mod labels;
 pub mod search;
 pub mod tile;
+pub mod train;

@@ -1,0 +1,669 @@
+//! Datasets, training, runs, inference and evaluation. Dataset creation, training and
+//! inference are daemon jobs (they outlive the terminal); reading runs and scoring masks
+//! happen here.
+
+use super::jobs::{exit_code, job_failure, Daemon};
+use super::output::{optional, parse_box, print_table};
+use crate::engine::job::JobSpec;
+use crate::labels::craters::{self, Crater};
+use crate::metrics::objects::{circles, match_craters, match_objects, Circle};
+use crate::metrics::{macro_mean, ConfusionMatrix, DetectionScores};
+use crate::nn::config::RunConfig;
+use crate::nn::train::{read_metrics, RunRecord};
+use crate::pipeline::dataset::{read_mask, DatasetRecord, DatasetRequest, Split, SplitRule};
+use crate::pipeline::train::{InferJob, TrainJob};
+use crate::workspace::Workspace;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Split tile sets (tiled with --labels) into training, validation and test chips.
+    Create(DatasetCreateArgs),
+    List,
+    Show {
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetCreateArgs {
+    pub name: String,
+    /// Tile set folders (each with manifest.json and masks).
+    #[arg(long = "tiles", required = true, num_args = 1..)]
+    pub tiles: Vec<PathBuf>,
+    /// Fraction of the area held out for validation (random squares of --area px).
+    #[arg(long, default_value_t = 0.2)]
+    pub validation: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub test: f64,
+    /// Side of the squares the source is split by, in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub area: u32,
+    /// Hold out this box X,Y,W,H of every source for validation instead of random squares.
+    #[arg(long)]
+    pub validation_box: Option<String>,
+    #[arg(long)]
+    pub test_box: Option<String>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A configuration, such as models/unet-tiny.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub dataset: String,
+    /// The run's name (default: the configuration's name and the time).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Continue this run from its checkpoint.
+    #[arg(long, conflicts_with = "name")]
+    pub resume: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// torchvision ResNet weights (safetensors) for the encoder.
+    #[arg(long)]
+    pub encoder_weights: Option<PathBuf>,
+    /// Queue the run and return (`areo jobs watch ID` follows it).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Every run with its state, epochs and best score.
+    List,
+    /// A run's record and its per-epoch metrics.
+    Show { run: String },
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Output folder (default: runs/RUN/predictions/IMAGE-STEM).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Chip side (default: the run's training tile).
+    #[arg(long)]
+    pub tile: Option<u32>,
+    #[arg(long, default_value_t = 32)]
+    pub overlap: u32,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Also write each class's probability (16-bit PNG).
+    #[arg(long)]
+    pub probabilities: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// True class mask (8-bit PNG).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Predicted class mask of the same size.
+    #[arg(long)]
+    pub predicted: PathBuf,
+    /// Classes scored (default: one more than the largest value seen).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Truth value left out of the scores.
+    #[arg(long, default_value_t = 255)]
+    pub ignore: u8,
+    /// Score only this box X,Y,W,H (a held-out area).
+    #[arg(long = "box")]
+    pub region: Option<String>,
+    /// A crater list (x,y,diameter in pixels of the full image): score crater detection.
+    #[arg(long)]
+    pub craters: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    pub crater_class: u8,
+    /// The fraction of a crater's diameter its training disc covered.
+    #[arg(long, default_value_t = 1.0)]
+    pub fill: f64,
+    /// Smallest component taken as a crater, in pixels.
+    #[arg(long, default_value_t = 4)]
+    pub min_pixels: u64,
+    /// Also write the per-class table as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+pub fn dataset(
+    workspace: Option<PathBuf>,
+    command: DatasetCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        DatasetCommand::Create(args) => {
+            let cwd = std::env::current_dir()?;
+            let rule = SplitRule {
+                seed: args.seed,
+                area: args.area,
+                validation: args.validation,
+                test: args.test,
+                validation_box: args
+                    .validation_box
+                    .map(|b| parse_box("--validation-box", &b))
+                    .transpose()?,
+                test_box: args
+                    .test_box
+                    .map(|b| parse_box("--test-box", &b))
+                    .transpose()?,
+            };
+            let spec = JobSpec::Dataset(DatasetRequest {
+                name: args.name,
+                tile_sets: args.tiles.iter().map(|t| cwd.join(t)).collect(),
+                rule,
+                replace: args.replace,
+            });
+            let mut daemon = Daemon::connect(workspace)?;
+            let job = daemon.run_job(spec, json)?;
+            let Some(result) = job.result.clone() else {
+                bail!(job_failure(&job));
+            };
+            if json {
+                println!("{result}");
+            } else {
+                println!(
+                    "dataset {}: {} train, {} validation, {} test chip(s); {} left out at split \
+                     borders",
+                    result["name"].as_str().unwrap_or_default(),
+                    result["train"],
+                    result["validation"],
+                    result["test"],
+                    result["dropped"]
+                );
+            }
+            Ok(exit_code(&job))
+        }
+        DatasetCommand::List => {
+            let dir = workspace_dir(workspace)?.join("datasets");
+            let mut records = Vec::new();
+            for name in json_names(&dir)? {
+                records.push(DatasetRecord::read(&dir, &name)?);
+            }
+            if json {
+                let rows: Vec<_> = records
+                    .iter()
+                    .map(|r| {
+                        json!({"name": r.name, "train": r.count(Split::Train),
+                        "validation": r.count(Split::Validation), "test": r.count(Split::Test),
+                        "tile_sets": r.tile_sets, "created": r.created})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                let rows: Vec<Vec<String>> = records
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.name.clone(),
+                            r.count(Split::Train).to_string(),
+                            r.count(Split::Validation).to_string(),
+                            r.count(Split::Test).to_string(),
+                            r.created.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["dataset", "train", "validation", "test", "created"],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Show { name } => {
+            let record = DatasetRecord::read(&workspace_dir(workspace)?.join("datasets"), &name)?;
+            if json {
+                println!("{}", serde_json::to_string(&record)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("dataset {} (created {})", record.name, record.created);
+            for (set, source) in record.tile_sets.iter().zip(&record.sources) {
+                println!("  tiles {} (from {})", set.display(), source.display());
+            }
+            println!("  split: {:?}", record.rule);
+            println!("  {} chip(s) left out at split borders", record.dropped);
+            let mut rows = Vec::new();
+            for (split, counts) in &record.class_pixels {
+                let total: u64 = counts.values().sum();
+                for (value, pixels) in counts {
+                    rows.push(vec![
+                        format!("{split:?}").to_lowercase(),
+                        record.count(*split).to_string(),
+                        value.to_string(),
+                        pixels.to_string(),
+                        format!("{:.2} %", 100.0 * *pixels as f64 / total.max(1) as f64),
+                    ]);
+                }
+            }
+            print_table(&["split", "chips", "class", "pixels", "share"], &rows);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn train(workspace: Option<PathBuf>, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::read(&args.config).map_err(anyhow::Error::msg)?;
+    let workspace_root = workspace_dir(workspace.clone())?;
+    let run = match (&args.resume, &args.name) {
+        (Some(run), _) => {
+            let record = RunRecord::read(&workspace_root.join("runs").join(run))
+                .with_context(|| format!("no run {run} to resume"))?;
+            if record.config != config {
+                bail!(
+                    "run {run} was trained with another configuration than {}",
+                    args.config.display()
+                );
+            }
+            run.clone()
+        }
+        (None, Some(name)) => {
+            if workspace_root.join("runs").join(name).exists() {
+                bail!("run {name} exists: --resume {name} continues it, or choose another name");
+            }
+            name.clone()
+        }
+        (None, None) => format!(
+            "{}-{}",
+            config.name,
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ),
+    };
+    let cwd = std::env::current_dir()?;
+    let spec = JobSpec::Train(TrainJob {
+        run: run.clone(),
+        config,
+        dataset: args.dataset,
+        device: args.device,
+        encoder_weights: args.encoder_weights.map(|p| cwd.join(p)),
+    });
+    let mut daemon = Daemon::connect(Some(workspace_root))?;
+    if args.detach {
+        let id = daemon.submit(spec)?;
+        if json {
+            println!("{}", json!({ "job": id, "run": run }));
+        } else {
+            println!("run {run} queued as job {id}: `areo jobs watch {id}` to follow it");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = daemon.run_job(spec, json)?;
+    let Some(result) = job.result.clone() else {
+        bail!(job_failure(&job));
+    };
+    if json {
+        println!("{result}");
+    } else {
+        println!(
+            "run {run}: {} epoch(s), best {}",
+            result["epochs"], result["best"]
+        );
+    }
+    Ok(exit_code(&job))
+}
+
+pub fn runs(
+    workspace: Option<PathBuf>,
+    command: RunsCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let dir = workspace_dir(workspace)?.join("runs");
+    match command {
+        RunsCommand::List => {
+            let mut records = Vec::new();
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join("run.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for name in names {
+                records.push(RunRecord::read(&dir.join(&name))?);
+            }
+            if json {
+                println!("{}", serde_json::to_string(&records)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = records
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.config.name.clone(),
+                        r.dataset.clone(),
+                        format!("{:?}", r.state).to_lowercase(),
+                        format!("{}/{}", r.epochs_done, r.config.train.epochs),
+                        optional(r.best.as_ref().map(|b| b.epoch)),
+                        optional(r.best.as_ref().map(|b| format!("{:.3}", b.score))),
+                        r.device.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "run", "config", "dataset", "state", "epochs", "best", "score", "device",
+                ],
+                &rows,
+            );
+        }
+        RunsCommand::Show { run } => {
+            let run_dir = dir.join(&run);
+            let record = RunRecord::read(&run_dir).with_context(|| format!("no run {run}"))?;
+            let metrics = read_metrics(&run_dir)?;
+            if json {
+                println!("{}", json!({ "run": record, "metrics": metrics }));
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "run {} ({}) on {}: {:?}, {} parameters, {} train / {} validation chips, {}",
+                record.name,
+                record.config.name,
+                record.dataset,
+                record.state,
+                record.parameters,
+                record.train_samples,
+                record.validation_samples,
+                record.device
+            );
+            if let Some(best) = &record.best {
+                println!("best epoch {} (score {:.4})", best.epoch, best.score);
+            }
+            let rows: Vec<Vec<String>> = metrics
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.epoch.to_string(),
+                        format!("{:.4}", m.train_loss),
+                        optional(m.val_loss.map(|v| format!("{v:.4}"))),
+                        optional(m.mean_iou.map(|v| format!("{v:.3}"))),
+                        m.iou
+                            .iter()
+                            .map(|v| format!("{v:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        format!("{:.2e}", m.lr),
+                        format!("{:.1}", m.tiles_per_second),
+                        format!("{:.1}", m.seconds),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "epoch",
+                    "train loss",
+                    "val loss",
+                    "mIoU",
+                    "IoU per class",
+                    "lr",
+                    "tiles/s",
+                    "s",
+                ],
+                &rows,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let root = workspace_dir(workspace)?;
+    let cwd = std::env::current_dir()?;
+    let image = cwd.join(&args.image);
+    let out = match args.out {
+        Some(out) => cwd.join(out),
+        None => {
+            let stem = image
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            root.join("runs")
+                .join(&args.run)
+                .join("predictions")
+                .join(stem)
+        }
+    };
+    let spec = JobSpec::Infer(InferJob {
+        run: args.run,
+        image,
+        out,
+        device: args.device,
+        tile: args.tile,
+        overlap: args.overlap,
+        batch: args.batch,
+        probabilities: args.probabilities,
+    });
+    let mut daemon = Daemon::connect(Some(root))?;
+    let job = daemon.run_job(spec, json)?;
+    let Some(result) = job.result.clone() else {
+        bail!(job_failure(&job));
+    };
+    if json {
+        println!("{result}");
+    } else {
+        println!(
+            "{} x {} px in {:.1} s: mask {}, overlay {}; pixels per class {}",
+            result["width"],
+            result["height"],
+            result["seconds"].as_f64().unwrap_or_default(),
+            result["mask"].as_str().unwrap_or_default(),
+            result["overlay"].as_str().unwrap_or_default(),
+            result["class_pixels"]
+        );
+    }
+    Ok(exit_code(&job))
+}
+
+pub fn eval(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let (width, height, truth) = read_mask(&args.truth)?;
+    let (pw, ph, predicted) = read_mask(&args.predicted)?;
+    if (pw, ph) != (width, height) {
+        bail!(
+            "{} is {pw} x {ph}, {} is {width} x {height}",
+            args.predicted.display(),
+            args.truth.display()
+        );
+    }
+    let [bx, by, bw, bh] = match &args.region {
+        Some(text) => parse_box("--box", text)?,
+        None => [0, 0, width, height],
+    };
+    if bw == 0 || bh == 0 || bx + bw > width || by + bh > height {
+        bail!("--box {bx},{by},{bw},{bh} is not inside the {width} x {height} masks");
+    }
+    let crop = |mask: &[u8]| -> Vec<u8> {
+        (by..by + bh)
+            .flat_map(|y| {
+                let start = (y * width + bx) as usize;
+                mask[start..start + bw as usize].to_vec()
+            })
+            .collect()
+    };
+    let (truth, predicted) = (crop(&truth), crop(&predicted));
+    let seen = truth
+        .iter()
+        .chain(&predicted)
+        .filter(|v| **v != args.ignore)
+        .max()
+        .map_or(1, |m| *m as usize + 1);
+    let classes = args.classes.unwrap_or(seen.max(2));
+    let mut matrix = ConfusionMatrix::new(classes);
+    matrix
+        .add(&truth, &predicted, Some(args.ignore))
+        .map_err(anyhow::Error::msg)?;
+    let scores = matrix.scores();
+    let objects: Vec<(usize, DetectionScores)> = (1..classes)
+        .map(|c| (c, match_objects(&truth, &predicted, bw as usize, c as u8)))
+        .collect();
+    let craters = match &args.craters {
+        Some(path) => Some(crater_scores(path, &args, &predicted, [bx, by, bw, bh])?),
+        None => None,
+    };
+    if let Some(path) = &args.csv {
+        let mut text = String::from("class,precision,recall,f1,iou,support,predicted\n");
+        for s in &scores {
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                s.class, s.precision, s.recall, s.f1, s.iou, s.support, s.predicted
+            ));
+        }
+        crate::fsio::write_atomically(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!(
+            "{}",
+            json!({
+                "classes": classes,
+                "region": [bx, by, bw, bh],
+                "pixel": {
+                    "accuracy": matrix.accuracy(),
+                    "mean_iou": macro_mean(&scores, |s| s.iou),
+                    "mean_f1": macro_mean(&scores, |s| s.f1),
+                    "per_class": scores,
+                    "confusion": matrix.counts.chunks(classes).collect::<Vec<_>>(),
+                    "confusion_normalised": matrix.normalised(),
+                },
+                "objects": objects.iter().map(|(c, s)| json!({"class": c, "scores": s})).collect::<Vec<_>>(),
+                "craters": craters,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} pixels scored ({} x {} at {bx},{by}); accuracy {:.4}, mean IoU {:.4}, mean F1 {:.4}",
+        matrix.total(),
+        bw,
+        bh,
+        matrix.accuracy(),
+        macro_mean(&scores, |s| s.iou),
+        macro_mean(&scores, |s| s.f1)
+    );
+    let rows: Vec<Vec<String>> = scores
+        .iter()
+        .map(|s| {
+            vec![
+                s.class.to_string(),
+                format!("{:.4}", s.precision),
+                format!("{:.4}", s.recall),
+                format!("{:.4}", s.f1),
+                format!("{:.4}", s.iou),
+                s.support.to_string(),
+                s.predicted.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "class",
+            "precision",
+            "recall",
+            "F1",
+            "IoU",
+            "support",
+            "predicted",
+        ],
+        &rows,
+    );
+    println!("confusion (rows: truth, columns: predicted)");
+    let rows: Vec<Vec<String>> = (0..classes)
+        .map(|t| {
+            std::iter::once(t.to_string())
+                .chain((0..classes).map(|p| matrix.get(t, p).to_string()))
+                .collect()
+        })
+        .collect();
+    let header: Vec<String> = std::iter::once("truth".to_string())
+        .chain((0..classes).map(|c| c.to_string()))
+        .collect();
+    print_table(
+        &header.iter().map(String::as_str).collect::<Vec<_>>(),
+        &rows,
+    );
+    for (class, s) in &objects {
+        println!(
+            "objects of class {class} (IoU >= 0.5): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
+            s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
+        );
+    }
+    if let Some(s) = craters {
+        println!(
+            "craters (PyCDA rule, 0.4): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
+            s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Crater detection scores inside the region: predicted components as circles against the
+/// listed craters whose centres lie in it.
+fn crater_scores(
+    path: &Path,
+    args: &EvalArgs,
+    predicted: &[u8],
+    [bx, by, bw, bh]: [u32; 4],
+) -> anyhow::Result<DetectionScores> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let listed = craters::read(&path.display().to_string(), &text)?;
+    let mut truth = Vec::new();
+    for crater in listed {
+        let Crater::Pixels { x, y, diameter } = crater else {
+            bail!(
+                "{}: craters in degrees need a projection; give x,y,diameter in pixels",
+                path.display()
+            );
+        };
+        let (x, y) = (x - bx as f64, y - by as f64);
+        if x >= 0.0 && y >= 0.0 && x < bw as f64 && y < bh as f64 {
+            truth.push(Circle { x, y, diameter });
+        }
+    }
+    let found = circles(
+        predicted,
+        bw as usize,
+        args.crater_class,
+        args.fill,
+        args.min_pixels,
+    );
+    Ok(match_craters(&found, &truth, 0.4))
+}
+
+fn workspace_dir(workspace: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(std::path::absolute(Workspace::locate(workspace)?)?)
+}
+
+/// Names of the `*.json` files in `dir`, sorted.
+fn json_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            if let Some(stem) = path.file_stem() {
+                names.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}

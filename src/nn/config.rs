@@ -1,0 +1,269 @@
+//! Model and training configurations, read from `models/*.toml`.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One configuration file: the network and how to train it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub name: String,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+/// A U-Net over a ResNet encoder. `resnet18` and `resnet34` are torchvision's shapes
+/// (stem 64, widths 64/128/256/512, blocks 2/2/2/2 or 3/4/6/3); other sizes give the
+/// blocks and widths themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `resnet18`, `resnet34`, or `resnet` with `blocks` and `widths`.
+    pub encoder: String,
+    #[serde(default)]
+    pub blocks: Option<[usize; 4]>,
+    /// Channels of the stem and of the four stages.
+    #[serde(default)]
+    pub widths: Option<[usize; 5]>,
+    /// Channels of the five decoder blocks, deepest first.
+    #[serde(default = "default_decoder")]
+    pub decoder: [usize; 5],
+    /// 1 (greyscale) or 3; a greyscale chip is repeated into 3 bands for a 3-band model.
+    pub in_channels: usize,
+    /// Number of classes, background included.
+    pub classes: usize,
+}
+
+fn default_decoder() -> [usize; 5] {
+    [256, 128, 64, 32, 16]
+}
+
+impl ModelConfig {
+    /// Blocks per stage and widths (stem, four stages), after the named presets.
+    pub fn shape(&self) -> Result<([usize; 4], [usize; 5]), String> {
+        let preset = match self.encoder.as_str() {
+            "resnet18" => Some([2, 2, 2, 2]),
+            "resnet34" => Some([3, 4, 6, 3]),
+            "resnet" => None,
+            other => {
+                return Err(format!(
+                    "unknown encoder {other:?} (resnet18, resnet34 or resnet)"
+                ))
+            }
+        };
+        let blocks = match (preset, self.blocks) {
+            (Some(preset), None) => preset,
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{} fixes its blocks; remove `blocks`",
+                    self.encoder
+                ))
+            }
+            (None, Some(blocks)) => blocks,
+            (None, None) => return Err("encoder \"resnet\" needs `blocks`".into()),
+        };
+        let widths = self.widths.unwrap_or([64, 64, 128, 256, 512]);
+        if blocks.contains(&0) || widths.contains(&0) || self.decoder.contains(&0) {
+            return Err("blocks, widths and decoder channels must be positive".into());
+        }
+        if !matches!(self.in_channels, 1 | 3) {
+            return Err(format!("in_channels is {}: 1 or 3", self.in_channels));
+        }
+        if self.classes < 2 {
+            return Err(format!("classes is {}: at least 2", self.classes));
+        }
+        Ok((blocks, widths))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    CrossEntropy,
+    Dice,
+    /// Cross-entropy plus Dice, fastai's and smp's usual pairing for unbalanced masks.
+    CrossEntropyDice,
+}
+
+/// fastai's recipe by default: one-cycle AdamW, frozen-encoder epochs, then the whole
+/// network with a lower encoder learning rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Side of the square crops the network trains on (a multiple of 32).
+    pub tile: u32,
+    pub batch: usize,
+    pub epochs: usize,
+    /// Epochs at the start with the encoder frozen (only useful with pretrained weights).
+    pub freeze_epochs: usize,
+    /// Peak learning rate of the one-cycle schedule.
+    pub lr: f64,
+    /// The encoder's learning rate as a fraction of `lr` once unfrozen.
+    pub encoder_lr_factor: f64,
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming up to the peak.
+    pub pct_start: f64,
+    pub loss: LossKind,
+    /// Weight per class for the cross-entropy (default: all 1).
+    pub class_weights: Option<Vec<f32>>,
+    /// Mask value that marks pixels to leave out of the loss and the scores.
+    pub ignore_index: Option<u8>,
+    pub seed: u64,
+    /// Write a checkpoint every this many steps as well as after every epoch (0: epochs only).
+    pub checkpoint_every: usize,
+    pub augment: Augment,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            tile: 256,
+            batch: 8,
+            epochs: 20,
+            freeze_epochs: 0,
+            lr: 1e-3,
+            encoder_lr_factor: 0.1,
+            weight_decay: 0.01,
+            pct_start: 0.25,
+            loss: LossKind::CrossEntropy,
+            class_weights: None,
+            ignore_index: Some(255),
+            seed: 42,
+            checkpoint_every: 0,
+            augment: Augment::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Augment {
+    pub flips: bool,
+    /// Quarter turns (square crops only).
+    pub rot90: bool,
+    /// Largest brightness shift, as a fraction of the full range.
+    pub brightness: f32,
+    /// Largest contrast change, as a fraction (0.2: x0.8 to x1.2 about the mean).
+    pub contrast: f32,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Augment {
+            flips: true,
+            rot90: true,
+            brightness: 0.1,
+            contrast: 0.1,
+        }
+    }
+}
+
+impl RunConfig {
+    pub fn parse(source: &str, text: &str) -> Result<Self, String> {
+        let config: RunConfig =
+            toml::from_str(text).map_err(|e| format!("{source}: {}", e.to_string().trim()))?;
+        config.check().map_err(|e| format!("{source}: {e}"))?;
+        Ok(config)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        self.model.shape()?;
+        let train = &self.train;
+        if train.tile == 0 || !train.tile.is_multiple_of(32) {
+            return Err(format!(
+                "train.tile is {}: a positive multiple of 32",
+                train.tile
+            ));
+        }
+        if train.batch == 0 || train.epochs == 0 {
+            return Err("train.batch and train.epochs must be positive".into());
+        }
+        if train.freeze_epochs > train.epochs {
+            return Err("train.freeze_epochs exceeds train.epochs".into());
+        }
+        if !(train.lr > 0.0 && train.lr.is_finite()) {
+            return Err(format!("train.lr is {}: positive", train.lr));
+        }
+        if !(0.0..1.0).contains(&train.pct_start) {
+            return Err(format!("train.pct_start is {}: in [0, 1)", train.pct_start));
+        }
+        if let Some(weights) = &train.class_weights {
+            if weights.len() != self.model.classes {
+                return Err(format!(
+                    "train.class_weights has {} values for {} classes",
+                    weights.len(),
+                    self.model.classes
+                ));
+            }
+            if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite())) {
+                return Err("train.class_weights must be finite and not negative".into());
+            }
+        }
+        if let Some(ignore) = train.ignore_index {
+            if (ignore as usize) < self.model.classes {
+                return Err(format!(
+                    "train.ignore_index {ignore} is one of the {} classes",
+                    self.model.classes
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = r#"
+name = "t"
+[model]
+encoder = "resnet"
+blocks = [1, 1, 1, 1]
+widths = [8, 8, 16, 32, 64]
+decoder = [32, 16, 16, 8, 8]
+in_channels = 1
+classes = 2
+[train]
+tile = 64
+"#;
+
+    #[test]
+    fn a_config_reads_with_defaults_for_what_it_leaves_out() {
+        let config = RunConfig::parse("t.toml", TINY).unwrap();
+        assert_eq!(
+            config.model.shape().unwrap(),
+            ([1, 1, 1, 1], [8, 8, 16, 32, 64])
+        );
+        assert_eq!(config.train.tile, 64);
+        assert_eq!(config.train.batch, 8);
+        assert_eq!(config.train.ignore_index, Some(255));
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let bad = TINY.replace("tile = 64", "tile = 60");
+        let error = RunConfig::parse("t.toml", &bad).unwrap_err();
+        assert!(
+            error.contains("t.toml") && error.contains("multiple of 32"),
+            "{error}"
+        );
+        let bad = TINY.replace("classes = 2", "classes = 2\nextra = 1");
+        let error = RunConfig::parse("t.toml", &bad).unwrap_err();
+        assert!(error.contains("extra"), "{error}");
+        let bad = TINY.replace("encoder = \"resnet\"", "encoder = \"vgg\"");
+        assert!(RunConfig::parse("t.toml", &bad)
+            .unwrap_err()
+            .contains("vgg"));
+        let bad = TINY.replace("tile = 64", "tile = 64\nclass_weights = [1.0]");
+        assert!(RunConfig::parse("t.toml", &bad)
+            .unwrap_err()
+            .contains("1 values for 2 classes"));
+    }
+}

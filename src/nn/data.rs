@@ -1,0 +1,304 @@
+//! Training samples in memory, seeded augmentation, and batches made on a background
+//! thread so the network never waits for them.
+//!
+//! Every random choice is drawn from a generator seeded by (run seed, epoch, position), so
+//! an epoch's batches are the same whichever step a run resumes at.
+
+use super::config::Augment;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One chip and its class mask, samples in [0, 1], bands interleaved.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub image: Vec<f32>,
+    pub mask: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub bands: usize,
+}
+
+/// Mean and standard deviation of the training samples, applied to every input.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Normalisation {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl Normalisation {
+    pub fn of(samples: &[Sample]) -> Normalisation {
+        let (mut sum, mut squares, mut count) = (0f64, 0f64, 0f64);
+        for sample in samples {
+            for &v in &sample.image {
+                sum += v as f64;
+                squares += (v as f64) * (v as f64);
+                count += 1.0;
+            }
+        }
+        if count == 0.0 {
+            return Normalisation {
+                mean: 0.0,
+                std: 1.0,
+            };
+        }
+        let mean = sum / count;
+        let std = (squares / count - mean * mean).max(0.0).sqrt();
+        Normalisation {
+            mean: mean as f32,
+            std: if std > 1e-6 { std as f32 } else { 1.0 },
+        }
+    }
+}
+
+/// A batch on the host: images (N, C, H, W) normalised, masks (N, H, W).
+pub struct HostBatch {
+    pub images: Vec<f32>,
+    pub masks: Vec<u8>,
+    pub count: usize,
+    pub channels: usize,
+    pub size: usize,
+}
+
+/// How a batch is drawn.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    pub batch: usize,
+    /// Side of the square crops.
+    pub tile: usize,
+    /// Bands the model takes; greyscale samples are repeated to fill 3.
+    pub channels: usize,
+    pub normalisation: Normalisation,
+    pub augment: Augment,
+    pub seed: u64,
+}
+
+/// The order of the samples in `epoch`: a seeded shuffle.
+pub fn epoch_order(samples: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..samples).collect();
+    fastrand::Rng::with_seed(mix(seed, epoch as u64, u64::MAX)).shuffle(&mut order);
+    order
+}
+
+/// Full training batches per epoch (the last partial one is dropped, as fastai does, so
+/// batch norm never sees a batch of one).
+pub fn batches_per_epoch(samples: usize, batch: usize) -> usize {
+    samples / batch
+}
+
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    // SplitMix64 finaliser over the three inputs: nearby inputs give unrelated streams.
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Starts a thread that makes the training batches of `epoch` from `first` on, two ahead.
+pub fn train_batches(
+    samples: Arc<Vec<Sample>>,
+    plan: BatchPlan,
+    epoch: usize,
+    first: usize,
+) -> (Receiver<HostBatch>, JoinHandle<()>) {
+    let (send, receive) = sync_channel(2);
+    let handle = std::thread::spawn(move || {
+        let order = epoch_order(samples.len(), plan.seed, epoch);
+        let count = batches_per_epoch(samples.len(), plan.batch);
+        for index in first..count {
+            let members = &order[index * plan.batch..(index + 1) * plan.batch];
+            let mut batch = HostBatch::new(members.len(), plan.channels, plan.tile);
+            for (slot, &sample) in members.iter().enumerate() {
+                let mut rng = fastrand::Rng::with_seed(mix(
+                    plan.seed,
+                    epoch as u64,
+                    (index * plan.batch + slot) as u64,
+                ));
+                batch.put(slot, &samples[sample], &plan, Some(&mut rng));
+            }
+            if send.send(batch).is_err() {
+                return; // the trainer stopped
+            }
+        }
+    });
+    (receive, handle)
+}
+
+/// Validation batches: centre crops, no augmentation, every sample once.
+pub fn eval_batches(samples: &[Sample], plan: &BatchPlan) -> Vec<HostBatch> {
+    samples
+        .chunks(plan.batch)
+        .map(|chunk| {
+            let mut batch = HostBatch::new(chunk.len(), plan.channels, plan.tile);
+            for (slot, sample) in chunk.iter().enumerate() {
+                batch.put(slot, sample, plan, None);
+            }
+            batch
+        })
+        .collect()
+}
+
+impl HostBatch {
+    fn new(count: usize, channels: usize, size: usize) -> Self {
+        HostBatch {
+            images: vec![0.0; count * channels * size * size],
+            masks: vec![0; count * size * size],
+            count,
+            channels,
+            size,
+        }
+    }
+
+    /// Writes `sample` into slot `slot`: a crop (random with `rng`, else centred), then with
+    /// `rng` flips, a quarter turn and a brightness/contrast change; then normalised.
+    fn put(
+        &mut self,
+        slot: usize,
+        sample: &Sample,
+        plan: &BatchPlan,
+        mut rng: Option<&mut fastrand::Rng>,
+    ) {
+        let size = self.size;
+        let (x0, y0) = match rng.as_deref_mut() {
+            Some(rng) => (
+                rng.usize(0..=sample.width - size),
+                rng.usize(0..=sample.height - size),
+            ),
+            None => ((sample.width - size) / 2, (sample.height - size) / 2),
+        };
+        let augment = &plan.augment;
+        let (mut flip_x, mut flip_y, mut turns, mut gain, mut shift) = (false, false, 0, 1.0, 0.0);
+        let jittered = rng.is_some() && (augment.brightness > 0.0 || augment.contrast > 0.0);
+        if let Some(rng) = rng {
+            if augment.flips {
+                flip_x = rng.bool();
+                flip_y = rng.bool();
+            }
+            if augment.rot90 {
+                turns = rng.u8(0..4);
+            }
+            gain = 1.0 + augment.contrast * (rng.f32() * 2.0 - 1.0);
+            shift = augment.brightness * (rng.f32() * 2.0 - 1.0);
+        }
+        let mean = mean_of(sample);
+        let norm = plan.normalisation;
+        let plane = size * size;
+        for y in 0..size {
+            for x in 0..size {
+                // Where output pixel (x, y) comes from in the crop: turn, then flip.
+                let (mut u, mut v) = match turns {
+                    0 => (x, y),
+                    1 => (size - 1 - y, x),
+                    2 => (size - 1 - x, size - 1 - y),
+                    _ => (y, size - 1 - x),
+                };
+                if flip_x {
+                    u = size - 1 - u;
+                }
+                if flip_y {
+                    v = size - 1 - v;
+                }
+                let (sx, sy) = (x0 + u, y0 + v);
+                let at = sy * sample.width + sx;
+                self.masks[slot * plane + y * size + x] = sample.mask[at];
+                for c in 0..self.channels {
+                    let band = c.min(sample.bands - 1);
+                    let raw = sample.image[at * sample.bands + band];
+                    let value = if jittered {
+                        ((raw - mean) * gain + mean + shift).clamp(0.0, 1.0)
+                    } else {
+                        raw
+                    };
+                    self.images[(slot * self.channels + c) * plane + y * size + x] =
+                        (value - norm.mean) / norm.std;
+                }
+            }
+        }
+    }
+}
+
+fn mean_of(sample: &Sample) -> f32 {
+    sample.image.iter().sum::<f32>() / sample.image.len().max(1) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(size: usize) -> Sample {
+        Sample {
+            image: (0..size * size)
+                .map(|i| i as f32 / (size * size) as f32)
+                .collect(),
+            mask: (0..size * size).map(|i| (i % 3) as u8).collect(),
+            width: size,
+            height: size,
+            bands: 1,
+        }
+    }
+
+    fn plan(augment: Augment) -> BatchPlan {
+        BatchPlan {
+            batch: 2,
+            tile: 4,
+            channels: 1,
+            normalisation: Normalisation {
+                mean: 0.0,
+                std: 1.0,
+            },
+            augment,
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn geometric_augmentation_moves_image_and_mask_together() {
+        let samples: Vec<Sample> = (0..4).map(|_| sample(6)).collect();
+        let augment = Augment {
+            brightness: 0.0,
+            contrast: 0.0,
+            ..Augment::default()
+        };
+        let (batches, thread) = train_batches(Arc::new(samples.clone()), plan(augment), 0, 0);
+        let batches: Vec<HostBatch> = batches.iter().collect();
+        thread.join().unwrap();
+        assert_eq!(batches.len(), 2);
+        let lookup = |value: f32| -> u8 {
+            let index = samples[0].image.iter().position(|v| *v == value).unwrap();
+            samples[0].mask[index]
+        };
+        for batch in &batches {
+            for (pixel, mask) in batch.images.iter().zip(&batch.masks) {
+                assert_eq!(lookup(*pixel), *mask, "pixel {pixel} kept its own class");
+            }
+        }
+    }
+
+    #[test]
+    fn an_epoch_is_the_same_from_any_starting_batch() {
+        let samples = Arc::new((0..6).map(|_| sample(6)).collect::<Vec<_>>());
+        let (all, t1) = train_batches(samples.clone(), plan(Augment::default()), 3, 0);
+        let all: Vec<HostBatch> = all.iter().collect();
+        let (rest, t2) = train_batches(samples, plan(Augment::default()), 3, 1);
+        let rest: Vec<HostBatch> = rest.iter().collect();
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(rest.len(), 2);
+        for (a, b) in all[1..].iter().zip(&rest) {
+            assert_eq!(a.images, b.images);
+            assert_eq!(a.masks, b.masks);
+        }
+        assert_ne!(epoch_order(100, 7, 0), epoch_order(100, 7, 1));
+    }
+
+    #[test]
+    fn evaluation_crops_the_centre_without_changes() {
+        let mut s = sample(6);
+        s.image = (0..36).map(|i| i as f32).collect();
+        let batches = eval_batches(&[s], &plan(Augment::default()));
+        assert_eq!(batches[0].images[0], 7.0, "(1, 1) of the 6 x 6 chip");
+        assert_eq!(batches[0].images[15], 28.0, "(4, 4)");
+    }
+}

@@ -1,0 +1,358 @@
+//! The U-Net: a ResNet encoder with torchvision's parameter names (so torchvision weights
+//! load as a pretrained encoder) and a decoder of nearest x2 upsampling, skip concatenation
+//! and two 3x3 conv-BN-ReLU layers per scale.
+//!
+//! Written for candle 0.11's backward passes: the stem's 3x3 stride-2 max pool is built from
+//! ops that have a gradient (candle's own has none unless kernel == stride), and the input of
+//! every upsampling has no other consumer (candle overwrites, rather than adds, the gradient
+//! of an upsample's input).
+
+use super::config::ModelConfig;
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, VarBuilder};
+
+/// A convolution without bias followed by batch norm.
+struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conv_vb: VarBuilder,
+        bn_vb: VarBuilder,
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        let config = Conv2dConfig {
+            padding,
+            stride,
+            ..Default::default()
+        };
+        let conv = candle_nn::conv2d_no_bias(input, output, kernel, config, conv_vb)?;
+        let bn = candle_nn::batch_norm(output, BatchNormConfig::default(), bn_vb)?;
+        Ok(ConvBn { conv, bn })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.conv.forward(x)?.apply_t(&self.bn, train)
+    }
+}
+
+/// torchvision's BasicBlock: two 3x3 convs and a shortcut (1x1 conv + BN when the shape
+/// changes).
+struct BasicBlock {
+    first: ConvBn,
+    second: ConvBn,
+    downsample: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(vb: VarBuilder, input: usize, output: usize, stride: usize) -> Result<Self> {
+        let first = ConvBn::new(vb.pp("conv1"), vb.pp("bn1"), input, output, 3, stride, 1)?;
+        let second = ConvBn::new(vb.pp("conv2"), vb.pp("bn2"), output, output, 3, 1, 1)?;
+        let downsample = if stride != 1 || input != output {
+            let ds = vb.pp("downsample");
+            Some(ConvBn::new(
+                ds.pp("0"),
+                ds.pp("1"),
+                input,
+                output,
+                1,
+                stride,
+                0,
+            )?)
+        } else {
+            None
+        };
+        Ok(BasicBlock {
+            first,
+            second,
+            downsample,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.first.forward_t(x, train)?.relu()?;
+        let y = self.second.forward_t(&y, train)?;
+        let shortcut = match &self.downsample {
+            Some(downsample) => downsample.forward_t(x, train)?,
+            None => x.clone(),
+        };
+        (y + shortcut)?.relu()
+    }
+}
+
+/// ResNet without its classifier, giving the maps at strides 2, 4, 8, 16 and 32.
+pub struct Encoder {
+    stem: ConvBn,
+    stages: Vec<Vec<BasicBlock>>,
+}
+
+impl Encoder {
+    fn new(vb: VarBuilder, input: usize, blocks: [usize; 4], widths: [usize; 5]) -> Result<Self> {
+        let stem = ConvBn::new(vb.pp("conv1"), vb.pp("bn1"), input, widths[0], 7, 2, 3)?;
+        let mut stages = Vec::new();
+        let mut channels = widths[0];
+        for (stage, &count) in blocks.iter().enumerate() {
+            let vb = vb.pp(format!("layer{}", stage + 1));
+            let width = widths[stage + 1];
+            let mut layer = Vec::new();
+            for block in 0..count {
+                let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+                layer.push(BasicBlock::new(vb.pp(block), channels, width, stride)?);
+                channels = width;
+            }
+            stages.push(layer);
+        }
+        Ok(Encoder { stem, stages })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
+        let stem = self.stem.forward_t(x, train)?.relu()?;
+        let mut y = max_pool_3x3_s2_p1(&stem)?;
+        let mut features = vec![stem];
+        for stage in &self.stages {
+            for block in stage {
+                y = block.forward_t(&y, train)?;
+            }
+            features.push(y.clone());
+        }
+        Ok(features)
+    }
+}
+
+/// PyTorch's `max_pool2d(kernel 3, stride 2, padding 1)` from pad, narrow, reshape and
+/// `maximum`, which all have a backward. Padding repeats the edge, which never changes a
+/// window's maximum (the edge value is in the window already), so it equals padding with
+/// minus infinity.
+pub fn max_pool_3x3_s2_p1(x: &Tensor) -> Result<Tensor> {
+    let pooled = pool_axis(x, 3)?;
+    pool_axis(&pooled, 2)
+}
+
+/// Max over windows of 3 at stride 2 with padding 1 along one axis of an NCHW tensor.
+fn pool_axis(x: &Tensor, axis: usize) -> Result<Tensor> {
+    let length = x.dim(axis)?;
+    let out = (length - 1) / 2 + 1;
+    // Padded so that positions 0..2*out+2 exist: one in front, one or two behind.
+    let padded = x.pad_with_same(axis, 1, 2 * out + 1 - length)?;
+    let mut pairs_shape = padded.dims().to_vec();
+    pairs_shape[axis] = out;
+    pairs_shape.insert(axis + 1, 2);
+    // Elements 2i and 2i+1 of the padded axis, then 2i+2 (the first of the next pair).
+    let pairs = padded
+        .narrow(axis, 0, 2 * out)?
+        .reshape(pairs_shape.clone())?;
+    let next = padded.narrow(axis, 2, 2 * out)?.reshape(pairs_shape)?;
+    let left = pairs.narrow(axis + 1, 0, 1)?;
+    let middle = pairs.narrow(axis + 1, 1, 1)?;
+    let right = next.narrow(axis + 1, 0, 1)?;
+    left.maximum(&middle)?.maximum(&right)?.squeeze(axis + 1)
+}
+
+struct DecoderBlock {
+    first: ConvBn,
+    second: ConvBn,
+}
+
+impl DecoderBlock {
+    fn new(vb: VarBuilder, input: usize, output: usize) -> Result<Self> {
+        Ok(DecoderBlock {
+            first: ConvBn::new(vb.pp("conv1"), vb.pp("bn1"), input, output, 3, 1, 1)?,
+            second: ConvBn::new(vb.pp("conv2"), vb.pp("bn2"), output, output, 3, 1, 1)?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, skip: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let up = x.upsample_nearest2d(2 * h, 2 * w)?;
+        let joined = match skip {
+            Some(skip) => Tensor::cat(&[&up, skip], 1)?,
+            None => up,
+        };
+        let y = self.first.forward_t(&joined, train)?.relu()?;
+        self.second.forward_t(&y, train)?.relu()
+    }
+}
+
+pub struct UNet {
+    pub encoder: Encoder,
+    decoder: Vec<DecoderBlock>,
+    head: Conv2d,
+    pub config: ModelConfig,
+}
+
+/// Inputs must be a multiple of this on both sides (five halvings).
+pub const SIZE_MULTIPLE: usize = 32;
+
+impl UNet {
+    /// Builds the network, its variables named `encoder.*` (torchvision's names below that),
+    /// `decoder.N.*` and `head.*`.
+    pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let (blocks, widths) = config.shape().map_err(candle_core::Error::msg)?;
+        let encoder = Encoder::new(vb.pp("encoder"), config.in_channels, blocks, widths)?;
+        // Skips, deepest first: stage 3, 2, 1 and the stem; the last block has none.
+        let skips = [widths[3], widths[2], widths[1], widths[0], 0];
+        let mut decoder = Vec::new();
+        let mut channels = widths[4];
+        for (i, (&out, skip)) in config.decoder.iter().zip(skips).enumerate() {
+            decoder.push(DecoderBlock::new(
+                vb.pp(format!("decoder.{i}")),
+                channels + skip,
+                out,
+            )?);
+            channels = out;
+        }
+        let head = candle_nn::conv2d(
+            channels,
+            config.classes,
+            3,
+            Conv2dConfig {
+                padding: 1,
+                ..Default::default()
+            },
+            vb.pp("head"),
+        )?;
+        Ok(UNet {
+            encoder,
+            decoder,
+            head,
+            config: config.clone(),
+        })
+    }
+
+    /// Class logits (N, classes, H, W) for images (N, in_channels, H, W). With
+    /// `frozen_encoder` the encoder's maps are detached, so its weights get no gradient
+    /// (its batch-norm statistics still follow the data, as in fastai).
+    pub fn forward(&self, x: &Tensor, train: bool, frozen_encoder: bool) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        if !h.is_multiple_of(SIZE_MULTIPLE) || !w.is_multiple_of(SIZE_MULTIPLE) {
+            candle_core::bail!("input is {w} x {h}: both sides must be multiples of 32")
+        }
+        let mut features = self.encoder.forward_t(x, train)?;
+        if frozen_encoder {
+            features = features.iter().map(Tensor::detach).collect();
+        }
+        let mut y = features.pop().expect("five maps");
+        for block in &self.decoder {
+            let skip = features.pop();
+            y = block.forward_t(&y, skip.as_ref(), train)?;
+        }
+        self.head.forward(&y)
+    }
+}
+
+/// The most likely class of every pixel of logits (N, C, H, W), as (N, H, W) u8.
+pub fn argmax_classes(logits: &Tensor) -> Result<Vec<u8>> {
+    let classes = logits.argmax(1)?.to_dtype(candle_core::DType::U8)?;
+    classes.flatten_all()?.to_vec1::<u8>()
+}
+
+/// Softmax over classes of logits (N, C, H, W).
+pub fn probabilities(logits: &Tensor) -> Result<Tensor> {
+    candle_nn::ops::softmax(logits, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::config::ModelConfig;
+    use candle_core::{DType, Device, Var};
+    use candle_nn::VarMap;
+
+    /// PyTorch's definition: the maximum over the 3 x 3 window at (2i - 1, 2j - 1), cells
+    /// outside the image left out.
+    fn naive_pool(x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+        let mut out = vec![f32::NEG_INFINITY; oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let (y, xx) = ((2 * oy + ky) as i64 - 1, (2 * ox + kx) as i64 - 1);
+                        if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                            let v = x[y as usize * w + xx as usize];
+                            out[oy * ow + ox] = out[oy * ow + ox].max(v);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_stem_pool_equals_pytorchs_and_routes_each_gradient_to_its_maximum() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for (h, w) in [(8, 8), (7, 9), (5, 4), (1, 3)] {
+            let values: Vec<f32> = (0..h * w).map(|_| rng.f32() * 10.0 - 5.0).collect();
+            let x = Var::from_vec(values.clone(), (1, 1, h, w), &Device::Cpu).unwrap();
+            let pooled = max_pool_3x3_s2_p1(x.as_tensor()).unwrap();
+            let got = pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(got, naive_pool(&values, h, w), "{h} x {w}");
+            // Distinct random values: each output's gradient goes whole to one input.
+            let grads = pooled.sum_all().unwrap().backward().unwrap();
+            let grad = grads
+                .get(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let total: f32 = grad.iter().sum();
+            assert!(
+                (total - got.len() as f32).abs() < 1e-5,
+                "{h} x {w}: {total}"
+            );
+            for (i, g) in grad.iter().enumerate() {
+                if *g > 0.0 {
+                    assert!(got.contains(&values[i]), "gradient on a non-maximum");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_unet_gives_logits_at_full_size_with_torchvision_names() {
+        let config = ModelConfig {
+            encoder: "resnet18".into(),
+            blocks: None,
+            widths: Some([8, 8, 16, 16, 32]),
+            decoder: [16, 16, 8, 8, 8],
+            in_channels: 1,
+            classes: 3,
+        };
+        let varmap = VarMap::new();
+        let model = UNet::new(
+            &config,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let x = Tensor::zeros((2, 1, 64, 96), DType::F32, &Device::Cpu).unwrap();
+        let logits = model.forward(&x, true, false).unwrap();
+        assert_eq!(logits.dims(), [2, 3, 64, 96]);
+        let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+        for name in [
+            "encoder.conv1.weight",
+            "encoder.bn1.running_var",
+            "encoder.layer1.1.conv2.weight",
+            "encoder.layer2.0.downsample.0.weight",
+            "encoder.layer4.0.downsample.1.bias",
+            "decoder.4.conv2.weight",
+            "head.bias",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} missing");
+        }
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("encoder.layer1.0.downsample")));
+        let odd = Tensor::zeros((1, 1, 48, 64), DType::F32, &Device::Cpu).unwrap();
+        let error = model.forward(&odd, false, false).err().unwrap().to_string();
+        assert!(error.contains("multiples of 32"), "{error}");
+    }
+}

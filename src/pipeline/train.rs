@@ -1,0 +1,204 @@
+//! Training and inference as pipeline steps: a dataset and a configuration become a run
+//! folder under `runs/`; a run and an image become a class mask, an overlay and (optionally)
+//! probabilities.
+
+use super::dataset::{DatasetError, DatasetRecord, Split};
+use crate::fsio::write_atomically;
+use crate::labels::rasterize::palette;
+use crate::nn::config::RunConfig;
+use crate::nn::infer::{InferOptions, Predictor};
+use crate::nn::train::{train, RunRecord, TrainError, TrainRequest};
+use crate::product::check_plain_name;
+use crate::progress::Progress;
+use crate::raster::{BitDepth, Image, RasterError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Raster(#[from] RasterError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Trains `config` on `dataset` into `runs/<run>`. A run that has a checkpoint resumes from
+/// it (after a crash, or an interrupted daemon), provided its configuration is the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainJob {
+    pub run: String,
+    pub config: RunConfig,
+    pub dataset: String,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    pub encoder_weights: Option<PathBuf>,
+}
+
+impl TrainJob {
+    pub fn run(&self, workspace: &Path, progress: &dyn Progress) -> Result<RunRecord, StepError> {
+        check_plain_name("run name", &self.run).map_err(|e| StepError::Invalid(e.to_string()))?;
+        let run_dir = workspace.join("runs").join(&self.run);
+        if run_dir.join("run.json").exists() {
+            let existing = RunRecord::read(&run_dir)?;
+            if existing.config != self.config || existing.dataset != self.dataset {
+                return Err(StepError::Invalid(format!(
+                    "run {} exists with another configuration or dataset: choose another name",
+                    self.run
+                )));
+            }
+        }
+        let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
+        let dataset = DatasetRecord::read(&workspace.join("datasets"), &self.dataset)?;
+        progress.log(&format!(
+            "dataset {}: {} training, {} validation chip(s)",
+            dataset.name,
+            dataset.count(Split::Train),
+            dataset.count(Split::Validation)
+        ));
+        let request = TrainRequest {
+            config: self.config.clone(),
+            name: self.run.clone(),
+            dataset: self.dataset.clone(),
+            train: dataset.samples(Split::Train)?,
+            validation: dataset.samples(Split::Validation)?,
+            run_dir,
+            device,
+            device_name: self.device.clone(),
+            resume: true,
+            encoder_weights: self.encoder_weights.clone(),
+        };
+        Ok(train(request, progress)?)
+    }
+}
+
+/// Runs a trained model over a whole image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferJob {
+    pub run: String,
+    pub image: PathBuf,
+    pub out: PathBuf,
+    pub device: String,
+    pub tile: Option<u32>,
+    pub overlap: u32,
+    pub batch: usize,
+    /// Also write each class's probability as a 16-bit PNG.
+    pub probabilities: bool,
+}
+
+/// What an inference wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferSummary {
+    pub run: String,
+    pub image: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    /// Pixels predicted per class.
+    pub class_pixels: Vec<u64>,
+    pub mask: PathBuf,
+    pub overlay: PathBuf,
+    pub probabilities: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+impl InferJob {
+    pub fn run(
+        &self,
+        workspace: &Path,
+        progress: &dyn Progress,
+    ) -> Result<InferSummary, StepError> {
+        check_plain_name("run name", &self.run).map_err(|e| StepError::Invalid(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
+        let predictor = Predictor::load(&workspace.join("runs").join(&self.run), device)?;
+        let image = Image::open(&self.image)?;
+        let options = InferOptions {
+            tile: self.tile,
+            overlap: self.overlap,
+            batch: self.batch,
+        };
+        let prediction = predictor.predict(&image, &options, progress)?;
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| StepError::Invalid(format!("{}: {e}", self.out.display())))?;
+        let (width, height) = (prediction.width, prediction.height);
+        let plane = (width * height) as usize;
+        let mask = Image {
+            data: prediction.mask.iter().map(|&c| c as f32).collect(),
+            width,
+            height,
+            bands: 1,
+            depth: BitDepth::Eight,
+        };
+        let mask_path = self.out.join("mask.png");
+        mask.save_png(&mask_path)?;
+        let overlay_path = self.out.join("overlay.png");
+        overlay(&image, &prediction.mask, prediction.classes).save_png(&overlay_path)?;
+        let mut probabilities = Vec::new();
+        if self.probabilities {
+            for class in 0..prediction.classes {
+                let values = &prediction.probabilities[class * plane..(class + 1) * plane];
+                let path = self.out.join(format!("probability-{class}.png"));
+                Image {
+                    data: values.iter().map(|p| p * 65535.0).collect(),
+                    width,
+                    height,
+                    bands: 1,
+                    depth: BitDepth::Sixteen,
+                }
+                .save_png(&path)?;
+                probabilities.push(path);
+            }
+        }
+        let mut class_pixels = vec![0u64; prediction.classes];
+        for &c in &prediction.mask {
+            class_pixels[c as usize] += 1;
+        }
+        let summary = InferSummary {
+            run: self.run.clone(),
+            image: self.image.clone(),
+            width,
+            height,
+            class_pixels,
+            mask: mask_path,
+            overlay: overlay_path,
+            probabilities,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let path = self.out.join("prediction.json");
+        write_atomically(
+            &path,
+            &serde_json::to_vec_pretty(&summary).expect("serialises"),
+        )
+        .map_err(|e| StepError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok(summary)
+    }
+}
+
+/// The image in grey with every class but the background tinted in its palette colour.
+pub fn overlay(image: &Image, mask: &[u8], classes: usize) -> Image {
+    let colours = palette(classes.max(2));
+    let scale = 255.0 / image.depth.max();
+    let bands = image.bands as usize;
+    let mut data = Vec::with_capacity(mask.len() * 3);
+    for (i, &class) in mask.iter().enumerate() {
+        let pixel = &image.data[i * bands..(i + 1) * bands];
+        let grey = pixel.iter().sum::<f32>() / bands as f32 * scale;
+        for tint in colours[class as usize] {
+            data.push(if class == 0 {
+                grey
+            } else {
+                0.5 * grey + 0.5 * tint as f32
+            });
+        }
+    }
+    Image {
+        data,
+        width: image.width,
+        height: image.height,
+        bands: 3,
+        depth: BitDepth::Eight,
+    }
+}

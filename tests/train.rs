@@ -1,0 +1,415 @@
+//! Training on real Mars craters: a tiny U-Net learns, a cancelled or killed run resumes to
+//! the weights an uninterrupted run reaches, inference covers a whole image, and bad inputs
+//! are refused with errors that name them.
+
+use areo::nn::checkpoint;
+use areo::nn::config::RunConfig;
+use areo::nn::train::{read_metrics, train, RunRecord, TrainError, TrainRequest};
+use areo::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
+use areo::pipeline::labels::Format;
+use areo::pipeline::tile::TileRequest;
+use areo::pipeline::train::{InferJob, TrainJob};
+use areo::progress::{Progress, Silent};
+use areo::raster::tile::{Edge, TileSpec};
+use areo::workspace::Workspace;
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/craters/nanedi-512x320.png"
+);
+const CRATERS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/craters/nanedi-512x320.csv"
+);
+
+fn config(epochs: usize, checkpoint_every: usize) -> RunConfig {
+    RunConfig::parse(
+        "test.toml",
+        &format!(
+            r#"
+name = "test-tiny"
+[model]
+encoder = "resnet"
+blocks = [1, 1, 1, 1]
+widths = [8, 8, 16, 16, 32]
+decoder = [16, 16, 8, 8, 8]
+in_channels = 1
+classes = 2
+[train]
+tile = 64
+batch = 4
+epochs = {epochs}
+lr = 1e-2
+loss = "cross-entropy-dice"
+seed = 3
+checkpoint_every = {checkpoint_every}
+"#
+        ),
+    )
+    .unwrap()
+}
+
+/// Tiles the crater sample into 64 px chips with crater masks under `root/tiles` and makes
+/// dataset `craters` in `root/datasets`: the right quarter (x >= 384) validates.
+fn dataset(root: &Path) -> DatasetRecord {
+    let tiles = root.join("tiles");
+    TileRequest {
+        input: SAMPLE.into(),
+        spec: TileSpec {
+            size: 64,
+            stride: 64,
+            edge: Edge::Drop,
+            skip_no_data: None,
+        },
+        label: None,
+        labels: Some((CRATERS.into(), Format::Craters)),
+        classes: None,
+        out: tiles.clone(),
+    }
+    .run(&Silent)
+    .unwrap();
+    std::fs::create_dir_all(root.join("datasets")).unwrap();
+    DatasetRequest {
+        name: "craters".into(),
+        tile_sets: vec![tiles],
+        rule: SplitRule {
+            validation_box: Some([384, 0, 128, 320]),
+            ..SplitRule::default()
+        },
+        replace: false,
+    }
+    .run(&root.join("datasets"))
+    .unwrap()
+}
+
+fn request(root: &Path, record: &DatasetRecord, config: RunConfig, run: &str) -> TrainRequest {
+    TrainRequest {
+        config,
+        name: run.into(),
+        dataset: record.name.clone(),
+        train: record.samples(Split::Train).unwrap(),
+        validation: record.samples(Split::Validation).unwrap(),
+        run_dir: root.join("runs").join(run),
+        device: Device::Cpu,
+        device_name: "cpu".into(),
+        resume: true,
+        encoder_weights: None,
+    }
+}
+
+/// Every tensor of a checkpoint file, by name, as raw f32 values.
+fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let (tensors, _) = checkpoint::load(path, &Device::Cpu).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = tensors
+        .into_iter()
+        .map(|(name, t)| (name, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dataset(dir.path());
+    assert_eq!(
+        record.count(Split::Train),
+        30,
+        "6 columns x 5 rows left of x = 384"
+    );
+    assert_eq!(record.count(Split::Validation), 10);
+    let crater_pixels = record.class_pixels[&Split::Train][&1];
+    assert!(
+        crater_pixels > 1000,
+        "the sample's craters are in the masks: {crater_pixels}"
+    );
+
+    let run = train(request(dir.path(), &record, config(8, 0), "learn"), &Silent).unwrap();
+    assert_eq!(run.epochs_done, 8);
+    assert_eq!(
+        run.step,
+        8 * 7,
+        "30 chips in batches of 4: 7 full batches per epoch"
+    );
+    let metrics = read_metrics(&dir.path().join("runs/learn")).unwrap();
+    assert_eq!(metrics.len(), 8);
+    let (first, last) = (&metrics[0], &metrics[7]);
+    assert!(
+        last.train_loss < 0.75 * first.train_loss,
+        "training loss fell: {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
+    let best_crater_iou = metrics.iter().map(|m| m.iou[1]).fold(0.0, f64::max);
+    assert!(
+        best_crater_iou > first.iou[1] && best_crater_iou > 0.15,
+        "validation crater IoU rose: {} -> best {best_crater_iou}",
+        first.iou[1]
+    );
+
+    let out = dir.path().join("prediction");
+    let summary = InferJob {
+        run: "learn".into(),
+        image: SAMPLE.into(),
+        out: out.clone(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 16,
+        batch: 4,
+        probabilities: true,
+    }
+    .run(dir.path(), &Silent)
+    .unwrap();
+    assert_eq!((summary.width, summary.height), (512, 320));
+    assert_eq!(summary.class_pixels.iter().sum::<u64>(), 512 * 320);
+    assert!(summary.class_pixels[1] > 500, "{:?}", summary.class_pixels);
+    let mask = image::open(&summary.mask).unwrap().into_luma8();
+    assert_eq!(mask.dimensions(), (512, 320));
+    let crater_pixels = mask.pixels().filter(|p| p.0[0] == 1).count() as u64;
+    assert_eq!(crater_pixels, summary.class_pixels[1]);
+    let overlay = image::open(&summary.overlay).unwrap();
+    assert_eq!(overlay.color(), image::ColorType::Rgb8);
+    let probability = image::open(&summary.probabilities[1])
+        .unwrap()
+        .into_luma16();
+    // Where the mask says crater, crater is the more likely class.
+    for (m, p) in mask.pixels().zip(probability.pixels()).step_by(97) {
+        assert_eq!(m.0[0] == 1, p.0[0] > 32768, "{} {}", m.0[0], p.0[0]);
+    }
+}
+
+/// Cancels after `after` steps.
+struct CancelAfter {
+    after: u64,
+    done: AtomicU64,
+}
+
+impl Progress for CancelAfter {
+    fn start(&self, _label: &str, _total: u64) {}
+    fn advance(&self, units: u64) {
+        self.done.fetch_add(units, Ordering::SeqCst);
+    }
+    fn finish(&self) {}
+    fn cancelled(&self) -> bool {
+        self.done.load(Ordering::SeqCst) >= self.after
+    }
+}
+
+#[test]
+fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dataset(dir.path());
+    train(request(dir.path(), &record, config(2, 0), "whole"), &Silent).unwrap();
+
+    let cancel = CancelAfter {
+        after: 5,
+        done: AtomicU64::new(0),
+    };
+    let error = train(
+        request(dir.path(), &record, config(2, 0), "halves"),
+        &cancel,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(error, TrainError::Cancelled { step: 5 }),
+        "{error}"
+    );
+    let halted = RunRecord::read(&dir.path().join("runs/halves")).unwrap();
+    assert_eq!(format!("{:?}", halted.state), "Cancelled");
+    let resumed = train(
+        request(dir.path(), &record, config(2, 0), "halves"),
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.step, 14);
+
+    let whole = tensors(&dir.path().join("runs/whole/checkpoint.safetensors"));
+    let halves = tensors(&dir.path().join("runs/halves/checkpoint.safetensors"));
+    assert_eq!(whole.len(), halves.len());
+    assert!(whole.iter().any(|(name, _)| name.starts_with("adam.m.")));
+    for ((name, a), (other, b)) in whole.iter().zip(&halves) {
+        assert_eq!(name, other);
+        assert_eq!(a, b, "{name} differs after resuming");
+    }
+    let figures = |run: &str| -> Vec<_> {
+        read_metrics(&dir.path().join("runs").join(run))
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.epoch, m.step, m.train_loss, m.val_loss, m.iou, m.f1))
+            .collect()
+    };
+    assert_eq!(
+        figures("whole"),
+        figures("halves"),
+        "losses and scores per epoch"
+    );
+}
+
+#[test]
+fn bad_inputs_are_refused_with_errors_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dataset(dir.path());
+
+    // A mask value the model has no class for.
+    let mut three = config(1, 0);
+    three.model.classes = 2;
+    let mut req = request(dir.path(), &record, three, "bad-mask");
+    req.train[0].mask[10] = 7;
+    let error = train(req, &Silent).err().unwrap().to_string();
+    assert!(error.contains("mask value 7"), "{error}");
+
+    // Chips smaller than the training tile.
+    let mut big = config(1, 0);
+    big.train.tile = 128;
+    let error = train(request(dir.path(), &record, big, "big"), &Silent)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("smaller than train.tile 128"), "{error}");
+
+    // A corrupt checkpoint is reported and left as it was.
+    let run_dir = dir.path().join("runs/corrupt");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("checkpoint.safetensors"), b"\x10\x00\x00").unwrap();
+    let error = train(
+        request(dir.path(), &record, config(1, 0), "corrupt"),
+        &Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("checkpoint.safetensors") && error.contains("not a safetensors file"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("checkpoint.safetensors")).unwrap(),
+        b"\x10\x00\x00"
+    );
+
+    // A dataset that does not exist, and a hostile run name.
+    let job = TrainJob {
+        run: "x".into(),
+        config: config(1, 0),
+        dataset: "nowhere".into(),
+        device: "cpu".into(),
+        encoder_weights: None,
+    };
+    let error = job.run(dir.path(), &Silent).err().unwrap().to_string();
+    assert!(error.contains("no dataset named nowhere"), "{error}");
+    let hostile = TrainJob {
+        run: "../escape".into(),
+        ..job.clone()
+    };
+    let error = hostile.run(dir.path(), &Silent).err().unwrap().to_string();
+    assert!(error.contains("run name"), "{error}");
+    let cuda = TrainJob {
+        device: "cuda:0".into(),
+        ..job
+    };
+    if !candle_core::utils::cuda_is_available() {
+        let error = cuda.run(dir.path(), &Silent).err().unwrap().to_string();
+        assert!(error.contains("built without CUDA"), "{error}");
+    }
+}
+
+fn areo(workspace: &Path, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_areo"))
+        .arg("--workspace")
+        .arg(workspace)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "areo {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "areo {args:?}: {e}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[test]
+fn a_training_run_whose_daemon_is_killed_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    let record = dataset(&workspace);
+    // The reference: the same configuration trained without interruption, in-process.
+    let reference = dir.path().join("reference");
+    train(request(&reference, &record, config(3, 1), "whole"), &Silent).unwrap();
+
+    let config_path: PathBuf = dir.path().join("tiny.toml");
+    std::fs::write(&config_path, toml::to_string(&config(3, 1)).unwrap()).unwrap();
+    let queued = areo(
+        &workspace,
+        &[
+            "train",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--dataset",
+            "craters",
+            "--name",
+            "killed",
+            "--detach",
+        ],
+    );
+    let job = queued["job"].as_u64().unwrap().to_string();
+    // Wait for a mid-run checkpoint (one is written every step), then kill -9 the daemon.
+    let checkpoint = workspace.join("runs/killed/checkpoint.safetensors");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let step = checkpoint::load(&checkpoint, &Device::Cpu)
+            .ok()
+            .and_then(|(_, state)| state)
+            .and_then(|s| s["step"].as_u64())
+            .unwrap_or(0);
+        if step >= 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint at step 4"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon: i32 = std::fs::read_to_string(workspace.join("areo.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    while Workspace::open(&workspace).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // Any command restarts the daemon; the interrupted job runs again and resumes.
+    let ended = areo(&workspace, &["jobs", "watch", &job]);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["attempts"], 2, "{ended}");
+    assert!(
+        ended["log"].to_string().contains("resumed at epoch"),
+        "{ended}"
+    );
+    let listed = areo(&workspace, &["runs", "list"]);
+    assert_eq!(listed[0]["name"], "killed");
+    assert_eq!(listed[0]["state"], "finished");
+    assert_eq!(listed[0]["epochs_done"], 3);
+    areo(&workspace, &["stop"]);
+
+    let whole = tensors(&reference.join("runs/whole/checkpoint.safetensors"));
+    let resumed = tensors(&checkpoint);
+    assert_eq!(whole.len(), resumed.len());
+    for ((name, a), (_, b)) in whole.iter().zip(&resumed) {
+        assert_eq!(a, b, "{name} differs after the kill and resume");
+    }
+}
