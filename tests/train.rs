@@ -413,3 +413,119 @@ fn a_training_run_whose_daemon_is_killed_resumes_to_the_same_weights() {
         assert_eq!(a, b, "{name} differs after the kill and resume");
     }
 }
+
+fn areo_plain(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_areo"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_speed_bench_times_real_chips_and_finds_the_cpu_agrees_with_itself() {
+    let output = areo_plain(&[
+        "--json",
+        "bench",
+        "unet",
+        "--config",
+        "models/unet-tiny.toml",
+        "--infer-batches",
+        "1,2",
+        "--train-batch",
+        "2",
+        "--repeats",
+        "1",
+        "--agree-with",
+        "cpu",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for figure in ["infer_b1", "infer_b2", "train_b2"] {
+        assert!(report[figure].as_f64().unwrap() > 0.0, "{report}");
+    }
+    assert_eq!(report["agreement"]["fraction"], 1.0, "{report}");
+    // 96 px chips at stride 48 over 512 x 320: 10 columns (the last shifted in) x 6 rows.
+    assert_eq!(report["agreement"]["pixels"], 10 * 6 * 96 * 96, "{report}");
+    if !candle_core::utils::cuda_is_available() {
+        let output = areo_plain(&[
+            "bench",
+            "unet",
+            "--config",
+            "models/unet-tiny.toml",
+            "--device",
+            "cuda:1",
+        ]);
+        assert!(!output.status.success());
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains("built without CUDA"), "{error}");
+    }
+}
+
+#[test]
+fn eval_scores_masks_by_hand_computed_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 x 2 masks. truth: 0 0 1 1 / 0 2 2 255; predicted: 0 1 1 1 / 2 2 0 0.
+    let write = |name: &str, values: [u8; 8]| {
+        let path = dir.path().join(name);
+        image::GrayImage::from_raw(4, 2, values.to_vec())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        path
+    };
+    let truth = write("truth.png", [0, 0, 1, 1, 0, 2, 2, 255]);
+    let predicted = write("predicted.png", [0, 1, 1, 1, 2, 2, 0, 0]);
+    let csv = dir.path().join("scores.csv");
+    let output = areo_plain(&[
+        "--json",
+        "eval",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--predicted",
+        predicted.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Class 0: tp 1, fp 1 (pixel 2 of row 2), fn 2; class 1: tp 2, fp 1, fn 0;
+    // class 2: tp 1, fp 1, fn 1. Pixel 8 (255) is ignored.
+    assert_eq!(
+        report["pixel"]["confusion"],
+        serde_json::json!([[1, 1, 1], [0, 2, 0], [1, 0, 1]])
+    );
+    let class = |c: usize, field: &str| report["pixel"]["per_class"][c][field].as_f64().unwrap();
+    assert!((class(0, "precision") - 0.5).abs() < 1e-12);
+    assert!((class(0, "recall") - 1.0 / 3.0).abs() < 1e-12);
+    assert!((class(1, "iou") - 2.0 / 3.0).abs() < 1e-12);
+    assert!((class(2, "f1") - 0.5).abs() < 1e-12);
+    assert!((report["pixel"]["accuracy"].as_f64().unwrap() - 4.0 / 7.0).abs() < 1e-12);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    assert!(text.starts_with("class,precision,recall,f1,iou,support,predicted\n0,0.5,"));
+
+    let small = dir.path().join("small.png");
+    image::GrayImage::from_raw(2, 2, vec![0; 4])
+        .unwrap()
+        .save(&small)
+        .unwrap();
+    let output = areo_plain(&[
+        "eval",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--predicted",
+        small.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("small.png is 2 x 2"), "{error}");
+}

@@ -1,5 +1,6 @@
 //! The command line: clap subcommands, human tables by default, `--json` for scripts.
 
+mod bench;
 mod catalog;
 mod demo;
 mod fetch;
@@ -76,6 +77,9 @@ enum Command {
     Infer(learn::InferArgs),
     /// Score a predicted mask: per-class precision/recall/F1/IoU, confusion, objects, craters.
     Eval(learn::EvalArgs),
+    /// Speed of a model on a device (bench/unet.sh compares it with PyTorch).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs the command line; errors are reported by the caller.
@@ -106,5 +110,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(command) => learn::runs(cli.workspace, command, cli.json),
         Command::Infer(args) => learn::infer(cli.workspace, args, cli.json),
         Command::Eval(args) => learn::eval(args, cli.json),
+        Command::Bench(command) => bench::run(command, cli.json),
     }
 }

@@ -131,3 +131,81 @@ pub fn load_encoder(varmap: &VarMap, path: &Path) -> Result<usize, CheckpointErr
     }
     Ok(loaded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::config::ModelConfig;
+    use crate::nn::model::UNet;
+    use candle_core::DType;
+    use candle_nn::VarBuilder;
+
+    fn model(varmap: &VarMap) -> UNet {
+        let config = ModelConfig {
+            encoder: "resnet".into(),
+            blocks: Some([1, 1, 1, 1]),
+            widths: Some([4, 4, 8, 8, 8]),
+            decoder: [8, 8, 4, 4, 4],
+            in_channels: 1,
+            classes: 2,
+        };
+        UNet::new(
+            &config,
+            VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn torchvision_weights_load_into_the_encoder_with_the_stem_summed_over_bands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resnet.safetensors");
+        let stem: Vec<f32> = (0..4 * 3 * 7 * 7).map(|i| i as f32).collect();
+        let stem = Tensor::from_vec(stem, (4, 3, 7, 7), &Device::Cpu).unwrap();
+        let bn = Tensor::from_vec(vec![0.5f32, 1.5, 2.5, 3.5], 4, &Device::Cpu).unwrap();
+        let fc = Tensor::zeros((1000, 8), DType::F32, &Device::Cpu).unwrap();
+        save(
+            &path,
+            vec![
+                ("conv1.weight".into(), stem.clone()),
+                ("bn1.running_mean".into(), bn.clone()),
+                ("fc.weight".into(), fc),
+            ],
+            None,
+        )
+        .unwrap();
+        let varmap = VarMap::new();
+        let _model = model(&varmap);
+        assert_eq!(load_encoder(&varmap, &path).unwrap(), 2, "fc.* is skipped");
+        let data = varmap.data().lock().unwrap();
+        let loaded = data["encoder.conv1.weight"].as_tensor();
+        assert_eq!(loaded.dims(), [4, 1, 7, 7]);
+        let want = stem.sum_keepdim(1).unwrap();
+        let diff = (loaded - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+        let mean = data["encoder.bn1.running_mean"]
+            .as_tensor()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(mean, vec![0.5, 1.5, 2.5, 3.5]);
+    }
+
+    #[test]
+    fn weights_of_another_shape_or_no_resnet_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrong = dir.path().join("wrong.safetensors");
+        let t = Tensor::zeros((9, 1, 7, 7), DType::F32, &Device::Cpu).unwrap();
+        save(&wrong, vec![("conv1.weight".into(), t.clone())], None).unwrap();
+        let varmap = VarMap::new();
+        let _model = model(&varmap);
+        let error = load_encoder(&varmap, &wrong).unwrap_err().to_string();
+        assert!(error.contains("conv1.weight is [9, 1, 7, 7]"), "{error}");
+        let unrelated = dir.path().join("unrelated.safetensors");
+        save(&unrelated, vec![("backbone.stem".into(), t)], None).unwrap();
+        let error = load_encoder(&varmap, &unrelated).unwrap_err().to_string();
+        assert!(
+            error.contains("no tensor with a torchvision ResNet name"),
+            "{error}"
+        );
+    }
+}

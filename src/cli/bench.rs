@@ -1,0 +1,237 @@
+//! `areo bench unet`: the speed of a U-Net configuration on a device (inference per image at
+//! several batch sizes, one training step), on real chips, as `<figure> areo=<seconds>` lines
+//! that `bench/unet.sh` sets beside PyTorch's. With `--agree-with cpu` it also checks that the
+//! device's classes match the CPU's for the same weights and chips.
+
+use crate::nn::config::RunConfig;
+use crate::nn::data::{eval_batches, BatchPlan, Normalisation, Sample};
+use crate::nn::init::initialise;
+use crate::nn::loss::{loss, Targets};
+use crate::nn::model::{argmax_classes, UNet};
+use crate::nn::optim::{AdamW, StepRates};
+use crate::nn::train::{inference_model, parameter_count};
+use crate::raster::tile::{tile, Edge, TileSpec};
+use crate::raster::Image;
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time a U-Net configuration: inference per image and a training step.
+    Unet(UnetBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnetBenchArgs {
+    #[arg(long, default_value = "models/unet-resnet18.toml")]
+    pub config: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Chip side (default: the configuration's tile).
+    #[arg(long)]
+    pub tile: Option<u32>,
+    /// An image to cut the chips from.
+    #[arg(long, default_value = "data/craters/nanedi-512x320.png")]
+    pub image: PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub infer_batches: Vec<usize>,
+    /// Batch of the timed training step (0: none).
+    #[arg(long, default_value_t = 4)]
+    pub train_batch: usize,
+    /// Timed repetitions of each figure (the median is reported), after two warm-up runs.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Also run the same weights on this device and report how many pixels get the same class.
+    #[arg(long)]
+    pub agree_with: Option<String>,
+}
+
+pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Unet(args) = command;
+    let mut config = RunConfig::read(&args.config).map_err(anyhow::Error::msg)?;
+    if let Some(tile) = args.tile {
+        config.train.tile = tile;
+    }
+    config.check().map_err(anyhow::Error::msg)?;
+    let device = crate::nn::device(&args.device).map_err(anyhow::Error::msg)?;
+    let size = config.train.tile as usize;
+    let samples = chips(&args.image, size)?;
+    let plan = |batch: usize| BatchPlan {
+        batch,
+        tile: size,
+        channels: config.model.in_channels,
+        normalisation: Normalisation::of(&samples),
+        augment: Default::default(),
+        seed: 0,
+    };
+    let batch_of =
+        |batch: usize| -> Vec<Sample> { samples.iter().cycle().take(batch).cloned().collect() };
+
+    let varmap = VarMap::new();
+    let trainable = UNet::new(
+        &config.model,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
+    initialise(&varmap, config.train.seed)?;
+    let weights = crate::nn::checkpoint::weights(&varmap);
+    let model = inference_model(&config, weights.iter().cloned().collect(), &device)?;
+    let mut figures = Vec::new();
+    for &batch in &args.infer_batches {
+        let host = &eval_batches(&batch_of(batch), &plan(batch))[0];
+        let images = Tensor::from_slice(&host.images, (batch, host.channels, size, size), &device)?;
+        let seconds = median_time(args.repeats, &device, || {
+            model.forward(&images, false, false)?;
+            Ok(())
+        })?;
+        figures.push((format!("infer_b{batch}"), seconds / batch as f64));
+    }
+    // Before the training step: inference models copy batch-norm statistics when built, and
+    // training changes them.
+    let agreement = match &args.agree_with {
+        Some(other) => {
+            let other_device = crate::nn::device(other).map_err(anyhow::Error::msg)?;
+            let reference =
+                inference_model(&config, weights.iter().cloned().collect(), &other_device)?;
+            let mut same = 0usize;
+            let mut total = 0usize;
+            for host in eval_batches(&samples, &plan(4)) {
+                let shape = (host.count, host.channels, size, size);
+                let here = argmax_classes(&model.forward(
+                    &Tensor::from_slice(&host.images, shape, &device)?,
+                    false,
+                    false,
+                )?)?;
+                let there = argmax_classes(&reference.forward(
+                    &Tensor::from_slice(&host.images, shape, &other_device)?,
+                    false,
+                    false,
+                )?)?;
+                same += here.iter().zip(&there).filter(|(a, b)| a == b).count();
+                total += here.len();
+            }
+            Some((other.clone(), same as f64 / total.max(1) as f64, total))
+        }
+        None => None,
+    };
+
+    if args.train_batch > 0 {
+        let batch = args.train_batch;
+        let host = &eval_batches(&batch_of(batch), &plan(batch))[0];
+        let images = Tensor::from_slice(&host.images, (batch, host.channels, size, size), &device)?;
+        let targets = Targets::new(
+            &host.masks,
+            (batch, size, size),
+            config.model.classes,
+            None,
+            None,
+            &device,
+        )?;
+        let named: Vec<_> = {
+            let data = varmap.data().lock().expect("varmap lock");
+            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect()
+        };
+        let mut optimiser = AdamW::new(named, config.train.weight_decay);
+        let rates = StepRates {
+            lr: 1e-4,
+            encoder_factor: 1.0,
+            beta1: 0.9,
+        };
+        let seconds = median_time(args.repeats, &device, || {
+            let logits = trainable.forward(&images, true, false)?;
+            let value = loss(config.train.loss, &logits, &targets)?;
+            optimiser.step(&value.backward()?, rates)?;
+            Ok(())
+        })?;
+        figures.push((format!("train_b{batch}"), seconds));
+    }
+
+    if json {
+        let mut out = serde_json::Map::new();
+        for (name, seconds) in &figures {
+            out.insert(name.clone(), json!(seconds));
+        }
+        out.insert("config".into(), json!(config.name));
+        out.insert("device".into(), json!(args.device));
+        out.insert("tile".into(), json!(size));
+        out.insert("parameters".into(), json!(parameter_count(&varmap)));
+        if let Some((other, fraction, pixels)) = &agreement {
+            out.insert(
+                "agreement".into(),
+                json!({"with": other, "fraction": fraction, "pixels": pixels}),
+            );
+        }
+        println!("{}", serde_json::Value::Object(out));
+    } else {
+        eprintln!(
+            "{} ({} parameters) at {size} px on {}",
+            config.name,
+            parameter_count(&varmap),
+            args.device
+        );
+        for (name, seconds) in &figures {
+            println!("{name} areo={seconds:.6}");
+        }
+        if let Some((other, fraction, pixels)) = &agreement {
+            println!("agreement_with_{other} areo={fraction:.6} ({pixels} pixels)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Real chips of `size` from the image, each with an all-background mask.
+fn chips(path: &Path, size: usize) -> anyhow::Result<Vec<Sample>> {
+    let image = Image::open(path).with_context(|| format!("reading {}", path.display()))?;
+    if (image.width as usize) < size || (image.height as usize) < size {
+        bail!(
+            "{} is {} x {}, smaller than the {size} px tile",
+            path.display(),
+            image.width,
+            image.height
+        );
+    }
+    let spec = TileSpec {
+        size: size as u32,
+        stride: (size / 2) as u32,
+        edge: Edge::ShiftInward,
+        skip_no_data: None,
+    };
+    let scale = image.depth.max();
+    Ok(tile(&image, &spec)?
+        .into_iter()
+        .map(|chip| Sample {
+            image: chip.image.data.iter().map(|v| v / scale).collect(),
+            mask: vec![0; size * size],
+            width: size,
+            height: size,
+            bands: chip.image.bands as usize,
+        })
+        .collect())
+}
+
+/// Median seconds of `repeats` runs of `work` after two warm-up runs, waiting for the device
+/// to finish each.
+fn median_time(
+    repeats: usize,
+    device: &Device,
+    mut work: impl FnMut() -> candle_core::Result<()>,
+) -> anyhow::Result<f64> {
+    for _ in 0..2 {
+        work()?;
+    }
+    device.synchronize()?;
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        work()?;
+        device.synchronize()?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
