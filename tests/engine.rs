@@ -648,6 +648,7 @@ fn a_tile_job_cuts_a_real_image_in_the_daemon() {
         label: None,
         labels: None,
         classes: None,
+        circle_scale: None,
         out: out.clone(),
     };
     let id = submit_one(&mut client, NewJob::new(JobSpec::Tile(request)));
@@ -684,6 +685,7 @@ fn a_labels_job_paints_masks_and_names_the_files_it_could_not_read() {
             images: None,
             class_attribute: None,
             default_class: None,
+            circle_scale: None,
         },
         output: LabelOutput::Rasterize {
             out: out.clone(),

@@ -68,6 +68,7 @@ fn dataset(root: &Path) -> DatasetRecord {
         label: None,
         labels: Some((CRATERS.into(), Format::Craters)),
         classes: None,
+        circle_scale: None,
         out: tiles.clone(),
     }
     .run(&Silent)
@@ -528,4 +529,46 @@ fn eval_scores_masks_by_hand_computed_counts() {
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("small.png is 2 x 2"), "{error}");
+}
+
+#[test]
+fn narrower_crater_discs_paint_a_quarter_of_the_pixels_at_half_the_radius() {
+    let dir = tempfile::tempdir().unwrap();
+    let crater_pixels = |scale: Option<f64>, name: &str| -> usize {
+        let out = dir.path().join(name);
+        TileRequest {
+            input: SAMPLE.into(),
+            spec: TileSpec {
+                size: 64,
+                stride: 64,
+                edge: Edge::Drop,
+                skip_no_data: None,
+            },
+            label: None,
+            labels: Some((CRATERS.into(), Format::Craters)),
+            classes: None,
+            circle_scale: scale,
+            out: out.clone(),
+        }
+        .run(&Silent)
+        .unwrap()
+        .chips
+        .iter()
+        .map(|chip| {
+            let mask = image::open(out.join(chip.mask.as_ref().unwrap()))
+                .unwrap()
+                .into_luma8();
+            mask.pixels().filter(|p| p.0[0] == 1).count()
+        })
+        .sum()
+    };
+    let full = crater_pixels(None, "full");
+    let half = crater_pixels(Some(0.5), "half");
+    let ratio = half as f64 / full as f64;
+    // Discs of half the radius cover a quarter of the area, a little more for the outline
+    // pixel the rasteriser adds and where craters overlap less.
+    assert!(
+        full > 3000 && (0.22..0.35).contains(&ratio),
+        "{full} -> {half}: {ratio}"
+    );
 }

@@ -176,6 +176,9 @@ pub struct TileArgs {
     labels: Option<PathBuf>,
     #[arg(long, value_enum)]
     from: Option<FormatArg>,
+    /// Paint circles (craters) at this fraction of their radius, so touching ones stay apart.
+    #[arg(long, value_name = "FRACTION", requires = "labels")]
+    circle_scale: Option<f64>,
     /// Class map for the masks (default: the Mars classes).
     #[arg(long)]
     classes: Option<PathBuf>,
@@ -215,6 +218,7 @@ impl TileArgs {
                 .as_deref()
                 .map(std::path::absolute)
                 .transpose()?,
+            circle_scale: self.circle_scale,
             out: std::path::absolute(&self.out)?,
         })
     }

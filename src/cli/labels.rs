@@ -66,6 +66,9 @@ pub struct Input {
     /// VIA: the class of regions without one.
     #[arg(long)]
     default_class: Option<String>,
+    /// Draw circles (craters) at this fraction of their radius, so touching ones stay apart.
+    #[arg(long, value_name = "FRACTION")]
+    circle_scale: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +148,7 @@ impl Input {
             images: self.images.as_ref().map(absolute).transpose()?,
             class_attribute: self.class_attribute.clone(),
             default_class: self.default_class.clone(),
+            circle_scale: self.circle_scale,
         })
     }
 }

@@ -126,6 +126,18 @@ impl ImageLabels {
         out
     }
 
+    /// Circles drawn at `factor` of their radius, other shapes unchanged: crater targets
+    /// narrower than the craters keep touching craters apart in a mask.
+    pub fn circles_scaled(&self, factor: f64) -> ImageLabels {
+        let mut out = self.clone();
+        for object in &mut out.objects {
+            if let Shape::Circle { r, .. } = &mut object.shape {
+                *r *= factor;
+            }
+        }
+        out
+    }
+
     /// The labels of the window `x, y, width, height` of the image: shapes moved into the
     /// window's coordinates, those outside it dropped, those across its edge clipped. Returns
     /// the labels and how many shapes were clipped.
@@ -195,6 +207,21 @@ mod tests {
             },
         ));
         labels
+    }
+
+    #[test]
+    fn circles_shrink_about_their_centres_and_other_shapes_stay() {
+        let narrow = image().circles_scaled(0.6);
+        assert_eq!(
+            narrow.objects[0].shape,
+            Shape::Circle {
+                cx: 20.0,
+                cy: 20.0,
+                r: 3.0
+            }
+        );
+        assert_eq!(narrow.objects[1].shape, image().objects[1].shape);
+        assert_eq!(narrow.size, image().size);
     }
 
     #[test]

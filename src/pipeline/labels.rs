@@ -76,6 +76,9 @@ pub struct LabelSource {
     /// VIA: the region attribute that holds the class, and the class of regions without one.
     pub class_attribute: Option<String>,
     pub default_class: Option<String>,
+    /// Circles (craters) at this fraction of their radius.
+    #[serde(default)]
+    pub circle_scale: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +152,12 @@ impl LabelSource {
                 inputs: self.inputs.clone(),
             });
         }
-        let images = read_all(self.format, &files, &options, summary);
+        let mut images = read_all(self.format, &files, &options, summary);
+        if let Some(factor) = self.circle_scale {
+            for labels in &mut images {
+                *labels = labels.circles_scaled(factor);
+            }
+        }
         let (classes, added) = match given {
             Some(map) => (map, Vec::new()),
             None => {

@@ -41,6 +41,9 @@ pub struct TileRequest {
     pub labels: Option<(PathBuf, Format)>,
     /// Class map for the masks (default: the Mars classes).
     pub classes: Option<PathBuf>,
+    /// Circles (craters) painted at this fraction of their radius.
+    #[serde(default)]
+    pub circle_scale: Option<f64>,
     pub out: PathBuf,
 }
 
@@ -158,7 +161,10 @@ impl TileRequest {
             }
         };
         labels.size = Some(size);
-        Ok(labels)
+        Ok(match self.circle_scale {
+            Some(factor) => labels.circles_scaled(factor),
+            None => labels,
+        })
     }
 }
 
