@@ -62,11 +62,12 @@ pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
     let device = crate::nn::device(&args.device).map_err(anyhow::Error::msg)?;
     let size = config.train.tile as usize;
     let samples = chips(&args.image, size)?;
+    let normalisation = Normalisation::of(&samples);
     let plan = |batch: usize| BatchPlan {
         batch,
         tile: size,
         channels: config.model.in_channels,
-        normalisation: Normalisation::of(&samples),
+        normalisation,
         augment: Default::default(),
         seed: 0,
     };

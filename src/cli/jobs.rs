@@ -56,6 +56,26 @@ impl Daemon {
         self.wait(id)
     }
 
+    /// Runs a job and prints its result: the JSON with `--json`, else `line(result)`.
+    /// Fails with the job's reason when it left no result.
+    pub fn run_and_print(
+        &mut self,
+        spec: JobSpec,
+        json: bool,
+        line: impl FnOnce(&serde_json::Value) -> String,
+    ) -> anyhow::Result<ExitCode> {
+        let job = self.run_job(spec, json)?;
+        let Some(result) = &job.result else {
+            anyhow::bail!(job_failure(&job));
+        };
+        if json {
+            println!("{result}");
+        } else {
+            println!("{}", line(result));
+        }
+        Ok(exit_code(&job))
+    }
+
     pub fn submit(&mut self, spec: JobSpec) -> anyhow::Result<JobId> {
         let ids = self.client.submit(vec![NewJob::new(spec)])?;
         ids.first()

@@ -2,7 +2,7 @@
 //! inference are daemon jobs (they outlive the terminal); reading runs and scoring masks
 //! happen here.
 
-use super::jobs::{exit_code, job_failure, Daemon};
+use super::jobs::Daemon;
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
 use crate::labels::craters::{self, Crater};
@@ -171,14 +171,8 @@ pub fn dataset(
                 replace: args.replace,
             });
             let mut daemon = Daemon::connect(workspace)?;
-            let job = daemon.run_job(spec, json)?;
-            let Some(result) = job.result.clone() else {
-                bail!(job_failure(&job));
-            };
-            if json {
-                println!("{result}");
-            } else {
-                println!(
+            daemon.run_and_print(spec, json, |result| {
+                format!(
                     "dataset {}: {} train, {} validation, {} test chip(s); {} left out at split \
                      borders",
                     result["name"].as_str().unwrap_or_default(),
@@ -186,9 +180,8 @@ pub fn dataset(
                     result["validation"],
                     result["test"],
                     result["dropped"]
-                );
-            }
-            Ok(exit_code(&job))
+                )
+            })
         }
         DatasetCommand::List => {
             let dir = workspace_dir(workspace)?.join("datasets");
@@ -302,19 +295,12 @@ pub fn train(workspace: Option<PathBuf>, args: TrainArgs, json: bool) -> anyhow:
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let job = daemon.run_job(spec, json)?;
-    let Some(result) = job.result.clone() else {
-        bail!(job_failure(&job));
-    };
-    if json {
-        println!("{result}");
-    } else {
-        println!(
+    daemon.run_and_print(spec, json, |result| {
+        format!(
             "run {run}: {} epoch(s), best {}",
             result["epochs"], result["best"]
-        );
-    }
-    Ok(exit_code(&job))
+        )
+    })
 }
 
 pub fn runs(
@@ -449,14 +435,8 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         probabilities: args.probabilities,
     });
     let mut daemon = Daemon::connect(Some(root))?;
-    let job = daemon.run_job(spec, json)?;
-    let Some(result) = job.result.clone() else {
-        bail!(job_failure(&job));
-    };
-    if json {
-        println!("{result}");
-    } else {
-        println!(
+    daemon.run_and_print(spec, json, |result| {
+        format!(
             "{} x {} px in {:.1} s: mask {}, overlay {}; pixels per class {}",
             result["width"],
             result["height"],
@@ -464,9 +444,8 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
             result["mask"].as_str().unwrap_or_default(),
             result["overlay"].as_str().unwrap_or_default(),
             result["class_pixels"]
-        );
-    }
-    Ok(exit_code(&job))
+        )
+    })
 }
 
 pub fn eval(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {

@@ -76,23 +76,34 @@ pub fn restore(
         let tensor = tensors
             .get(name)
             .ok_or_else(|| problem(path, format!("has no {name}: not this model's weights")))?;
-        if tensor.dims() != var.dims() {
-            return Err(problem(
-                path,
-                format!(
-                    "{name} is {:?}, the model wants {:?}",
-                    tensor.dims(),
-                    var.dims()
-                ),
-            ));
-        }
-        let tensor = tensor
-            .to_dtype(var.dtype())
-            .and_then(|t| t.to_device(var.device()))
-            .map_err(|e| problem(path, e))?;
-        var.set(&tensor).map_err(|e| problem(path, e))?;
+        set_checked(var, tensor, name, "the model", path)?;
     }
     Ok(())
+}
+
+/// Sets `var` from `tensor` (converted to its dtype and device) after checking the shape.
+fn set_checked(
+    var: &candle_core::Var,
+    tensor: &Tensor,
+    name: &str,
+    wanted_by: &str,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    if tensor.dims() != var.dims() {
+        return Err(problem(
+            path,
+            format!(
+                "{name} is {:?}, {wanted_by} wants {:?}",
+                tensor.dims(),
+                var.dims()
+            ),
+        ));
+    }
+    let tensor = tensor
+        .to_dtype(var.dtype())
+        .and_then(|t| t.to_device(var.device()))
+        .map_err(|e| problem(path, e))?;
+    var.set(&tensor).map_err(|e| problem(path, e))
 }
 
 /// Loads torchvision-named ResNet weights into the encoder (`encoder.` + their names). A
@@ -106,24 +117,11 @@ pub fn load_encoder(varmap: &VarMap, path: &Path) -> Result<usize, CheckpointErr
         let Some(var) = data.get(&format!("encoder.{name}")) else {
             continue;
         };
-        let mut tensor = tensor.to_dtype(var.dtype()).map_err(|e| problem(path, e))?;
+        let mut tensor = tensor.clone();
         if name == "conv1.weight" && tensor.dims().get(1) == Some(&3) && var.dims()[1] == 1 {
             tensor = tensor.sum_keepdim(1).map_err(|e| problem(path, e))?;
         }
-        if tensor.dims() != var.dims() {
-            return Err(problem(
-                path,
-                format!(
-                    "{name} is {:?}, the encoder wants {:?}",
-                    tensor.dims(),
-                    var.dims()
-                ),
-            ));
-        }
-        let tensor = tensor
-            .to_device(var.device())
-            .map_err(|e| problem(path, e))?;
-        var.set(&tensor).map_err(|e| problem(path, e))?;
+        set_checked(var, &tensor, name, "the encoder", path)?;
         loaded += 1;
     }
     if loaded == 0 {

@@ -2,7 +2,7 @@
 //! no class weights or ignore index, so these are written here.
 
 use super::config::LossKind;
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 
 /// A batch of class masks in the forms the losses need.
 pub struct Targets {
@@ -14,6 +14,8 @@ pub struct Targets {
     pub one_hot: Tensor,
     /// 1 where a pixel counts, 0 where ignored (N, 1, H, W).
     pub valid: Tensor,
+    /// Sum of `weights`, known on the host (no device round trip per step).
+    pub weight_total: f64,
 }
 
 impl Targets {
@@ -53,7 +55,9 @@ impl Targets {
             let (image, pixel) = (i / plane, i % plane);
             one_hot[(image * classes + c) * plane + pixel] = 1.0;
         }
+        let weight_total = weight.iter().map(|w| *w as f64).sum();
         Ok(Targets {
+            weight_total,
             classes: Tensor::from_vec(class, (n, 1, h, w), device)?,
             weights: Tensor::from_vec(weight, (n, 1, h, w), device)?,
             one_hot: Tensor::from_vec(one_hot, (n, classes, h, w), device)?,
@@ -68,16 +72,11 @@ impl Targets {
 pub fn cross_entropy(logits: &Tensor, targets: &Targets) -> Result<Tensor> {
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     let picked = log_p.gather(&targets.classes, 1)?;
-    let total = targets
-        .weights
-        .sum_all()?
-        .to_dtype(DType::F32)?
-        .to_scalar::<f32>()?;
     let sum = (picked * &targets.weights)?.sum_all()?;
-    if total <= 0.0 {
+    if targets.weight_total <= 0.0 {
         return sum.zeros_like();
     }
-    sum.neg()? / total as f64
+    sum.neg()? / targets.weight_total
 }
 
 /// Soft Dice loss, 1 minus the mean over classes of (2|P∩Y| + 1) / (|P| + |Y| + 1), with
@@ -103,7 +102,7 @@ pub fn loss(kind: LossKind, logits: &Tensor, targets: &Targets) -> Result<Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Var;
+    use candle_core::{DType, Var};
 
     fn logits_and_targets() -> (Vec<f32>, Vec<u8>) {
         // N=1, C=3, 2x2 pixels.
@@ -167,21 +166,16 @@ mod tests {
         ] {
             let x64: Vec<f64> = logits.iter().map(|v| *v as f64).collect();
             let var = Var::from_vec(x64.clone(), (1, 3, 2, 2), &device).unwrap();
-            let value = |values: &[f64]| -> f64 {
-                let t = Tensor::from_vec(values.to_vec(), (1, 3, 2, 2), &device).unwrap();
-                let t64 = Targets {
-                    classes: targets.classes.clone(),
-                    weights: targets.weights.to_dtype(DType::F64).unwrap(),
-                    one_hot: targets.one_hot.to_dtype(DType::F64).unwrap(),
-                    valid: targets.valid.to_dtype(DType::F64).unwrap(),
-                };
-                loss(kind, &t, &t64).unwrap().to_scalar::<f64>().unwrap()
-            };
             let t64 = Targets {
                 classes: targets.classes.clone(),
                 weights: targets.weights.to_dtype(DType::F64).unwrap(),
                 one_hot: targets.one_hot.to_dtype(DType::F64).unwrap(),
                 valid: targets.valid.to_dtype(DType::F64).unwrap(),
+                weight_total: targets.weight_total,
+            };
+            let value = |values: &[f64]| -> f64 {
+                let t = Tensor::from_vec(values.to_vec(), (1, 3, 2, 2), &device).unwrap();
+                loss(kind, &t, &t64).unwrap().to_scalar::<f64>().unwrap()
             };
             let grads = loss(kind, var.as_tensor(), &t64)
                 .unwrap()
