@@ -23,4 +23,5 @@ pub mod product;
 pub mod progress;
 pub mod raster;
 pub mod tree;
+pub mod tui;
 pub mod workspace;

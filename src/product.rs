@@ -149,6 +149,59 @@ pub struct Product {
     pub retrieved_at: Option<UtcTime>,
 }
 
+impl Product {
+    /// A product known by its id, host, instrument and type alone (a local image); every
+    /// other field empty.
+    pub fn new(pdsid: &str, instrument_host: &str, instrument: &str, product_type: &str) -> Self {
+        Product {
+            pdsid: pdsid.to_string(),
+            instrument_host: instrument_host.to_string(),
+            instrument: instrument.to_string(),
+            product_type: product_type.to_string(),
+            target: None,
+            data_set_id: None,
+            observation_id: None,
+            volume_id: None,
+            producer_id: None,
+            product_version: None,
+            relative_path: None,
+            comment: None,
+            description: None,
+            center_latitude: None,
+            center_longitude: None,
+            bbox: None,
+            footprints: Footprints::default(),
+            bb_georeferenced: None,
+            center_georeferenced: None,
+            pole_state: None,
+            map_scale: None,
+            map_resolution: None,
+            incidence_angle: None,
+            emission_angle: None,
+            phase_angle: None,
+            solar_longitude: None,
+            solar_time: None,
+            observation_time: None,
+            start_time: None,
+            stop_time: None,
+            creation_time: None,
+            spacecraft_clock_start: None,
+            spacecraft_clock_stop: None,
+            start_orbit: None,
+            stop_orbit: None,
+            label_file_name: None,
+            label_url: None,
+            product_url: None,
+            files_url: None,
+            external_url: None,
+            external_url2: None,
+            ode_notes: Vec::new(),
+            extra: BTreeMap::new(),
+            retrieved_at: None,
+        }
+    }
+}
+
 /// A product with the files a reply listed for it. `files` is `None` when the reply carried
 /// no file list (a query without `f` in `results`), which is not the same as no files.
 #[derive(Debug, Clone, PartialEq)]

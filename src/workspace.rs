@@ -36,7 +36,7 @@ pub struct Workspace {
     _lock: File,
 }
 
-const SUBDIRS: [&str; 5] = ["catalog", "products", "tiles", "datasets", "runs"];
+const SUBDIRS: [&str; 6] = ["catalog", "products", "tiles", "datasets", "runs", "evals"];
 
 impl Workspace {
     /// The folder to use: the one given (`--workspace` or `AREO_HOME`), else the XDG data
@@ -109,6 +109,10 @@ impl Workspace {
 
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    pub fn evals_dir(&self) -> PathBuf {
+        self.root.join("evals")
     }
 }
 

@@ -3,7 +3,7 @@
 #[path = "support/replies.rs"]
 mod replies;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -188,18 +188,224 @@ fn the_workspace_comes_from_areo_home_when_not_given() {
     assert!(dir.path().join("catalog").is_dir());
 }
 
+/// The demo's model with a third of its epochs: the smaller setting that still learns.
+fn short_demo_model() -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/unet-tiny.toml"
+    ))
+    .unwrap();
+    assert!(text.contains("epochs = 15"), "{text}");
+    text.replace("epochs = 15", "epochs = 5")
+        .replace("name = \"unet-tiny\"", "name = \"demo-small\"")
+}
+
 #[test]
-fn the_demo_seeds_its_workspace_and_can_run_again() {
+fn the_headless_demo_runs_the_crater_pipeline_and_scores_above_chance() {
     let dir = tempfile::tempdir().unwrap();
-    let first = areo(dir.path(), &["demo"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    let text = stdout(&first);
-    assert!(text.contains("1 product(s): 1 new"), "{text}");
+    let ws = dir.path().join("ws");
+    let config = dir.path().join("small.toml");
+    std::fs::write(&config, short_demo_model()).unwrap();
+    let args = [
+        "--json",
+        "demo",
+        "--headless",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let first = json(&areo(&ws, &args));
+    let states: Vec<&str> = first["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["succeeded"; 9], "{first}");
+    let report = &first["evaluation"];
+    assert_eq!(report["region"], json!([384, 160, 128, 160]));
+    assert_eq!(report["pixel"]["scored"], 128 * 160);
+    // The held-out craters: class 1 pixels of the truth mask in the test area.
+    let crater = &report["pixel"]["per_class"][1];
+    let support = crater["support"].as_f64().unwrap();
+    assert!(support > 300.0, "{report}");
+    // Guessing crater at random, at whatever rate, gets F1 at most 2p / (1 + p).
+    let prevalence = support / (128.0 * 160.0);
+    let chance = 2.0 * prevalence / (1.0 + prevalence);
+    let f1 = crater["f1"].as_f64().unwrap();
     assert!(
-        text.contains("ESP_013951_1955_RED  HIRISE      RDRV11"),
-        "{text}"
+        f1 > chance,
+        "crater F1 {f1} is not above chance {chance}: {report}"
     );
-    let again = json(&areo(dir.path(), &["--json", "demo"]));
-    assert_eq!(again["import"]["unchanged"], 1);
-    assert_eq!(again["products"][0]["map_scale"], 0.5);
+    assert_eq!(
+        report["craters"]["truth"], 4,
+        "craters centred in the test area"
+    );
+    let kept: Value =
+        serde_json::from_slice(&std::fs::read(ws.join("evals/demo.json")).unwrap()).unwrap();
+    assert_eq!(&kept, report);
+    let run = json(&areo(&ws, &["--json", "runs", "show", "demo-demo-small"]));
+    assert_eq!(run["run"]["epochs_done"], 5, "{run}");
+
+    // Again: the same pipeline runs; the finished run is kept, not trained again.
+    let again = json(&areo(&ws, &args));
+    assert_ne!(again["jobs"][0]["id"], first["jobs"][0]["id"]);
+    assert_eq!(again["evaluation"]["pixel"], report["pixel"]);
+    let run = json(&areo(&ws, &["--json", "runs", "show", "demo-demo-small"]));
+    assert_eq!(run["run"]["epochs_done"], 5, "{run}");
+    // The sample ODE product and the sample image, registered as a local product.
+    let products = json(&areo(&ws, &["--json", "catalog", "list"]));
+    let ids: Vec<&str> = products
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pdsid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "ESP_013951_1955_RED",
+            "NANEDI-512X320",
+            "SELECTION3-384",
+            "SELECTION5-384"
+        ]
+    );
+    areo(&ws, &["stop"]);
+}
+
+#[test]
+fn the_demo_refuses_a_bad_configuration_before_queueing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "name = \"x\"\n[model]\nencoder = \"vgg\"\n").unwrap();
+    let output = areo(
+        &dir.path().join("ws"),
+        &["demo", "--headless", "--config", config.to_str().unwrap()],
+    );
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(error.contains("bad.toml"), "{error}");
+    assert!(
+        !dir.path().join("ws/areo.sock").exists(),
+        "no daemon was started"
+    );
+}
+
+#[test]
+fn local_images_become_complete_products_named_by_their_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/craters/nanedi-512x320.png"
+    );
+    let bytes = std::fs::read(sample).unwrap();
+
+    // No label: the file name is the id.
+    let added = json(&areo(&ws, &["--json", "catalog", "add-local", sample]));
+    assert_eq!(added["added"][0]["pdsid"], "NANEDI-512X320");
+    assert_eq!(added["added"][0]["outcome"], "inserted");
+    assert_eq!(added["added"][0]["bytes"], bytes.len());
+    let shown = json(&areo(&ws, &["--json", "catalog", "show", "NANEDI-512X320"]));
+    let file = &shown["files"][0];
+    assert_eq!(file["state"], "complete");
+    assert_eq!(file["size"], bytes.len());
+    let stored = ws.join("products/NANEDI-512X320/nanedi-512x320.png");
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    // Again: nothing changes.
+    let again = json(&areo(&ws, &["--json", "catalog", "add-local", sample]));
+    assert_eq!(again["added"][0]["outcome"], "unchanged");
+
+    // A detached label names the product and places it on Mars.
+    let label = dir.path().join("scene.lbl");
+    std::fs::write(
+        &label,
+        "PDS_VERSION_ID = PDS3\r\nPRODUCT_ID = \"HRSC_NANEDI_CROP\"\r\nINSTRUMENT_HOST_ID = MEX\r\n\
+         INSTRUMENT_ID = HRSC\r\nPRODUCT_TYPE = CROP\r\nTARGET_NAME = MARS\r\n\
+         START_TIME = 2004-01-15T10:00:00.000\r\n\
+         OBJECT = IMAGE_MAP_PROJECTION\r\n  MAP_PROJECTION_TYPE = EQUIRECTANGULAR\r\n\
+         MAP_SCALE = 12.5 <METERS/PIXEL>\r\n  MAP_RESOLUTION = 4741.0 <PIX/DEG>\r\n\
+         CENTER_LATITUDE = 0.0 <DEG>\r\n  CENTER_LONGITUDE = 0.0 <DEG>\r\n\
+         LINE_PROJECTION_OFFSET = 0.0\r\n  SAMPLE_PROJECTION_OFFSET = 0.0\r\n\
+         MINIMUM_LATITUDE = 4.9 <DEG>\r\n  MAXIMUM_LATITUDE = 5.0 <DEG>\r\n\
+         WESTERNMOST_LONGITUDE = 311.9 <DEG>\r\n  EASTERNMOST_LONGITUDE = 312.0 <DEG>\r\n\
+         END_OBJECT = IMAGE_MAP_PROJECTION\r\nEND\r\n",
+    )
+    .unwrap();
+    let added = json(&areo(
+        &ws,
+        &[
+            "--json",
+            "catalog",
+            "add-local",
+            sample,
+            "--label",
+            label.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(added["added"][0]["pdsid"], "HRSC_NANEDI_CROP");
+    let shown = json(&areo(
+        &ws,
+        &["--json", "catalog", "show", "HRSC_NANEDI_CROP"],
+    ));
+    let product = &shown;
+    assert_eq!(product["instrument"], "HRSC");
+    assert_eq!(product["product_type"], "CROP");
+    assert_eq!(product["map_scale"], 12.5);
+    assert!((product["center_latitude"].as_f64().unwrap() - 4.95).abs() < 1e-9);
+    assert!((product["center_longitude"].as_f64().unwrap() - 311.95).abs() < 1e-9);
+    assert_eq!(
+        shown["files"].as_array().unwrap().len(),
+        2,
+        "the image and its label"
+    );
+    // The catalog's spatial index finds it.
+    let found = json(&areo(
+        &ws,
+        &["--json", "catalog", "list", "--bbox", "311,313,4,6"],
+    ));
+    assert_eq!(found.as_array().unwrap().len(), 1);
+
+    // Bad input is refused and nothing is added.
+    std::fs::write(&label, "PRODUCT_ID = \"a/b\"\r\nEND\r\n").unwrap();
+    let output = areo(
+        &ws,
+        &[
+            "catalog",
+            "add-local",
+            sample,
+            "--label",
+            label.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("a/B") || stderr(&output).contains("A/B"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&label, "PRODUCT_ID = (unclosed\r\n").unwrap();
+    let output = areo(
+        &ws,
+        &[
+            "catalog",
+            "add-local",
+            sample,
+            "--label",
+            label.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&output).contains("not a PDS3 label"),
+        "{}",
+        stderr(&output)
+    );
+    let output = areo(&ws, &["catalog", "add-local", "/nowhere/image.png"]);
+    assert!(
+        stderr(&output).contains("/nowhere/image.png"),
+        "{}",
+        stderr(&output)
+    );
+    let listed = json(&areo(&ws, &["--json", "catalog", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    areo(&ws, &["stop"]);
 }

@@ -568,7 +568,10 @@ fn malformed_frames_and_unknown_requests_get_errors_without_harm() {
     let hello = br#"{"id":1,"request":{"type":"hello","protocol":999,"client":"old"}}"#;
     let (_, message) = error_of(raw_call(&mut old, hello));
     assert!(
-        message.contains("protocol 1") && message.contains("999"),
+        message.contains(&format!(
+            "protocol {}",
+            areo::engine::protocol::PROTOCOL_VERSION
+        )) && message.contains("999"),
         "{message}"
     );
 
@@ -722,4 +725,45 @@ fn a_labels_job_paints_masks_and_names_the_files_it_could_not_read() {
         "{:?}",
         failed.log
     );
+}
+
+#[test]
+fn runs_evaluations_and_the_log_come_through_the_daemon() {
+    let daemon = Daemon::start(&[]);
+    let mut client = Client::connect(&daemon.ws).unwrap();
+    match client.call(Request::Runs).unwrap() {
+        Response::Runs { runs } => assert!(runs.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    match client.call(Request::Evals).unwrap() {
+        Response::Evals { reports } => assert!(reports.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    let error = client
+        .call(Request::Run {
+            name: "../catalog".into(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("run name"), "{error}");
+    let error = client
+        .call(Request::Run {
+            name: "missing".into(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "no run missing");
+    // A file in evals/ that is not a report is named in the error.
+    std::fs::write(daemon.ws.join("evals/broken.json"), b"{\"name\":").unwrap();
+    let error = client.call(Request::Evals).unwrap_err().to_string();
+    assert!(
+        error.contains("broken.json") && error.contains("not an evaluation report"),
+        "{error}"
+    );
+    match client.call(Request::DaemonLog { lines: 3 }).unwrap() {
+        Response::LogLines { lines } => {
+            assert!(!lines.is_empty() && lines.len() <= 3, "{lines:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

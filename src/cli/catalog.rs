@@ -8,6 +8,7 @@ use crate::engine::protocol::CatalogRequest;
 use crate::engine::{JobSpec, Response};
 use crate::geo::LonLatBox;
 use crate::pipeline::import::ImportReport;
+use crate::pipeline::local::AddLocal;
 use crate::product::FileState;
 use clap::Subcommand;
 use serde_json::json;
@@ -20,6 +21,15 @@ pub enum CatalogCommand {
     Import {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Register local images as products (named by their PDS label's PRODUCT_ID, else
+    /// their file name), so they flow through the same pipeline.
+    AddLocal {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// A detached PDS3 label describing the images (IMG files may carry their own).
+        #[arg(long)]
+        label: Option<PathBuf>,
     },
     /// List products, filtered.
     List {
@@ -49,6 +59,33 @@ pub enum CatalogCommand {
 
 pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
+        CatalogCommand::AddLocal { files, label } => {
+            let request = AddLocal {
+                files: files
+                    .iter()
+                    .map(std::path::absolute)
+                    .collect::<Result<Vec<_>, _>>()?,
+                label: label.map(std::path::absolute).transpose()?,
+            };
+            daemon.run_and_print(JobSpec::AddLocal(request), json, |result| {
+                let lines: Vec<String> = result["added"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        format!(
+                            "{} {} ({} bytes, sha256 {})",
+                            a["outcome"].as_str().unwrap_or_default(),
+                            a["pdsid"].as_str().unwrap_or_default(),
+                            a["bytes"],
+                            &a["sha256"].as_str().unwrap_or_default()
+                                [..12.min(a["sha256"].as_str().unwrap_or_default().len())]
+                        )
+                    })
+                    .collect();
+                lines.join("\n")
+            })
+        }
         CatalogCommand::Import { files } => {
             let files = files
                 .iter()

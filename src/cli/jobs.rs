@@ -127,7 +127,7 @@ pub fn exit_code(job: &JobRecord) -> ExitCode {
 }
 
 /// Progress of watched jobs: bars on a terminal, plain lines otherwise.
-struct Watcher {
+pub(super) struct Watcher {
     group: ProgressGroup,
     bars: HashMap<JobId, (String, super::output::CliProgress, u64)>,
     lines: bool,
@@ -135,7 +135,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Watcher {
             group: ProgressGroup::new(),
             bars: HashMap::new(),
@@ -167,7 +167,7 @@ impl Watcher {
         }
     }
 
-    fn event(&mut self, event: &Event) {
+    pub(super) fn event(&mut self, event: &Event) {
         match event {
             Event::Progress {
                 job,
@@ -205,7 +205,7 @@ impl Watcher {
         }
     }
 
-    fn end(&mut self, job: &JobRecord) {
+    pub(super) fn end(&mut self, job: &JobRecord) {
         if let Some((_, bar, _)) = self.bars.remove(&job.id) {
             bar.finish();
         }

@@ -2,15 +2,13 @@
 //! inference are daemon jobs (they outlive the terminal); reading runs and scoring masks
 //! happen here.
 
-use super::jobs::Daemon;
+use super::jobs::{job_failure, Daemon};
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
-use crate::labels::craters::{self, Crater};
-use crate::metrics::objects::{circles, match_craters, match_objects, Circle};
-use crate::metrics::{macro_mean, ConfusionMatrix, DetectionScores};
 use crate::nn::config::RunConfig;
-use crate::nn::train::{read_metrics, RunRecord};
-use crate::pipeline::dataset::{read_mask, DatasetRecord, DatasetRequest, Split, SplitRule};
+use crate::nn::train::{list_runs, read_metrics, RunRecord};
+use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
+use crate::pipeline::evaluate::{CraterScoring, EvalReport, EvalRequest, ObjectScores};
 use crate::pipeline::train::{InferJob, TrainJob};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
@@ -140,6 +138,12 @@ pub struct EvalArgs {
     /// Also write the per-class table as CSV.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Keep the report in the workspace as evals/NAME.json (the console shows it).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The run that made the prediction, noted in a kept report.
+    #[arg(long)]
+    pub run: Option<String>,
 }
 
 pub fn dataset(
@@ -311,17 +315,7 @@ pub fn runs(
     let dir = workspace_dir(workspace)?.join("runs");
     match command {
         RunsCommand::List => {
-            let mut records = Vec::new();
-            let mut names: Vec<String> = std::fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().join("run.json").exists())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            for name in names {
-                records.push(RunRecord::read(&dir.join(&name))?);
-            }
+            let records = list_runs(&dir)?;
             if json {
                 println!("{}", serde_json::to_string(&records)?);
                 return Ok(ExitCode::SUCCESS);
@@ -448,54 +442,42 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
     })
 }
 
-pub fn eval(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (width, height, truth) = read_mask(&args.truth)?;
-    let (pw, ph, predicted) = read_mask(&args.predicted)?;
-    if (pw, ph) != (width, height) {
-        bail!(
-            "{} is {pw} x {ph}, {} is {width} x {height}",
-            args.predicted.display(),
-            args.truth.display()
-        );
-    }
-    let [bx, by, bw, bh] = match &args.region {
-        Some(text) => parse_box("--box", text)?,
-        None => [0, 0, width, height],
+pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let request = EvalRequest {
+        name: args.name.clone(),
+        truth: cwd.join(&args.truth),
+        predicted: cwd.join(&args.predicted),
+        classes: args.classes,
+        ignore: args.ignore,
+        region: args
+            .region
+            .as_deref()
+            .map(|text| parse_box("--box", text))
+            .transpose()?,
+        craters: args.craters.as_ref().map(|list| CraterScoring {
+            list: cwd.join(list),
+            class: args.crater_class,
+            fill: args.fill,
+            min_pixels: args.min_pixels,
+        }),
+        run: args.run.clone(),
     };
-    if bw == 0 || bh == 0 || bx + bw > width || by + bh > height {
-        bail!("--box {bx},{by},{bw},{bh} is not inside the {width} x {height} masks");
-    }
-    let crop = |mask: &[u8]| -> Vec<u8> {
-        (by..by + bh)
-            .flat_map(|y| {
-                let start = (y * width + bx) as usize;
-                mask[start..start + bw as usize].to_vec()
-            })
-            .collect()
-    };
-    let (truth, predicted) = (crop(&truth), crop(&predicted));
-    let seen = truth
-        .iter()
-        .chain(&predicted)
-        .filter(|v| **v != args.ignore)
-        .max()
-        .map_or(1, |m| *m as usize + 1);
-    let classes = args.classes.unwrap_or(seen.max(2));
-    let mut matrix = ConfusionMatrix::new(classes);
-    matrix
-        .add(&truth, &predicted, Some(args.ignore))
-        .map_err(anyhow::Error::msg)?;
-    let scores = matrix.scores();
-    let objects: Vec<(usize, DetectionScores)> = (1..classes)
-        .map(|c| (c, match_objects(&truth, &predicted, bw as usize, c as u8)))
-        .collect();
-    let craters = match &args.craters {
-        Some(path) => Some(crater_scores(path, &args, &predicted, [bx, by, bw, bh])?),
-        None => None,
+    // A named evaluation is kept in the workspace (by its daemon, which owns it).
+    let report = match &request.name {
+        None => request.run()?,
+        Some(_) => {
+            let mut daemon = Daemon::connect(workspace)?;
+            let job = daemon.run_job(JobSpec::Eval(request), json)?;
+            match job.result {
+                Some(result) => serde_json::from_value(result)?,
+                None => bail!(job_failure(&job)),
+            }
+        }
     };
     if let Some(path) = &args.csv {
         let mut text = String::from("class,precision,recall,f1,iou,support,predicted\n");
-        for s in &scores {
+        for s in &report.pixel.per_class {
             text.push_str(&format!(
                 "{},{},{},{},{},{},{}\n",
                 s.class, s.precision, s.recall, s.f1, s.iou, s.support, s.predicted
@@ -505,35 +487,23 @@ pub fn eval(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
-        println!(
-            "{}",
-            json!({
-                "classes": classes,
-                "region": [bx, by, bw, bh],
-                "pixel": {
-                    "accuracy": matrix.accuracy(),
-                    "mean_iou": macro_mean(&scores, |s| s.iou),
-                    "mean_f1": macro_mean(&scores, |s| s.f1),
-                    "per_class": scores,
-                    "confusion": matrix.counts.chunks(classes).collect::<Vec<_>>(),
-                    "confusion_normalised": matrix.normalised(),
-                },
-                "objects": objects.iter().map(|(c, s)| json!({"class": c, "scores": s})).collect::<Vec<_>>(),
-                "craters": craters,
-            })
-        );
-        return Ok(ExitCode::SUCCESS);
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as tables: per-class scores, the confusion matrix, objects and craters.
+pub fn print_report(report: &EvalReport) {
+    let pixel = &report.pixel;
+    let [bx, by, bw, bh] = report.region;
     println!(
-        "{} pixels scored ({} x {} at {bx},{by}); accuracy {:.4}, mean IoU {:.4}, mean F1 {:.4}",
-        matrix.total(),
-        bw,
-        bh,
-        matrix.accuracy(),
-        macro_mean(&scores, |s| s.iou),
-        macro_mean(&scores, |s| s.f1)
+        "{} pixels scored ({bw} x {bh} at {bx},{by}); accuracy {:.4}, mean IoU {:.4}, mean F1 {:.4}",
+        pixel.scored, pixel.accuracy, pixel.mean_iou, pixel.mean_f1
     );
-    let rows: Vec<Vec<String>> = scores
+    let rows: Vec<Vec<String>> = pixel
+        .per_class
         .iter()
         .map(|s| {
             vec![
@@ -560,67 +530,35 @@ pub fn eval(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
         &rows,
     );
     println!("confusion (rows: truth, columns: predicted)");
-    let rows: Vec<Vec<String>> = (0..classes)
-        .map(|t| {
-            std::iter::once(t.to_string())
-                .chain((0..classes).map(|p| matrix.get(t, p).to_string()))
+    let rows: Vec<Vec<String>> = pixel
+        .confusion
+        .iter()
+        .enumerate()
+        .map(|(truth, row)| {
+            std::iter::once(truth.to_string())
+                .chain(row.iter().map(u64::to_string))
                 .collect()
         })
         .collect();
     let header: Vec<String> = std::iter::once("truth".to_string())
-        .chain((0..classes).map(|c| c.to_string()))
+        .chain((0..report.classes).map(|c| c.to_string()))
         .collect();
     print_table(
         &header.iter().map(String::as_str).collect::<Vec<_>>(),
         &rows,
     );
-    for (class, s) in &objects {
+    for ObjectScores { class, scores: s } in &report.objects {
         println!(
             "objects of class {class} (IoU >= 0.5): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
             s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
         );
     }
-    if let Some(s) = craters {
+    if let Some(s) = &report.craters {
         println!(
             "craters (PyCDA rule, 0.4): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
             s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Crater detection scores inside the region: predicted components as circles against the
-/// listed craters whose centres lie in it.
-fn crater_scores(
-    path: &Path,
-    args: &EvalArgs,
-    predicted: &[u8],
-    [bx, by, bw, bh]: [u32; 4],
-) -> anyhow::Result<DetectionScores> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let listed = craters::read(&path.display().to_string(), &text)?;
-    let mut truth = Vec::new();
-    for crater in listed {
-        let Crater::Pixels { x, y, diameter } = crater else {
-            bail!(
-                "{}: craters in degrees need a projection; give x,y,diameter in pixels",
-                path.display()
-            );
-        };
-        let (x, y) = (x - bx as f64, y - by as f64);
-        if x >= 0.0 && y >= 0.0 && x < bw as f64 && y < bh as f64 {
-            truth.push(Circle { x, y, diameter });
-        }
-    }
-    let found = circles(
-        predicted,
-        bw as usize,
-        args.crater_class,
-        args.fill,
-        args.min_pixels,
-    );
-    Ok(match_craters(&found, &truth, 0.4))
 }
 
 fn workspace_dir(workspace: Option<PathBuf>) -> anyhow::Result<PathBuf> {

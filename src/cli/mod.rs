@@ -9,7 +9,7 @@ mod jobs;
 mod labels;
 mod learn;
 mod ode;
-mod output;
+pub(crate) mod output;
 
 use crate::workspace::Workspace;
 use clap::{Parser, Subcommand};
@@ -30,12 +30,15 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Without one, the dashboard opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The dashboard (also what `areo` alone opens).
+    Tui(TuiArgs),
     /// The local catalog of products and files.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
@@ -51,8 +54,8 @@ enum Command {
     /// Annotations: convert between formats, rasterise into masks, count.
     #[command(subcommand)]
     Labels(labels::LabelsCommand),
-    /// Seed a demo workspace with the shipped sample and show it.
-    Demo,
+    /// Run the whole crater pipeline on the shipped sample in a demo workspace.
+    Demo(demo::DemoArgs),
     /// Run the workspace's daemon, which owns the catalog and runs jobs (other commands
     /// start it when needed).
     Serve(jobs::ServeArgs),
@@ -82,9 +85,26 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+#[derive(Debug, clap::Args)]
+struct TuiArgs {
+    /// The ODE REST endpoint the catalog view searches.
+    #[arg(long, env = "AREO_ODE_URL", default_value = crate::ode::client::DEFAULT_URL)]
+    ode_url: String,
+}
+
+fn tui(workspace: Option<PathBuf>, ode_url: String) -> anyhow::Result<ExitCode> {
+    let root = std::path::absolute(Workspace::locate(workspace)?)?;
+    crate::tui::run(root, None, ode_url)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs the command line; errors are reported by the caller.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return tui(cli.workspace, crate::tui::default_ode_url());
+    };
+    match command {
+        Command::Tui(args) => tui(cli.workspace, args.ode_url),
         Command::Catalog(command) => {
             catalog::run(&mut Daemon::connect(cli.workspace)?, command, cli.json)
         }
@@ -93,12 +113,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prep(command) => imagery::prep(command, cli.json),
         Command::Tile(args) => imagery::tile(args, cli.json),
         Command::Fetch(args) => fetch::run(&mut Daemon::connect(cli.workspace)?, args, cli.json),
-        Command::Demo => {
+        Command::Demo(args) => {
             let dir = match cli.workspace {
                 Some(dir) => dir,
                 None => Workspace::locate(None)?.with_file_name("areo-demo"),
             };
-            demo::run(dir, cli.json)
+            demo::run(dir, args, cli.json)
         }
         Command::Serve(args) => jobs::serve(cli.workspace, args, cli.json),
         Command::Stop => jobs::stop(cli.workspace, cli.json),
@@ -109,7 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => learn::train(cli.workspace, args, cli.json),
         Command::Runs(command) => learn::runs(cli.workspace, command, cli.json),
         Command::Infer(args) => learn::infer(cli.workspace, args, cli.json),
-        Command::Eval(args) => learn::eval(args, cli.json),
+        Command::Eval(args) => learn::eval(cli.workspace, args, cli.json),
         Command::Bench(command) => bench::run(command, cli.json),
     }
 }

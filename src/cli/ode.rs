@@ -123,16 +123,6 @@ fn parse_range(text: &str) -> Result<AngleRange, String> {
 }
 
 /// The host of the instruments people search for most.
-fn host_of(instrument: &str) -> Option<&'static str> {
-    match instrument.to_ascii_uppercase().as_str() {
-        "HIRISE" | "CTX" | "CRISM" | "MARCI" | "SHARAD" => Some("MRO"),
-        "HRSC" | "OMEGA" => Some("MEX"),
-        "THEMIS" => Some("ODY"),
-        "MOC" | "MOLA" => Some("MGS"),
-        _ => None,
-    }
-}
-
 impl Filter {
     fn query(&self) -> anyhow::Result<OdeQuery> {
         let selector = if let Some(pattern) = &self.pdsid {
@@ -144,7 +134,7 @@ impl Filter {
         {
             let host = match &self.host {
                 Some(host) => host.clone(),
-                None => host_of(instrument)
+                None => crate::ode::query::host_of(instrument)
                     .with_context(|| format!("which spacecraft carries {instrument}? give --host"))?
                     .to_string(),
             };

@@ -13,6 +13,9 @@ use super::protocol::{
 use super::runner::{self, Finished, Stop};
 use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
+use crate::nn::train::{list_runs, read_metrics, RunRecord};
+use crate::pipeline::evaluate::list_reports;
+use crate::product::check_plain_name;
 use crate::workspace::Workspace;
 use anyhow::Context;
 use chrono::Utc;
@@ -848,6 +851,15 @@ async fn handle(shared: &Arc<Shared>, request: Request) -> Response {
                 .await
                 .unwrap_or_else(|e| Err(format!("catalog request failed: {e}")))
         }
+        request @ (Request::Runs
+        | Request::Run { .. }
+        | Request::Evals
+        | Request::DaemonLog { .. }) => {
+            let root = shared.workspace.root().to_path_buf();
+            tokio::task::spawn_blocking(move || workspace_request(&root, request))
+                .await
+                .unwrap_or_else(|e| Err(format!("reading the workspace failed: {e}")))
+        }
     };
     result.unwrap_or_else(error_response)
 }
@@ -872,6 +884,57 @@ async fn submit(shared: &Arc<Shared>, jobs: Vec<NewJob>) -> Result<Response, Str
     Ok(Response::Submitted {
         ids: records.iter().map(|r| r.id).collect(),
     })
+}
+
+/// Requests answered from the workspace's files: runs, evaluations, the log.
+fn workspace_request(root: &Path, request: Request) -> Result<Response, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    match request {
+        Request::Runs => Ok(Response::Runs {
+            runs: list_runs(&root.join("runs")).map_err(|e| text(&e))?,
+        }),
+        Request::Run { name } => {
+            check_plain_name("run name", &name).map_err(|e| text(&e))?;
+            let dir = root.join("runs").join(&name);
+            if !dir.join("run.json").exists() {
+                return Err(format!("no run {name}"));
+            }
+            Ok(Response::Run {
+                run: Box::new(RunRecord::read(&dir).map_err(|e| text(&e))?),
+                metrics: read_metrics(&dir).map_err(|e| text(&e))?,
+            })
+        }
+        Request::Evals => Ok(Response::Evals {
+            reports: list_reports(&root.join("evals")).map_err(|e| text(&e))?,
+        }),
+        Request::DaemonLog { lines } => Ok(Response::LogLines {
+            lines: log_tail(&root.join(LOG_NAME), lines).map_err(|e| text(&e))?,
+        }),
+        other => Err(format!("not a workspace request: {other:?}")),
+    }
+}
+
+/// The last `count` lines of a log, reading only its end.
+fn log_tail(path: &Path, count: usize) -> std::io::Result<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    // Lines are short: 256 bytes a line is plenty, and a log never needs reading whole.
+    let window = (count as u64 * 256).min(len);
+    file.seek(SeekFrom::Start(len - window))?;
+    let mut bytes = Vec::with_capacity(window as usize);
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if window < len && !lines.is_empty() {
+        lines.remove(0); // it began mid-line
+    }
+    let skip = lines.len().saturating_sub(count);
+    Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
 }
 
 fn catalog_request(catalog: &Catalog, request: CatalogRequest) -> Result<Response, String> {

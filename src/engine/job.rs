@@ -3,8 +3,10 @@
 
 use crate::ode::{OdeQuery, Selector};
 use crate::pipeline::dataset::DatasetRequest;
+use crate::pipeline::evaluate::EvalRequest;
 use crate::pipeline::fetch::FetchKind;
 use crate::pipeline::labels::{LabelOutput, LabelRequest};
+use crate::pipeline::local::AddLocal;
 use crate::pipeline::tile::TileRequest;
 use crate::pipeline::train::{InferJob, TrainJob};
 use chrono::{DateTime, Utc};
@@ -123,6 +125,8 @@ impl std::fmt::Display for Resources {
 pub enum JobSpec {
     /// Import saved ODE replies into the catalog.
     Import { files: Vec<PathBuf> },
+    /// Register local images (and their PDS label) as catalog products.
+    AddLocal(AddLocal),
     /// Search ODE and store every page in the catalog as it arrives.
     Search {
         ode_url: String,
@@ -146,6 +150,8 @@ pub enum JobSpec {
     Train(TrainJob),
     /// Run a trained model over an image.
     Infer(InferJob),
+    /// Score a predicted mask against the truth; kept as `evals/<name>.json`.
+    Eval(EvalRequest),
     /// A job that only sleeps, counts and (optionally) fails: for testing and measuring the
     /// scheduler. Not offered by the CLI.
     #[doc(hidden)]
@@ -170,6 +176,7 @@ impl JobSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Import { .. } => "import",
+            JobSpec::AddLocal(_) => "add-local",
             JobSpec::Search { .. } => "search",
             JobSpec::Fetch { .. } => "fetch",
             JobSpec::Tile(_) => "tile",
@@ -177,6 +184,7 @@ impl JobSpec {
             JobSpec::Dataset(_) => "dataset",
             JobSpec::Train(_) => "train",
             JobSpec::Infer(_) => "infer",
+            JobSpec::Eval(_) => "eval",
             JobSpec::Probe(_) => "probe",
         }
     }
@@ -192,9 +200,11 @@ impl JobSpec {
         };
         match self {
             JobSpec::Import { .. }
+            | JobSpec::AddLocal(_)
             | JobSpec::Tile(_)
             | JobSpec::Labels(_)
-            | JobSpec::Dataset(_) => cpu,
+            | JobSpec::Dataset(_)
+            | JobSpec::Eval(_) => cpu,
             JobSpec::Train(TrainJob { device, .. }) | JobSpec::Infer(InferJob { device, .. }) => {
                 if device.starts_with("cuda") {
                     Resources {
@@ -221,6 +231,7 @@ impl JobSpec {
         };
         match self {
             JobSpec::Import { files } => format!("import {}", names(files)),
+            JobSpec::AddLocal(request) => format!("add-local {}", names(&request.files)),
             JobSpec::Search { query, .. } => match &query.selector {
                 Selector::Instrument {
                     instrument,
@@ -274,6 +285,11 @@ impl JobSpec {
                 file_name(&job.image),
                 job.out.display()
             ),
+            JobSpec::Eval(request) => format!(
+                "eval {} against {}",
+                file_name(&request.predicted),
+                file_name(&request.truth)
+            ),
             JobSpec::Probe(probe) => format!("probe {} x {} ms", probe.steps, probe.step_ms),
         }
     }
@@ -288,6 +304,10 @@ impl JobSpec {
         };
         match self {
             JobSpec::Import { files } => files.iter_mut().for_each(resolve),
+            JobSpec::AddLocal(request) => {
+                request.files.iter_mut().for_each(resolve);
+                request.label.iter_mut().for_each(resolve);
+            }
             JobSpec::Search { .. } | JobSpec::Fetch { .. } => {}
             JobSpec::Tile(request) => {
                 resolve(&mut request.input);
@@ -316,6 +336,14 @@ impl JobSpec {
                 resolve(&mut job.image);
                 resolve(&mut job.out);
             }
+            JobSpec::Eval(request) => {
+                resolve(&mut request.truth);
+                resolve(&mut request.predicted);
+                request
+                    .craters
+                    .iter_mut()
+                    .for_each(|scoring| resolve(&mut scoring.list));
+            }
             JobSpec::Probe(probe) => {
                 probe.fail_unless.iter_mut().for_each(resolve);
                 probe.record_runs.iter_mut().for_each(resolve);
@@ -342,6 +370,19 @@ impl JobSpec {
                     return Err("import: no files".into());
                 }
                 files.iter().try_for_each(|f| absolute(f, "reply file"))
+            }
+            JobSpec::AddLocal(request) => {
+                if request.files.is_empty() {
+                    return Err("add-local: no files".into());
+                }
+                request
+                    .files
+                    .iter()
+                    .try_for_each(|f| absolute(f, "image"))?;
+                match &request.label {
+                    Some(label) => absolute(label, "label"),
+                    None => Ok(()),
+                }
             }
             JobSpec::Search { page_size, .. } => match page_size {
                 0 => Err("search: page size 0".into()),
@@ -415,6 +456,17 @@ impl JobSpec {
                 crate::nn::check_device_name(&job.device)?;
                 absolute(&job.image, "image")?;
                 absolute(&job.out, "output folder")
+            }
+            JobSpec::Eval(request) => {
+                let name = request.name.as_deref().unwrap_or_default();
+                crate::product::check_plain_name("evaluation name", name)
+                    .map_err(|e| e.to_string())?;
+                absolute(&request.truth, "true mask")?;
+                absolute(&request.predicted, "predicted mask")?;
+                match &request.craters {
+                    Some(scoring) => absolute(&scoring.list, "crater list"),
+                    None => Ok(()),
+                }
             }
             JobSpec::Probe(probe) => {
                 if let Some(path) = &probe.fail_unless {

@@ -7,13 +7,15 @@
 
 use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
+use crate::nn::train::{EpochMetrics, RunRecord};
+use crate::pipeline::evaluate::EvalReport;
 use crate::product::ProductFile;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bumped whenever a frame's meaning changes.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Frames larger than this are refused (a catalog listing of 100,000 products is ~60 MB).
 pub const MAX_FRAME: u32 = 256 << 20;
@@ -55,6 +57,18 @@ pub enum Request {
     },
     Catalog {
         query: CatalogRequest,
+    },
+    /// The training runs' records, by name.
+    Runs,
+    /// One run's record and its per-epoch metrics.
+    Run {
+        name: String,
+    },
+    /// The kept evaluation reports, by name.
+    Evals,
+    /// The newest lines of the daemon's log.
+    DaemonLog {
+        lines: usize,
     },
     /// Stops the daemon: running jobs are interrupted (and resume at the next start).
     Shutdown,
@@ -100,6 +114,19 @@ pub enum Response {
     },
     Problems {
         problems: Vec<String>,
+    },
+    Runs {
+        runs: Vec<RunRecord>,
+    },
+    Run {
+        run: Box<RunRecord>,
+        metrics: Vec<EpochMetrics>,
+    },
+    Evals {
+        reports: Vec<EvalReport>,
+    },
+    LogLines {
+        lines: Vec<String>,
     },
     /// The request was done and has nothing to say.
     Done,

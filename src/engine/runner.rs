@@ -10,6 +10,7 @@ use super::job::{JobId, JobSpec, Probe};
 use super::protocol::Event;
 use crate::ode::{ClientConfig, OdeClient};
 use crate::pipeline::dataset::Split;
+use crate::pipeline::evaluate::EvalReport;
 use crate::pipeline::fetch::{fetch, Outcome};
 use crate::pipeline::import::import_reply_files;
 use crate::pipeline::search::search;
@@ -135,6 +136,25 @@ pub(super) async fn run(
         last_sent: Mutex::new(None),
     });
     match spec {
+        JobSpec::AddLocal(request) => {
+            blocking(&context, move |ctx| {
+                let root = ctx.shared.workspace.root().to_path_buf();
+                match request.run(&ctx.shared.catalog, &root) {
+                    Ok(added) => {
+                        for a in &added {
+                            ctx.log(&format!("{} {}: {} bytes", a.outcome, a.pdsid, a.bytes));
+                        }
+                        Finished {
+                            error: None,
+                            outputs: added.iter().map(|a| a.file.display().to_string()).collect(),
+                            result: Some(json!({ "added": added })),
+                        }
+                    }
+                    Err(error) => Finished::failed(error),
+                }
+            })
+            .await
+        }
         JobSpec::Import { files } => {
             blocking(&context, move |ctx| {
                 let mut imported = Vec::new();
@@ -363,6 +383,28 @@ pub(super) async fn run(
                     outputs: vec![job.out.display().to_string()],
                     result: Some(serde_json::to_value(&summary).expect("serialises")),
                 },
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
+        JobSpec::Eval(request) => {
+            let evals = context.shared.workspace.evals_dir();
+            blocking(&context, move |ctx| match request.run_and_keep(&evals) {
+                Ok(report) => {
+                    ctx.log(&format!(
+                        "{} pixels scored: accuracy {:.4}, mean IoU {:.4}, mean F1 {:.4}",
+                        report.pixel.scored,
+                        report.pixel.accuracy,
+                        report.pixel.mean_iou,
+                        report.pixel.mean_f1
+                    ));
+                    let name = report.name.clone().unwrap_or_default();
+                    Finished {
+                        error: None,
+                        outputs: vec![EvalReport::path(&evals, &name).display().to_string()],
+                        result: Some(serde_json::to_value(&report).expect("serialises")),
+                    }
+                }
                 Err(error) => Finished::failed(error),
             })
             .await

@@ -93,7 +93,7 @@ pub enum RunState {
 }
 
 /// `run.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub name: String,
     pub config: RunConfig,
@@ -128,6 +128,27 @@ impl RunRecord {
         let bytes = serde_json::to_vec_pretty(self).expect("a run record serialises");
         write_atomically(&path, &bytes).map_err(|source| TrainError::Io { path, source })
     }
+}
+
+/// The records of every run under `runs_dir` (folders with a `run.json`), by name.
+pub fn list_runs(runs_dir: &Path) -> Result<Vec<RunRecord>, TrainError> {
+    let entries = match std::fs::read_dir(runs_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(TrainError::Io {
+                path: runs_dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    dirs.sort();
+    dirs.iter().map(|dir| RunRecord::read(dir)).collect()
 }
 
 /// Reads `metrics.jsonl` of a run.

@@ -23,6 +23,17 @@ pub enum Selector {
 
 /// How ODE matches a box: by footprint (`loc=f`) or by the observation's centre point
 /// (`loc=o`).
+/// The spacecraft (ODE's instrument host) that carries a Mars instrument.
+pub fn host_of(instrument: &str) -> Option<&'static str> {
+    match instrument.to_ascii_uppercase().as_str() {
+        "HIRISE" | "CTX" | "CRISM" | "MARCI" | "SHARAD" => Some("MRO"),
+        "HRSC" | "OMEGA" => Some("MEX"),
+        "THEMIS" => Some("ODY"),
+        "MOC" | "MOLA" => Some("MGS"),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Location {

@@ -6,9 +6,7 @@
 //! into typed records, so both formats obey exactly the same rules.
 
 use crate::geo::{BoxError, LonLatBox};
-use crate::product::{
-    check_plain_name, Footprints, Product, ProductEntry, ProductFile, UnsafeName, UtcTime,
-};
+use crate::product::{check_plain_name, Product, ProductEntry, ProductFile, UnsafeName, UtcTime};
 use crate::tree::Node;
 use std::collections::BTreeMap;
 
@@ -356,50 +354,8 @@ fn product_from_node(node: &Node, retrieved_at: Option<UtcTime>) -> Result<Produ
         });
     };
     let mut p = Product {
-        pdsid: String::new(),
-        instrument_host: String::new(),
-        instrument: String::new(),
-        product_type: String::new(),
-        target: None,
-        data_set_id: None,
-        observation_id: None,
-        volume_id: None,
-        producer_id: None,
-        product_version: None,
-        relative_path: None,
-        comment: None,
-        description: None,
-        center_latitude: None,
-        center_longitude: None,
-        bbox: None,
-        footprints: Footprints::default(),
-        bb_georeferenced: None,
-        center_georeferenced: None,
-        pole_state: None,
-        map_scale: None,
-        map_resolution: None,
-        incidence_angle: None,
-        emission_angle: None,
-        phase_angle: None,
-        solar_longitude: None,
-        solar_time: None,
-        observation_time: None,
-        start_time: None,
-        stop_time: None,
-        creation_time: None,
-        spacecraft_clock_start: None,
-        spacecraft_clock_stop: None,
-        start_orbit: None,
-        stop_orbit: None,
-        label_file_name: None,
-        label_url: None,
-        product_url: None,
-        files_url: None,
-        external_url: None,
-        external_url2: None,
-        ode_notes: Vec::new(),
-        extra: BTreeMap::new(),
         retrieved_at,
+        ..Product::new("", "", "", "")
     };
     let (mut west, mut east, mut south, mut north) = (None, None, None, None);
     for (key, value) in entries {

@@ -2,9 +2,11 @@
 //! records. This is where the outside-world modules (ODE, catalog) meet.
 
 pub mod dataset;
+pub mod evaluate;
 pub mod fetch;
 pub mod import;
 pub mod labels;
+pub mod local;
 pub mod search;
 pub mod tile;
 pub mod train;

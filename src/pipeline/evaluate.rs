@@ -1,0 +1,249 @@
+//! Scoring a predicted class mask against the truth as a pipeline step: per-class pixel
+//! scores and the confusion matrix, objects matched at IoU >= 0.5, and craters matched as
+//! circles. A named evaluation is kept as `evals/<name>.json` for the console to show.
+
+use super::dataset::{read_mask, DatasetError};
+use crate::fsio::write_atomically;
+use crate::labels::craters::{self, Crater};
+use crate::metrics::objects::{circles, match_craters, match_objects, Circle};
+use crate::metrics::{macro_mean, ClassScores, ConfusionMatrix, DetectionScores};
+use crate::product::check_plain_name;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Mask(#[from] DatasetError),
+    #[error("{}: {message}", .path.display())]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What to score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRequest {
+    /// Kept as `evals/<name>.json` when run as a job; `None` scores without keeping.
+    pub name: Option<String>,
+    /// The true class mask (8-bit PNG).
+    pub truth: PathBuf,
+    /// The predicted class mask, the same size.
+    pub predicted: PathBuf,
+    /// Classes scored (default: one more than the largest value seen, at least 2).
+    pub classes: Option<usize>,
+    /// The truth value left out of the scores.
+    pub ignore: u8,
+    /// Only this box x, y, width, height (a held-out area); default the whole mask.
+    pub region: Option<[u32; 4]>,
+    pub craters: Option<CraterScoring>,
+    /// Also the run that made the prediction, for the report.
+    #[serde(default)]
+    pub run: Option<String>,
+}
+
+/// Crater detection: predicted components as circles against a crater list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CraterScoring {
+    /// x,y,diameter in pixels of the full image.
+    pub list: PathBuf,
+    pub class: u8,
+    /// The fraction of a crater's diameter its training disc covered.
+    pub fill: f64,
+    /// The smallest component taken as a crater, in pixels.
+    pub min_pixels: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub name: Option<String>,
+    pub run: Option<String>,
+    pub truth: PathBuf,
+    pub predicted: PathBuf,
+    pub classes: usize,
+    pub region: [u32; 4],
+    pub pixel: PixelScores,
+    pub objects: Vec<ObjectScores>,
+    pub craters: Option<DetectionScores>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PixelScores {
+    pub scored: u64,
+    pub accuracy: f64,
+    pub mean_iou: f64,
+    pub mean_f1: f64,
+    pub per_class: Vec<ClassScores>,
+    /// Rows: truth; columns: predicted.
+    pub confusion: Vec<Vec<u64>>,
+    pub confusion_normalised: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectScores {
+    pub class: usize,
+    pub scores: DetectionScores,
+}
+
+impl EvalRequest {
+    pub fn run(&self) -> Result<EvalReport, EvalError> {
+        let (width, height, truth) = read_mask(&self.truth)?;
+        let (pw, ph, predicted) = read_mask(&self.predicted)?;
+        if (pw, ph) != (width, height) {
+            return Err(EvalError::Invalid(format!(
+                "{} is {pw} x {ph}, {} is {width} x {height}",
+                self.predicted.display(),
+                self.truth.display()
+            )));
+        }
+        let [bx, by, bw, bh] = self.region.unwrap_or([0, 0, width, height]);
+        if bw == 0 || bh == 0 || bx + bw > width || by + bh > height {
+            return Err(EvalError::Invalid(format!(
+                "box {bx},{by},{bw},{bh} is not inside the {width} x {height} masks"
+            )));
+        }
+        let crop = |mask: &[u8]| -> Vec<u8> {
+            (by..by + bh)
+                .flat_map(|y| {
+                    let start = (y * width + bx) as usize;
+                    mask[start..start + bw as usize].to_vec()
+                })
+                .collect()
+        };
+        let (truth, predicted) = (crop(&truth), crop(&predicted));
+        let seen = truth
+            .iter()
+            .chain(&predicted)
+            .filter(|v| **v != self.ignore)
+            .max()
+            .map_or(1, |m| *m as usize + 1);
+        let classes = self.classes.unwrap_or(seen.max(2));
+        let mut matrix = ConfusionMatrix::new(classes);
+        matrix
+            .add(&truth, &predicted, Some(self.ignore))
+            .map_err(EvalError::Invalid)?;
+        let per_class = matrix.scores();
+        let objects = (1..classes)
+            .map(|class| ObjectScores {
+                class,
+                scores: match_objects(&truth, &predicted, bw as usize, class as u8),
+            })
+            .collect();
+        let craters = match &self.craters {
+            Some(scoring) => Some(scoring.score(&predicted, [bx, by, bw, bh])?),
+            None => None,
+        };
+        Ok(EvalReport {
+            name: self.name.clone(),
+            run: self.run.clone(),
+            truth: self.truth.clone(),
+            predicted: self.predicted.clone(),
+            classes,
+            region: [bx, by, bw, bh],
+            pixel: PixelScores {
+                scored: matrix.total(),
+                accuracy: matrix.accuracy(),
+                mean_iou: macro_mean(&per_class, |s| s.iou),
+                mean_f1: macro_mean(&per_class, |s| s.f1),
+                per_class,
+                confusion: matrix.counts.chunks(classes).map(<[u64]>::to_vec).collect(),
+                confusion_normalised: matrix.normalised(),
+            },
+            objects,
+            craters,
+        })
+    }
+
+    /// Scores and keeps the report as `evals/<name>.json` in `evals_dir`.
+    pub fn run_and_keep(&self, evals_dir: &Path) -> Result<EvalReport, EvalError> {
+        let name = self
+            .name
+            .as_deref()
+            .ok_or_else(|| EvalError::Invalid("an evaluation job needs a name".into()))?;
+        check_plain_name("evaluation name", name).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let report = self.run()?;
+        let path = EvalReport::path(evals_dir, name);
+        let bytes = serde_json::to_vec_pretty(&report).expect("reports serialise");
+        write_atomically(&path, &bytes).map_err(|e| EvalError::File {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(report)
+    }
+}
+
+impl CraterScoring {
+    /// Crater scores inside the region: predicted components as circles against the listed
+    /// craters whose centres lie in it.
+    fn score(
+        &self,
+        predicted: &[u8],
+        [bx, by, bw, bh]: [u32; 4],
+    ) -> Result<DetectionScores, EvalError> {
+        let file_error = |message: String| EvalError::File {
+            path: self.list.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&self.list).map_err(|e| file_error(e.to_string()))?;
+        let listed = craters::read(&self.list.display().to_string(), &text)
+            .map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let mut truth = Vec::new();
+        for crater in listed {
+            let Crater::Pixels { x, y, diameter } = crater else {
+                return Err(file_error(
+                    "craters in degrees need a projection; give x,y,diameter in pixels".into(),
+                ));
+            };
+            let (x, y) = (x - bx as f64, y - by as f64);
+            if x >= 0.0 && y >= 0.0 && x < bw as f64 && y < bh as f64 {
+                truth.push(Circle { x, y, diameter });
+            }
+        }
+        let found = circles(
+            predicted,
+            bw as usize,
+            self.class,
+            self.fill,
+            self.min_pixels,
+        );
+        Ok(match_craters(&found, &truth, 0.4))
+    }
+}
+
+/// Every report kept in `evals_dir`, by name.
+pub fn list_reports(evals_dir: &Path) -> Result<Vec<EvalReport>, EvalError> {
+    let entries = match std::fs::read_dir(evals_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(EvalError::File {
+                path: evals_dir.to_path_buf(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| EvalReport::read(path)).collect()
+}
+
+impl EvalReport {
+    pub fn path(evals_dir: &Path, name: &str) -> PathBuf {
+        evals_dir.join(format!("{name}.json"))
+    }
+
+    pub fn read(path: &Path) -> Result<EvalReport, EvalError> {
+        let bytes = std::fs::read(path).map_err(|e| EvalError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| EvalError::File {
+            path: path.to_path_buf(),
+            message: format!("not an evaluation report: {e}"),
+        })
+    }
+}

@@ -1,0 +1,842 @@
+//! The dashboard's state and how keys and daemon news change it. Nothing here draws or
+//! talks to the daemon: keys become [`Command`]s for the feed, news arrives as [`Update`]s,
+//! so every view can be built from realistic state in tests.
+
+use super::keymap::{Action, Keymap, Scope};
+use crate::catalog::ProductRow;
+use crate::engine::job::{JobId, JobRecord, JobSpec, JobState, NewJob};
+use crate::engine::protocol::{DaemonStatus, Event};
+use crate::geo::LonLatBox;
+use crate::nn::train::{EpochMetrics, RunRecord};
+use crate::ode::query::{host_of, OdeQuery, Selector};
+use crate::pipeline::evaluate::EvalReport;
+use crate::pipeline::fetch::FetchKind;
+use crate::product::ProductFile;
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Catalog,
+    Jobs,
+    Runs,
+    Metrics,
+    Logs,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Catalog,
+        View::Jobs,
+        View::Runs,
+        View::Metrics,
+        View::Logs,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Catalog => "Catalog",
+            View::Jobs => "Jobs",
+            View::Runs => "Runs",
+            View::Metrics => "Metrics",
+            View::Logs => "Logs",
+        }
+    }
+
+    fn scope(self) -> Scope {
+        match self {
+            View::Catalog => Scope::Catalog,
+            View::Jobs => Scope::Jobs,
+            View::Runs => Scope::Runs,
+            View::Metrics => Scope::Metrics,
+            View::Logs => Scope::Logs,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<View> {
+        View::ALL
+            .into_iter()
+            .find(|v| v.title().eq_ignore_ascii_case(name))
+    }
+}
+
+/// What the keyboard is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a `/` filter for the current view.
+    Filter,
+    /// Typing a `:` command.
+    Palette(String),
+    Help,
+    /// A popup: a job's log or a product's details.
+    Detail,
+    /// The ODE search form.
+    Search(SearchForm),
+}
+
+/// The fields of an ODE search, as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchForm {
+    pub fields: [(&'static str, String); 5],
+    pub focus: usize,
+}
+
+impl Default for SearchForm {
+    fn default() -> Self {
+        SearchForm {
+            fields: [
+                ("instrument", "HIRISE".into()),
+                ("product type", "RDRV11".into()),
+                ("or PDS id (* wildcard)", String::new()),
+                ("box W,E,S,N (0-360 E)", String::new()),
+                ("at most (0: all)", "100".into()),
+            ],
+            focus: 0,
+        }
+    }
+}
+
+impl SearchForm {
+    /// The search job the form describes, or what is wrong with it.
+    pub fn job(&self, ode_url: &str) -> Result<JobSpec, String> {
+        let field = |i: usize| self.fields[i].1.trim();
+        let selector = if !field(2).is_empty() {
+            Selector::PdsId(field(2).to_uppercase())
+        } else {
+            let instrument = field(0).to_uppercase();
+            let host = host_of(&instrument)
+                .ok_or_else(|| format!("which spacecraft carries {instrument:?}?"))?;
+            Selector::Instrument {
+                host: host.into(),
+                instrument,
+                product_type: field(1).to_uppercase(),
+            }
+        };
+        let mut query = OdeQuery::new(selector);
+        if !field(3).is_empty() {
+            query.bbox = Some(
+                field(3)
+                    .parse::<LonLatBox>()
+                    .map_err(|e| format!("box: {e}"))?,
+            );
+        }
+        query.params().map_err(|e| e.to_string())?;
+        let max: u64 = field(4)
+            .parse()
+            .map_err(|_| format!("at most: {:?} is not a whole number", field(4)))?;
+        Ok(JobSpec::Search {
+            ode_url: ode_url.to_string(),
+            query,
+            page_size: 100,
+            max: (max > 0).then_some(max),
+        })
+    }
+}
+
+/// Requests for the feed, which talks to the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    RefreshAll,
+    Products,
+    Product(String),
+    Job(JobId),
+    /// Load this run now and keep it fresh; the second is the run compared with it.
+    Runs(Option<String>, Option<String>),
+    /// Tile a product's browse image, downloading it first when it is not here.
+    TileProduct(String),
+    Cancel(JobId),
+    Retry(JobId),
+    Submit(Vec<NewJob>),
+}
+
+/// News for the dashboard.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Status(DaemonStatus),
+    Jobs(Vec<JobRecord>),
+    Job(Box<JobRecord>),
+    Products(Vec<ProductRow>),
+    Product(Box<ProductRow>, Vec<ProductFile>),
+    Runs(Vec<RunRecord>),
+    Run(Box<RunRecord>, Vec<EpochMetrics>),
+    Evals(Vec<EvalReport>),
+    Log(Vec<String>),
+    Event(Event),
+    /// A request was done: a line for the status bar.
+    Done(String),
+    Error(String),
+    Disconnected(String),
+}
+
+/// Progress samples of a running job, for its rate and ETA.
+#[derive(Debug, Clone, Default)]
+pub struct Rate {
+    /// (when, done) of the first sample after the job's first unit (warm-up skipped) and
+    /// the latest one.
+    first: Option<(DateTime<Utc>, u64)>,
+    last: Option<(DateTime<Utc>, u64)>,
+}
+
+impl Rate {
+    fn sample(&mut self, at: DateTime<Utc>, done: u64) {
+        if done == 0 {
+            return;
+        }
+        if self.first.is_none_or(|(_, first)| done < first) {
+            self.first = Some((at, done));
+        }
+        self.last = Some((at, done));
+    }
+
+    /// Units per second since warm-up.
+    pub fn per_second(&self) -> Option<f64> {
+        let ((t0, d0), (t1, d1)) = (self.first?, self.last?);
+        let seconds = (t1 - t0).num_milliseconds() as f64 / 1000.0;
+        (seconds > 0.5 && d1 > d0).then(|| (d1 - d0) as f64 / seconds)
+    }
+}
+
+/// A table's selection and filter.
+#[derive(Debug, Clone, Default)]
+pub struct TableCursor {
+    pub selected: usize,
+    pub filter: String,
+}
+
+impl TableCursor {
+    fn moved(&mut self, action: Action, len: usize, page: usize) {
+        let last = len.saturating_sub(1);
+        self.selected = match action {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::PageUp => self.selected.saturating_sub(page),
+            Action::PageDown => (self.selected + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => self.selected,
+        };
+    }
+}
+
+/// Log levels in the order the level filter steps through them.
+pub const LEVELS: [&str; 4] = ["TRACE", "INFO", "WARN", "ERROR"];
+
+pub struct App {
+    pub keymap: Keymap,
+    pub workspace: String,
+    pub view: View,
+    pub mode: Mode,
+    pub status: Option<DaemonStatus>,
+    /// Why the daemon cannot be reached, while it cannot.
+    pub disconnected: Option<String>,
+    /// The last message for the status bar, and whether it is an error.
+    pub message: Option<(String, bool)>,
+    pub now: DateTime<Utc>,
+
+    pub products: Vec<ProductRow>,
+    /// Indices of the products the catalog filter keeps, kept up to date as the products
+    /// or the filter change (filtering 100,000 rows every frame would cost 30 ms).
+    catalog_rows: Vec<usize>,
+    pub product_detail: Option<(ProductRow, Vec<ProductFile>)>,
+    pub jobs: BTreeMap<JobId, JobRecord>,
+    pub rates: HashMap<JobId, Rate>,
+    pub job_detail: Option<JobRecord>,
+    pub runs: Vec<RunRecord>,
+    /// Runs loaded whole (record and per-epoch metrics): the selected one, the compared one.
+    pub run_details: HashMap<String, (RunRecord, Vec<EpochMetrics>)>,
+    /// The run drawn beside the selected one.
+    pub compare: Option<String>,
+    /// Where searches go (`AREO_ODE_URL`, or ODE itself).
+    pub ode_url: String,
+    /// Training loss per step, by job, as heard live.
+    pub step_losses: HashMap<JobId, Vec<(f64, f64)>>,
+    pub smooth: bool,
+    pub per_step: bool,
+    pub evals: Vec<EvalReport>,
+    pub normalised: bool,
+    /// The per-class column the metrics table is sorted by (0: class).
+    pub sort_column: usize,
+    pub log: Vec<String>,
+    pub min_level: usize,
+    pub follow: bool,
+
+    pub cursors: HashMap<&'static str, TableCursor>,
+    pub quit: bool,
+    /// Set whenever something visible changed; the loop draws and clears it.
+    pub dirty: bool,
+}
+
+/// Sortable per-class columns of the metrics view.
+pub const METRIC_COLUMNS: [&str; 7] = [
+    "class",
+    "precision",
+    "recall",
+    "F1",
+    "IoU",
+    "support",
+    "predicted",
+];
+
+impl App {
+    pub fn new(workspace: String, keymap: Keymap) -> Self {
+        App {
+            keymap,
+            workspace,
+            view: View::Jobs,
+            mode: Mode::Normal,
+            status: None,
+            disconnected: None,
+            message: None,
+            now: Utc::now(),
+            products: Vec::new(),
+            catalog_rows: Vec::new(),
+            product_detail: None,
+            jobs: BTreeMap::new(),
+            rates: HashMap::new(),
+            job_detail: None,
+            runs: Vec::new(),
+            run_details: HashMap::new(),
+            compare: None,
+            ode_url: crate::ode::client::DEFAULT_URL.to_string(),
+            step_losses: HashMap::new(),
+            smooth: true,
+            per_step: false,
+            evals: Vec::new(),
+            normalised: false,
+            sort_column: 0,
+            log: Vec::new(),
+            min_level: 1,
+            follow: true,
+            cursors: HashMap::new(),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    fn table_name(&self) -> &'static str {
+        match self.view {
+            View::Catalog => "catalog",
+            View::Jobs => "jobs",
+            View::Runs => "runs",
+            View::Metrics => "metrics",
+            View::Logs => "logs",
+        }
+    }
+
+    pub fn cursor(&self, table: &'static str) -> TableCursor {
+        self.cursors.get(table).cloned().unwrap_or_default()
+    }
+
+    fn cursor_mut(&mut self) -> &mut TableCursor {
+        self.cursors.entry(self.table_name()).or_default()
+    }
+
+    fn filter_of(&self, table: &'static str) -> String {
+        self.cursors
+            .get(table)
+            .map(|c| c.filter.to_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// Indices of the products the catalog filter keeps.
+    pub fn visible_products(&self) -> &[usize] {
+        &self.catalog_rows
+    }
+
+    fn filter_products(&mut self) {
+        let filter = self.filter_of("catalog");
+        self.catalog_rows = (0..self.products.len())
+            .filter(|i| {
+                let p = &self.products[*i].product;
+                filter.is_empty()
+                    || [&p.pdsid, &p.instrument, &p.product_type]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(&filter))
+            })
+            .collect();
+    }
+
+    /// Jobs, newest first, that the jobs filter keeps.
+    pub fn visible_jobs(&self) -> Vec<&JobRecord> {
+        let filter = self.filter_of("jobs");
+        self.jobs
+            .values()
+            .rev()
+            .filter(|job| {
+                filter.is_empty()
+                    || job.spec.describe().to_lowercase().contains(&filter)
+                    || job.state.as_str().contains(&filter)
+                    || job.id.to_string() == filter
+            })
+            .collect()
+    }
+
+    pub fn visible_runs(&self) -> Vec<&RunRecord> {
+        let filter = self.filter_of("runs");
+        self.runs
+            .iter()
+            .filter(|r| {
+                filter.is_empty()
+                    || r.name.to_lowercase().contains(&filter)
+                    || r.config.name.to_lowercase().contains(&filter)
+                    || r.dataset.to_lowercase().contains(&filter)
+            })
+            .collect()
+    }
+
+    pub fn visible_evals(&self) -> Vec<&EvalReport> {
+        let filter = self.filter_of("metrics");
+        self.evals
+            .iter()
+            .filter(|e| {
+                filter.is_empty()
+                    || e.name
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_lowercase()
+                        .contains(&filter)
+                    || e.run
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_lowercase()
+                        .contains(&filter)
+            })
+            .collect()
+    }
+
+    /// Log lines at or above the chosen level that the filter keeps.
+    pub fn visible_log(&self) -> Vec<&str> {
+        let filter = self.filter_of("logs");
+        self.log
+            .iter()
+            .map(String::as_str)
+            .filter(|line| level_of(line) >= self.min_level)
+            .filter(|line| filter.is_empty() || line.to_lowercase().contains(&filter))
+            .collect()
+    }
+
+    pub fn selected_run(&self) -> Option<&RunRecord> {
+        let runs = self.visible_runs();
+        runs.get(
+            self.cursor("runs")
+                .selected
+                .min(runs.len().saturating_sub(1)),
+        )
+        .copied()
+    }
+
+    pub fn selected_eval(&self) -> Option<&EvalReport> {
+        let evals = self.visible_evals();
+        evals
+            .get(
+                self.cursor("metrics")
+                    .selected
+                    .min(evals.len().saturating_sub(1)),
+            )
+            .copied()
+    }
+
+    /// The runs the runs view draws: the selected one and the compared one.
+    fn runs_wanted(&self) -> Command {
+        Command::Runs(
+            self.selected_run().map(|r| r.name.clone()),
+            self.compare.clone(),
+        )
+    }
+
+    fn selected_job(&self) -> Option<JobId> {
+        let jobs = self.visible_jobs();
+        jobs.get(self.cursor("jobs").selected).map(|j| j.id)
+    }
+
+    fn selected_product(&self) -> Option<String> {
+        let rows = self.visible_products();
+        rows.get(self.cursor("catalog").selected)
+            .map(|i| self.products[*i].product.pdsid.clone())
+    }
+
+    /// The job training a run, newest first.
+    pub fn training_job(&self, run: &str) -> Option<&JobRecord> {
+        self.jobs
+            .values()
+            .rev()
+            .find(|j| matches!(&j.spec, JobSpec::Train(t) if t.run == run))
+    }
+
+    fn rows_in_view(&self) -> usize {
+        match self.view {
+            View::Catalog => self.visible_products().len(),
+            View::Jobs => self.visible_jobs().len(),
+            View::Runs => self.visible_runs().len(),
+            View::Metrics => self.visible_evals().len(),
+            View::Logs => self.visible_log().len(),
+        }
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.message = Some((text.into(), error));
+    }
+
+    /// A key press: changes the state, and returns what to ask the daemon.
+    pub fn key(&mut self, event: KeyEvent) -> Vec<Command> {
+        self.dirty = true;
+        match self.mode.clone() {
+            Mode::Filter => {
+                let cursor = self.cursor_mut();
+                match event.code {
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Esc => {
+                        cursor.filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Backspace => {
+                        cursor.filter.pop();
+                    }
+                    KeyCode::Char(c) => {
+                        cursor.filter.push(c);
+                        cursor.selected = 0;
+                    }
+                    _ => {}
+                }
+                if self.view == View::Catalog {
+                    self.filter_products();
+                }
+                return Vec::new();
+            }
+            Mode::Palette(mut text) => {
+                match event.code {
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        return self.palette(text.trim());
+                    }
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.mode = Mode::Palette(text);
+                    }
+                    KeyCode::Char(c) => {
+                        text.push(c);
+                        self.mode = Mode::Palette(text);
+                    }
+                    _ => {}
+                }
+                return Vec::new();
+            }
+            Mode::Search(mut form) => {
+                match event.code {
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Tab | KeyCode::Down => {
+                        form.focus = (form.focus + 1) % form.fields.len();
+                        self.mode = Mode::Search(form);
+                    }
+                    KeyCode::BackTab | KeyCode::Up => {
+                        form.focus = (form.focus + form.fields.len() - 1) % form.fields.len();
+                        self.mode = Mode::Search(form);
+                    }
+                    KeyCode::Backspace => {
+                        form.fields[form.focus].1.pop();
+                        self.mode = Mode::Search(form);
+                    }
+                    KeyCode::Char(c) => {
+                        form.fields[form.focus].1.push(c);
+                        self.mode = Mode::Search(form);
+                    }
+                    KeyCode::Enter => match form.job(&self.ode_url) {
+                        Ok(spec) => {
+                            self.mode = Mode::Normal;
+                            self.say(format!("queueing {}", spec.describe()), false);
+                            return vec![Command::Submit(vec![NewJob::new(spec)])];
+                        }
+                        Err(why) => {
+                            self.say(why, true);
+                            self.mode = Mode::Search(form);
+                        }
+                    },
+                    _ => {}
+                }
+                return Vec::new();
+            }
+            Mode::Help | Mode::Detail => {
+                match self.keymap.action(self.view.scope(), &event) {
+                    Some(Action::Quit) => self.quit = true,
+                    Some(Action::Help | Action::Back | Action::Open) => self.mode = Mode::Normal,
+                    _ => {}
+                }
+                return Vec::new();
+            }
+            Mode::Normal => {}
+        }
+        let Some(action) = self.keymap.action(self.view.scope(), &event) else {
+            return Vec::new();
+        };
+        self.act(action)
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.mode = Mode::Help,
+            Action::Palette => self.mode = Mode::Palette(String::new()),
+            Action::Filter => self.mode = Mode::Filter,
+            Action::Back => {
+                self.cursor_mut().filter.clear();
+                self.message = None;
+                if self.view == View::Catalog {
+                    self.filter_products();
+                }
+            }
+            Action::ViewCatalog => return self.show(View::Catalog),
+            Action::ViewJobs => return self.show(View::Jobs),
+            Action::ViewRuns => return self.show(View::Runs),
+            Action::ViewMetrics => return self.show(View::Metrics),
+            Action::ViewLogs => return self.show(View::Logs),
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => {
+                let len = self.rows_in_view();
+                if self.view == View::Logs {
+                    self.follow = action == Action::Bottom;
+                }
+                self.cursor_mut().moved(action, len, 10);
+                if self.view == View::Runs {
+                    return vec![self.runs_wanted()];
+                }
+            }
+            Action::Refresh => return vec![Command::RefreshAll, Command::Products],
+            Action::Open => match self.view {
+                View::Jobs => {
+                    if let Some(id) = self.selected_job() {
+                        self.job_detail = self.jobs.get(&id).cloned();
+                        self.mode = Mode::Detail;
+                        return vec![Command::Job(id)];
+                    }
+                }
+                View::Catalog => {
+                    if let Some(pdsid) = self.selected_product() {
+                        self.product_detail = None;
+                        self.mode = Mode::Detail;
+                        return vec![Command::Product(pdsid)];
+                    }
+                }
+                _ => {}
+            },
+            Action::FetchBrowse => {
+                if let Some(pdsid) = self.selected_product() {
+                    self.say(
+                        format!("queueing a download of {pdsid}'s browse image"),
+                        false,
+                    );
+                    return vec![Command::Submit(vec![NewJob::new(JobSpec::Fetch {
+                        pdsids: vec![pdsid],
+                        kinds: vec![FetchKind::Browse],
+                        parallel: 2,
+                    })])];
+                }
+            }
+            Action::Search => {
+                self.message = None;
+                self.mode = Mode::Search(SearchForm::default());
+            }
+            Action::TileProduct => {
+                if let Some(pdsid) = self.selected_product() {
+                    return vec![Command::TileProduct(pdsid)];
+                }
+            }
+            Action::Compare => {
+                let selected = self.selected_run().map(|r| r.name.clone());
+                self.compare = if self.compare == selected {
+                    None
+                } else {
+                    selected
+                };
+                return vec![self.runs_wanted()];
+            }
+            Action::CancelJob => {
+                if let Some(id) = self.selected_job() {
+                    return vec![Command::Cancel(id)];
+                }
+            }
+            Action::RetryJob => {
+                if let Some(id) = self.selected_job() {
+                    return vec![Command::Retry(id)];
+                }
+            }
+            Action::ToggleSmooth => self.smooth = !self.smooth,
+            Action::ToggleSteps => self.per_step = !self.per_step,
+            Action::ToggleNormalised => self.normalised = !self.normalised,
+            Action::Sort => self.sort_column = (self.sort_column + 1) % METRIC_COLUMNS.len(),
+            Action::Level => self.min_level = (self.min_level + 1) % LEVELS.len(),
+            Action::Follow => self.follow = !self.follow,
+        }
+        Vec::new()
+    }
+
+    fn show(&mut self, view: View) -> Vec<Command> {
+        self.view = view;
+        match view {
+            View::Catalog => vec![Command::Products],
+            View::Runs => vec![self.runs_wanted()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn palette(&mut self, text: &str) -> Vec<Command> {
+        match text {
+            "" => Vec::new(),
+            "q" | "quit" => {
+                self.quit = true;
+                Vec::new()
+            }
+            name => match View::from_name(name) {
+                Some(view) => self.show(view),
+                None => {
+                    self.say(
+                        format!("no command :{name} (:catalog :jobs :runs :metrics :logs :quit)"),
+                        true,
+                    );
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    /// News from the daemon; returns follow-up requests.
+    pub fn update(&mut self, update: Update) -> Vec<Command> {
+        self.dirty = true;
+        match update {
+            Update::Status(status) => {
+                self.status = Some(status);
+                self.disconnected = None;
+            }
+            Update::Jobs(jobs) => {
+                self.jobs = jobs.into_iter().map(|j| (j.id, j)).collect();
+            }
+            Update::Job(job) => {
+                if self.job_detail.as_ref().is_some_and(|j| j.id == job.id) {
+                    self.job_detail = Some((*job).clone());
+                }
+                self.jobs.insert(job.id, job.summary());
+            }
+            Update::Products(rows) => {
+                self.products = rows;
+                self.filter_products();
+            }
+            Update::Product(row, files) => self.product_detail = Some((*row, files)),
+            Update::Runs(runs) => {
+                let first_news = self.runs.is_empty() && !runs.is_empty();
+                self.runs = runs;
+                if first_news {
+                    return vec![self.runs_wanted()];
+                }
+            }
+            Update::Run(run, metrics) => {
+                self.run_details.insert(run.name.clone(), (*run, metrics));
+            }
+            Update::Evals(evals) => self.evals = evals,
+            Update::Log(lines) => self.log = lines,
+            Update::Event(event) => return self.event(event),
+            Update::Done(text) => self.say(text, false),
+            Update::Error(text) => self.say(text, true),
+            Update::Disconnected(why) => self.disconnected = Some(why),
+        }
+        Vec::new()
+    }
+
+    fn event(&mut self, event: Event) -> Vec<Command> {
+        match event {
+            Event::Job { job } => {
+                let finished = job.state.is_final();
+                let kind = job.spec.kind();
+                if let Some(detail) = &mut self.job_detail {
+                    if detail.id == job.id {
+                        detail.state = job.state;
+                        detail.error = job.error.clone();
+                    }
+                }
+                self.jobs.insert(job.id, *job);
+                if finished && matches!(kind, "import" | "search" | "fetch") {
+                    return vec![Command::Products];
+                }
+            }
+            Event::Progress {
+                job,
+                label,
+                done,
+                total,
+            } => {
+                self.rates.entry(job).or_default().sample(self.now, done);
+                if let Some(record) = self.jobs.get_mut(&job) {
+                    record.progress = Some(crate::engine::job::JobProgress { label, done, total });
+                }
+            }
+            Event::Log { job, line } => {
+                if let Some(detail) = &mut self.job_detail {
+                    if detail.id == job {
+                        detail.push_log(line);
+                    }
+                }
+            }
+            Event::Metric {
+                job,
+                name,
+                step,
+                value,
+            } => {
+                if name == "train.loss" {
+                    self.step_losses
+                        .entry(job)
+                        .or_default()
+                        .push((step as f64, value));
+                }
+            }
+            Event::Lagged { .. } => return vec![Command::RefreshAll],
+            Event::Stopping => {
+                self.disconnected = Some("the daemon is stopping".into());
+            }
+        }
+        Vec::new()
+    }
+
+    /// Whether a job is running or waiting.
+    pub fn active_jobs(&self) -> usize {
+        self.jobs
+            .values()
+            .filter(|j| matches!(j.state, JobState::Running | JobState::Queued))
+            .count()
+    }
+}
+
+/// The level of a daemon log line (tracing's format: time, level, message); lines without
+/// one count as INFO.
+pub fn level_of(line: &str) -> usize {
+    line.split_whitespace()
+        .take(3)
+        .find_map(|word| {
+            LEVELS
+                .iter()
+                .position(|l| word == *l)
+                .or_else(|| (word == "DEBUG").then_some(0))
+        })
+        .unwrap_or(1)
+}
+
+/// An exponential moving average, as the smoothed loss curve.
+pub fn smoothed(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
+    let mut average = None;
+    points
+        .iter()
+        .map(|(x, y)| {
+            let value = match average {
+                None => *y,
+                Some(previous) => weight * previous + (1.0 - weight) * y,
+            };
+            average = Some(value);
+            (*x, value)
+        })
+        .collect()
+}

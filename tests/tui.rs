@@ -1,0 +1,567 @@
+//! The dashboard's views drawn on a ratatui `TestBackend` from realistic state, compared
+//! with the snapshots in `tests/snapshots/` (review changes with `cargo insta review`, or
+//! read the `.snap.new` files): every view, empty states, an error, a long table, a narrow
+//! terminal, the help and the detail popups; and keys doing what the help says.
+
+use areo::catalog::ProductRow;
+use areo::engine::job::{JobProgress, JobRecord, JobSpec, JobState, NewJob, Probe};
+use areo::engine::protocol::{DaemonStatus, Event};
+use areo::metrics::{ClassScores, DetectionScores};
+use areo::nn::config::RunConfig;
+use areo::nn::train::{EpochMetrics, RunRecord};
+use areo::pipeline::evaluate::{EvalReport, ObjectScores, PixelScores};
+use areo::product::FileState;
+use areo::tui::app::{App, Command, Mode, Update, View};
+use areo::tui::keymap::Keymap;
+use areo::tui::views;
+use chrono::{DateTime, TimeZone, Utc};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use serde_json::json;
+
+const REPLY: &[u8] = include_bytes!("../data/ode/ESP_013951_1955_RED.json");
+
+fn at(minute: u32, second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 9, minute, second)
+        .unwrap()
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| views::draw(frame, app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..height {
+        let line: String = (0..width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn app() -> App {
+    let mut app = App::new("/home/ada/areo".into(), Keymap::default());
+    app.now = at(30, 0);
+    app.update(Update::Status(DaemonStatus {
+        pid: 4242,
+        version: "0.1.0".into(),
+        workspace: "/home/ada/areo".into(),
+        started: at(0, 0),
+        resources: Default::default(),
+        in_use: Default::default(),
+        jobs: [(JobState::Running, 1), (JobState::Queued, 2)]
+            .into_iter()
+            .collect(),
+    }));
+    app
+}
+
+/// The sample product, and `n - 1` made-up neighbours of it.
+fn products(n: usize) -> Vec<ProductRow> {
+    let reply = areo::ode::parse_reply(REPLY).unwrap();
+    let product = reply.products[0].product.clone();
+    (0..n)
+        .map(|i| {
+            let mut row = ProductRow::not_stored(product.clone());
+            if i > 0 {
+                row.product.pdsid = format!("ESP_{:06}_1955_RED", 13951 + i);
+                row.product.center_latitude = product.center_latitude.map(|v| v + i as f64 * 0.01);
+            }
+            if i % 3 == 1 {
+                row.state = FileState::Complete;
+                row.bytes_on_disk = 1_234_567 * i as u64;
+            }
+            row
+        })
+        .collect()
+}
+
+fn job(id: u64, spec: JobSpec, state: JobState) -> JobRecord {
+    let mut record = JobRecord::new(id, &NewJob::new(spec), Vec::new());
+    record.created = at(id as u32, 0);
+    record.state = state;
+    if state != JobState::Queued {
+        record.started = Some(at(id as u32, 5));
+        record.attempts = 1;
+    }
+    if state.is_final() {
+        record.finished = Some(at(id as u32 + 1, 0));
+    }
+    record
+}
+
+fn demo_jobs() -> Vec<JobRecord> {
+    let config = tiny_config();
+    let train = JobSpec::Train(areo::pipeline::train::TrainJob {
+        run: "demo-unet-tiny".into(),
+        config,
+        dataset: "demo-craters".into(),
+        device: "cpu".into(),
+        encoder_weights: None,
+    });
+    let mut running = job(4, train, JobState::Running);
+    running.progress = Some(JobProgress {
+        label: "training".into(),
+        done: 150,
+        total: 330,
+    });
+    let mut failed = job(
+        2,
+        JobSpec::Import {
+            files: vec!["/home/ada/replies/page-9.json".into()],
+        },
+        JobState::Failed,
+    );
+    failed.error = Some(
+        "page-9.json: product 3 (ESP_0123_RED): Center_latitude \"north\" is not a number".into(),
+    );
+    vec![
+        job(
+            1,
+            JobSpec::Import {
+                files: vec!["/home/ada/areo/demo/ESP_013951_1955_RED.json".into()],
+            },
+            JobState::Succeeded,
+        ),
+        failed,
+        job(
+            3,
+            JobSpec::Probe(Probe {
+                steps: 3,
+                step_ms: 10,
+                ..Probe::default()
+            }),
+            JobState::Cancelled,
+        ),
+        running,
+        job(
+            5,
+            JobSpec::Probe(Probe {
+                steps: 5,
+                step_ms: 10,
+                ..Probe::default()
+            }),
+            JobState::Queued,
+        ),
+    ]
+}
+
+fn tiny_config() -> RunConfig {
+    RunConfig::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/unet-tiny.toml"
+    )))
+    .unwrap()
+}
+
+fn run_record(name: &str, state: &str, epochs_done: usize) -> RunRecord {
+    serde_json::from_value(json!({
+        "name": name,
+        "config": tiny_config(),
+        "dataset": "demo-craters",
+        "device": "cpu",
+        "normalisation": {"mean": 0.4752, "std": 0.2022},
+        "state": state,
+        "parameters": 513810,
+        "train_samples": 42,
+        "validation_samples": 4,
+        "epochs_done": epochs_done,
+        "step": epochs_done * 11,
+        "best": {"epoch": 12, "score": 0.5755},
+        "error": null,
+        "started": "2026-11-27T09:04:05Z",
+        "updated": "2026-11-27T09:29:00Z",
+    }))
+    .unwrap()
+}
+
+/// A loss curve that falls as real ones do, with validation above it.
+fn epochs(n: usize) -> Vec<EpochMetrics> {
+    (1..=n)
+        .map(|epoch| {
+            let e = epoch as f64;
+            EpochMetrics {
+                epoch,
+                step: epoch as u64 * 11,
+                train_loss: 0.45 + 0.6 / e,
+                val_loss: Some(0.58 + 0.4 / e),
+                lr: 3e-3 * (1.0 - e / 31.0),
+                iou: vec![0.95, 0.05 + 0.15 * (1.0 - 1.0 / e)],
+                f1: vec![0.97, 0.1 + 0.2 * (1.0 - 1.0 / e)],
+                mean_iou: Some(0.5 + 0.075 * (1.0 - 1.0 / e)),
+                pixel_accuracy: Some(0.95),
+                seconds: 11.5,
+                tiles_per_second: 3.7,
+            }
+        })
+        .collect()
+}
+
+fn report() -> EvalReport {
+    let scores = |class, precision, recall, f1, iou, support, predicted| ClassScores {
+        class,
+        precision,
+        recall,
+        f1,
+        iou,
+        support,
+        predicted,
+    };
+    EvalReport {
+        name: Some("demo".into()),
+        run: Some("demo-unet-tiny".into()),
+        truth: "/home/ada/areo/demo/truth/nanedi-512x320.png".into(),
+        predicted: "/home/ada/areo/runs/demo-unet-tiny/predictions/nanedi-512x320/mask.png".into(),
+        classes: 2,
+        region: [384, 160, 128, 160],
+        pixel: PixelScores {
+            scored: 20480,
+            accuracy: 0.9568,
+            mean_iou: 0.5136,
+            mean_f1: 0.5547,
+            per_class: vec![
+                scores(0, 0.9774, 0.9783, 0.9779, 0.9567, 19962, 19980),
+                scores(1, 0.1340, 0.1293, 0.1316, 0.0705, 518, 500),
+            ],
+            confusion: vec![vec![19529, 433], vec![451, 67]],
+            confusion_normalised: vec![
+                vec![19529.0 / 19962.0, 433.0 / 19962.0],
+                vec![451.0 / 518.0, 67.0 / 518.0],
+            ],
+        },
+        objects: vec![ObjectScores {
+            class: 1,
+            scores: DetectionScores::new(6, 4, 1),
+        }],
+        craters: Some(DetectionScores::new(5, 4, 2)),
+    }
+}
+
+fn busy_app() -> App {
+    let mut app = app();
+    app.update(Update::Products(products(3)));
+    app.update(Update::Jobs(demo_jobs()));
+    app.update(Update::Runs(vec![
+        run_record("demo-unet-tiny", "running", 14),
+        run_record("tiny-lr1e-2", "finished", 15),
+    ]));
+    app.update(Update::Run(
+        Box::new(run_record("demo-unet-tiny", "running", 14)),
+        epochs(14),
+    ));
+    app.update(Update::Evals(vec![report()]));
+    app.update(Update::Log(vec![
+        "2026-11-27T09:00:00.1Z  INFO areo::engine::daemon: daemon 4242 serving /home/ada/areo"
+            .into(),
+        "2026-11-27T09:02:00.5Z  INFO areo::engine::daemon: job 2 queued: import page-9.json"
+            .into(),
+        "2026-11-27T09:02:01.0Z ERROR areo::engine::runner: job 2 failed: page-9.json: product 3"
+            .into(),
+        "2026-11-27T09:03:00.0Z  WARN areo::engine::daemon: client went away mid-frame".into(),
+        "2026-11-27T09:03:00.0Z DEBUG areo::engine::daemon: a debug line hidden at INFO".into(),
+        "2026-11-27T09:04:05.0Z  INFO areo::engine::runner: job 4 started: train demo-unet-tiny"
+            .into(),
+    ]));
+    app
+}
+
+#[test]
+fn every_view_draws_realistic_state_at_80_by_24() {
+    let mut app = busy_app();
+    for view in View::ALL {
+        app.view = view;
+        insta::assert_snapshot!(
+            format!("view_{}", view.title().to_lowercase()),
+            render(&app, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn empty_workspaces_say_what_to_do() {
+    let mut app = app();
+    for view in View::ALL {
+        app.view = view;
+        insta::assert_snapshot!(
+            format!("empty_{}", view.title().to_lowercase()),
+            render(&app, 80, 12)
+        );
+    }
+}
+
+#[test]
+fn a_lost_daemon_and_a_refused_request_show_in_red_words() {
+    let mut app = busy_app();
+    app.update(Update::Error("no job 99".into()));
+    app.update(Update::Disconnected(
+        "no areo daemon is running for workspace /home/ada/areo".into(),
+    ));
+    insta::assert_snapshot!(render(&app, 100, 8));
+}
+
+#[test]
+fn a_long_catalog_keeps_the_selection_on_screen() {
+    let mut app = busy_app();
+    app.update(Update::Products(products(100_000)));
+    app.key(key('1'));
+    for _ in 0..3 {
+        app.key(code(KeyCode::PageDown));
+    }
+    app.key(key('j'));
+    let text = render(&app, 100, 16);
+    assert!(
+        text.contains("Catalog: 100000 of 100000 products"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    app.key(key('G'));
+    let text = render(&app, 100, 16);
+    assert!(
+        text.contains("ESP_113950_1955_RED"),
+        "the last product shows: {text}"
+    );
+}
+
+#[test]
+fn a_narrow_terminal_drops_columns_and_nothing_panics() {
+    let mut app = busy_app();
+    app.view = View::Jobs;
+    insta::assert_snapshot!(render(&app, 60, 14));
+    for view in View::ALL {
+        app.view = view;
+        for (width, height) in [(1, 1), (10, 3), (20, 5), (40, 10), (200, 60)] {
+            render(&app, width, height);
+        }
+    }
+}
+
+#[test]
+fn the_filter_narrows_the_jobs_and_esc_clears_it() {
+    let mut app = busy_app();
+    app.key(key('2'));
+    app.key(key('/'));
+    for c in "import".chars() {
+        app.key(key(c));
+    }
+    assert_eq!(app.mode, Mode::Filter);
+    app.key(code(KeyCode::Enter));
+    assert_eq!(app.visible_jobs().len(), 2);
+    let text = render(&app, 80, 10);
+    assert!(text.contains("Jobs: 2 of 5"), "{text}");
+    assert!(text.contains("filter: import"), "{text}");
+    app.key(code(KeyCode::Esc));
+    assert_eq!(app.visible_jobs().len(), 5);
+}
+
+#[test]
+fn keys_in_the_jobs_view_ask_the_daemon_for_the_selected_job() {
+    let mut app = busy_app();
+    app.key(key('2'));
+    // Newest first: 5 (queued), 4 (running), ...
+    app.key(key('j'));
+    assert_eq!(app.key(key('c')), vec![Command::Cancel(4)]);
+    app.key(key('j'));
+    app.key(key('j'));
+    assert_eq!(app.key(key('r')), vec![Command::Retry(2)]);
+    assert_eq!(app.key(code(KeyCode::Enter)), vec![Command::Job(2)]);
+    assert_eq!(app.mode, Mode::Detail);
+    insta::assert_snapshot!(render(&app, 80, 14));
+    app.key(code(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn the_palette_switches_views_and_names_unknown_commands() {
+    let mut app = busy_app();
+    app.key(key(':'));
+    for c in "metrics".chars() {
+        app.key(key(c));
+    }
+    app.key(code(KeyCode::Enter));
+    assert_eq!(app.view, View::Metrics);
+    app.key(key(':'));
+    for c in "launch".chars() {
+        app.key(key(c));
+    }
+    app.key(code(KeyCode::Enter));
+    assert_eq!(app.view, View::Metrics);
+    let text = render(&app, 80, 24);
+    assert!(text.contains("no command :launch"), "{text}");
+    app.key(key('n'));
+    assert!(
+        render(&app, 80, 24).contains("0.978"),
+        "normalised confusion shows shares"
+    );
+    app.key(key(':'));
+    app.key(key('q'));
+    app.key(code(KeyCode::Enter));
+    assert!(app.quit);
+}
+
+#[test]
+fn the_help_lists_the_live_keymap() {
+    let mut app = busy_app();
+    app.keymap = Keymap::with_overrides("keymap.toml", "cancel-job = \"x\"").unwrap();
+    app.key(key('2'));
+    app.key(key('?'));
+    assert_eq!(app.mode, Mode::Help);
+    let text = render(&app, 80, 30);
+    assert!(text.contains("x  cancel the job"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn live_step_losses_feed_the_runs_chart_and_the_progress_gives_a_rate() {
+    let mut app = busy_app();
+    app.key(key('3'));
+    app.key(key('t'));
+    for step in 1..=40u64 {
+        app.update(Update::Event(Event::Metric {
+            job: 4,
+            name: "train.loss".into(),
+            step,
+            value: 1.0 / (step as f64).sqrt(),
+        }));
+    }
+    let text = render(&app, 80, 24);
+    assert!(text.contains("train loss (smoothed)"), "{text}");
+    assert!(text.contains("step (live"), "{text}");
+    insta::assert_snapshot!(text);
+
+    app.key(key('2'));
+    app.now = at(30, 0);
+    app.update(Update::Event(Event::Progress {
+        job: 4,
+        label: "training".into(),
+        done: 150,
+        total: 330,
+    }));
+    app.now = at(30, 10);
+    app.update(Update::Event(Event::Progress {
+        job: 4,
+        label: "training".into(),
+        done: 180,
+        total: 330,
+    }));
+    let text = render(&app, 100, 12);
+    assert!(text.contains("3.0/s"), "30 steps in 10 s: {text}");
+    assert!(text.contains("50s"), "150 steps left at 3/s: {text}");
+}
+
+#[test]
+fn the_search_form_queues_an_ode_search_and_names_what_is_wrong() {
+    let mut app = busy_app();
+    app.ode_url = "http://127.0.0.1:9/ode/".into();
+    app.key(key('1'));
+    app.key(key('s'));
+    assert!(matches!(app.mode, Mode::Search(_)));
+    // To the box field: W,E,S,N.
+    for _ in 0..3 {
+        app.key(code(KeyCode::Tab));
+    }
+    for c in "359.5,0.5,-0.5,0.5".chars() {
+        app.key(key(c));
+    }
+    insta::assert_snapshot!(render(&app, 80, 16));
+    let commands = app.key(code(KeyCode::Enter));
+    let [Command::Submit(jobs)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    let JobSpec::Search {
+        ode_url,
+        query,
+        max,
+        ..
+    } = &jobs[0].spec
+    else {
+        panic!("{jobs:?}");
+    };
+    assert_eq!(ode_url, "http://127.0.0.1:9/ode/");
+    assert_eq!(*max, Some(100));
+    let params = query.params().unwrap();
+    for (name, value) in [
+        ("ihid", "MRO"),
+        ("iid", "HIRISE"),
+        ("pt", "RDRV11"),
+        ("westernlon", "359.5"),
+        ("minlat", "-0.5"),
+    ] {
+        assert!(
+            params.iter().any(|(n, v)| *n == name && v == value),
+            "{name}={value} in {params:?}"
+        );
+    }
+    assert_eq!(app.mode, Mode::Normal);
+
+    app.key(key('s'));
+    for _ in 0..6 {
+        app.key(code(KeyCode::Backspace));
+    }
+    for c in "VIKING".chars() {
+        app.key(key(c));
+    }
+    assert!(app.key(code(KeyCode::Enter)).is_empty());
+    assert!(matches!(app.mode, Mode::Search(_)), "the form stays open");
+    let text = render(&app, 80, 16);
+    assert!(
+        text.contains("which spacecraft carries \"VIKING\"?"),
+        "{text}"
+    );
+    app.key(code(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn catalog_and_runs_keys_queue_tiling_and_compare_runs() {
+    let mut app = busy_app();
+    app.key(key('1'));
+    app.key(key('j'));
+    assert_eq!(
+        app.key(key('t')),
+        vec![Command::TileProduct("ESP_013952_1955_RED".into())]
+    );
+    app.key(key('3'));
+    assert_eq!(
+        app.key(key('m')),
+        vec![Command::Runs(
+            Some("demo-unet-tiny".into()),
+            Some("demo-unet-tiny".into())
+        )]
+    );
+    assert_eq!(
+        app.key(key('j')),
+        vec![Command::Runs(
+            Some("tiny-lr1e-2".into()),
+            Some("demo-unet-tiny".into())
+        )]
+    );
+    let mut longer = epochs(15);
+    for m in &mut longer {
+        m.train_loss *= 0.9;
+        m.val_loss = m.val_loss.map(|v| v * 0.95);
+    }
+    app.update(Update::Run(
+        Box::new(run_record("tiny-lr1e-2", "finished", 15)),
+        longer,
+    ));
+    let text = render(&app, 80, 24);
+    assert!(text.contains("vs demo-unet-tiny (dots)"), "{text}");
+    insta::assert_snapshot!(text);
+    // Pressing it on the compared run itself stops comparing.
+    app.key(key('k'));
+    assert_eq!(
+        app.key(key('m')),
+        vec![Command::Runs(Some("demo-unet-tiny".into()), None)]
+    );
+}
