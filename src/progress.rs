@@ -27,3 +27,19 @@ impl Progress for Silent {
     fn advance(&self, _units: u64) {}
     fn finish(&self) {}
 }
+
+/// Bytes in SI units (powers of 1000, as ODE counts them): 999 B, 1.2 kB, 3.4 MB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -8,7 +8,9 @@ use crate::engine::job::JobSpec;
 use crate::nn::config::RunConfig;
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
-use crate::pipeline::evaluate::{CraterScoring, EvalReport, EvalRequest, ObjectScores};
+use crate::pipeline::evaluate::{
+    CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
+};
 use crate::pipeline::train::{InferJob, TrainJob};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
@@ -517,18 +519,7 @@ pub fn print_report(report: &EvalReport) {
             ]
         })
         .collect();
-    print_table(
-        &[
-            "class",
-            "precision",
-            "recall",
-            "F1",
-            "IoU",
-            "support",
-            "predicted",
-        ],
-        &rows,
-    );
+    print_table(&CLASS_SCORE_COLUMNS, &rows);
     println!("confusion (rows: truth, columns: predicted)");
     let rows: Vec<Vec<String>> = pixel
         .confusion

@@ -9,7 +9,7 @@ mod jobs;
 mod labels;
 mod learn;
 mod ode;
-pub(crate) mod output;
+mod output;
 
 use crate::workspace::Workspace;
 use clap::{Parser, Subcommand};

@@ -79,6 +79,17 @@ pub struct PixelScores {
     pub confusion_normalised: Vec<Vec<f64>>,
 }
 
+/// The per-class table's columns, in [`ClassScores`] order, as every front end heads them.
+pub const CLASS_SCORE_COLUMNS: [&str; 7] = [
+    "class",
+    "precision",
+    "recall",
+    "F1",
+    "IoU",
+    "support",
+    "predicted",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectScores {
     pub class: usize,

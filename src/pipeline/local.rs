@@ -65,50 +65,20 @@ impl AddLocal {
             };
             let label = label.as_ref().map(|(_, l)| l).or(attached.as_ref());
             let product = product(&name, label).map_err(file_error)?;
-            let dir = workspace.join("products").join(&product.pdsid);
-            let target = dir.join(&name);
-            let (bytes, sha256) = place(file, &target)?;
-            let mut entry_file = ProductFile::remote(
-                &name,
-                "Product",
-                &format!(
-                    "file://{}",
-                    std::path::absolute(file).unwrap_or(file.clone()).display()
-                ),
-            );
-            entry_file.state = FileState::Complete;
-            entry_file.local_path =
-                Some(PathBuf::from("products").join(&product.pdsid).join(&name));
-            entry_file.size = Some(bytes);
-            entry_file.sha256 = Some(sha256.clone());
-            entry_file.kbytes = Some(bytes.div_ceil(1000));
-            let mut files = vec![entry_file];
+            let image = placed(file, workspace, &product.pdsid, &name)?;
+            let mut files = vec![image.clone()];
             if let Some(label_path) = &self.label {
                 let label_name = label_path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let (label_bytes, label_sha) = place(label_path, &dir.join(&label_name))?;
-                let mut label_file = ProductFile::remote(
-                    &label_name,
-                    "Product",
-                    &format!("file://{}", label_path.display()),
-                );
-                label_file.state = FileState::Complete;
-                label_file.local_path = Some(
-                    PathBuf::from("products")
-                        .join(&product.pdsid)
-                        .join(&label_name),
-                );
-                label_file.size = Some(label_bytes);
-                label_file.sha256 = Some(label_sha);
-                files.push(label_file);
+                files.push(placed(label_path, workspace, &product.pdsid, &label_name)?);
             }
             added.push(Added {
                 pdsid: product.pdsid.clone(),
-                file: target,
-                bytes,
-                sha256,
+                file: workspace.join(image.local_path.expect("placed files are local")),
+                bytes: image.size.unwrap_or_default(),
+                sha256: image.sha256.unwrap_or_default(),
                 outcome: String::new(),
             });
             entries.push(ProductEntry {
@@ -200,6 +170,25 @@ fn product(file_name: &str, label: Option<&Label>) -> Result<Product, String> {
         }
     }
     Ok(product)
+}
+
+/// `source` placed in `products/<pdsid>/<name>`, as a complete file record.
+fn placed(
+    source: &Path,
+    workspace: &Path,
+    pdsid: &str,
+    name: &str,
+) -> Result<ProductFile, LocalError> {
+    let relative = PathBuf::from("products").join(pdsid).join(name);
+    let (bytes, sha256) = place(source, &workspace.join(&relative))?;
+    let absolute = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let mut file = ProductFile::remote(name, "Product", &format!("file://{}", absolute.display()));
+    file.state = FileState::Complete;
+    file.local_path = Some(relative);
+    file.size = Some(bytes);
+    file.kbytes = Some(bytes.div_ceil(1000));
+    file.sha256 = Some(sha256);
+    Ok(file)
 }
 
 /// Puts `source` at `target` (a hard link, else a copy through a temporary name) and returns

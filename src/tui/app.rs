@@ -44,13 +44,25 @@ impl View {
         }
     }
 
-    fn scope(self) -> Scope {
+    /// The keymap scope of the view's own keys.
+    pub fn scope(self) -> Scope {
         match self {
             View::Catalog => Scope::Catalog,
             View::Jobs => Scope::Jobs,
             View::Runs => Scope::Runs,
             View::Metrics => Scope::Metrics,
             View::Logs => Scope::Logs,
+        }
+    }
+
+    /// The name its table's cursor and filter are kept under.
+    pub fn table(self) -> &'static str {
+        match self {
+            View::Catalog => "catalog",
+            View::Jobs => "jobs",
+            View::Runs => "runs",
+            View::Metrics => "metrics",
+            View::Logs => "logs",
         }
     }
 
@@ -269,15 +281,7 @@ pub struct App {
 }
 
 /// Sortable per-class columns of the metrics view.
-pub const METRIC_COLUMNS: [&str; 7] = [
-    "class",
-    "precision",
-    "recall",
-    "F1",
-    "IoU",
-    "support",
-    "predicted",
-];
+pub use crate::pipeline::evaluate::CLASS_SCORE_COLUMNS as METRIC_COLUMNS;
 
 impl App {
     pub fn new(workspace: String, keymap: Keymap) -> Self {
@@ -315,22 +319,12 @@ impl App {
         }
     }
 
-    fn table_name(&self) -> &'static str {
-        match self.view {
-            View::Catalog => "catalog",
-            View::Jobs => "jobs",
-            View::Runs => "runs",
-            View::Metrics => "metrics",
-            View::Logs => "logs",
-        }
-    }
-
     pub fn cursor(&self, table: &'static str) -> TableCursor {
         self.cursors.get(table).cloned().unwrap_or_default()
     }
 
     fn cursor_mut(&mut self) -> &mut TableCursor {
-        self.cursors.entry(self.table_name()).or_default()
+        self.cursors.entry(self.view.table()).or_default()
     }
 
     fn filter_of(&self, table: &'static str) -> String {
@@ -711,7 +705,10 @@ impl App {
         match update {
             Update::Status(status) => {
                 self.status = Some(status);
-                self.disconnected = None;
+                // Back after a lost connection: events may have been missed meanwhile.
+                if self.disconnected.take().is_some() {
+                    return vec![Command::RefreshAll];
+                }
             }
             Update::Jobs(jobs) => {
                 self.jobs = jobs.into_iter().map(|j| (j.id, j)).collect();

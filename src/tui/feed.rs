@@ -73,12 +73,18 @@ fn serve_commands(
     let mut client: Option<Client> = None;
     let mut last_poll: Option<Instant> = None;
     let mut watched_runs: Vec<String> = Vec::new();
+    // Jobs arrive as events once listed; the whole list is asked for again only when events
+    // may have been missed: at the start, after a reconnection, or when the dashboard asks.
+    let mut jobs_stale = true;
     let mut queue: Vec<Command> = vec![Command::RefreshAll, Command::Products];
     loop {
         if queue.is_empty() {
             let wait = last_poll.map_or(Duration::ZERO, |at| POLL.saturating_sub(at.elapsed()));
             match commands.recv_timeout(wait) {
-                Ok(command) => queue.push(command),
+                Ok(command) => {
+                    jobs_stale |= command == Command::RefreshAll;
+                    queue.push(command);
+                }
                 Err(RecvTimeoutError::Timeout) => queue.push(Command::RefreshAll),
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -103,8 +109,10 @@ fn serve_commands(
             }
         }
         let connection = client.as_mut().expect("connected above");
-        match answer(connection, workspace, &command, &watched_runs) {
+        let with_jobs = jobs_stale && command == Command::RefreshAll;
+        match answer(connection, workspace, &command, &watched_runs, with_jobs) {
             Ok(updates) => {
+                jobs_stale &= !with_jobs;
                 for update in updates {
                     if !send(out, update) {
                         return;
@@ -119,6 +127,7 @@ fn serve_commands(
             }
             Err(error) => {
                 client = None;
+                jobs_stale = true;
                 if !send(out, Update::Disconnected(error.to_string())) {
                     return;
                 }
@@ -133,6 +142,7 @@ fn answer(
     workspace: &std::path::Path,
     command: &Command,
     watched_runs: &[String],
+    with_jobs: bool,
 ) -> Result<Vec<Update>, ClientError> {
     let mut updates = Vec::new();
     match command {
@@ -141,12 +151,14 @@ fn answer(
                 Response::Status(status) => updates.push(Update::Status(status)),
                 other => return Err(unexpected(other)),
             }
-            match client.call(Request::Jobs {
-                state: None,
-                limit: Some(1000),
-            })? {
-                Response::Jobs { jobs } => updates.push(Update::Jobs(jobs)),
-                other => return Err(unexpected(other)),
+            if with_jobs {
+                match client.call(Request::Jobs {
+                    state: None,
+                    limit: Some(1000),
+                })? {
+                    Response::Jobs { jobs } => updates.push(Update::Jobs(jobs)),
+                    other => return Err(unexpected(other)),
+                }
             }
             match client.call(Request::Runs)? {
                 Response::Runs { runs } => updates.push(Update::Runs(runs)),

@@ -5,9 +5,9 @@
 
 use super::app::{level_of, smoothed, App, Mode, SearchForm, View, LEVELS, METRIC_COLUMNS};
 use super::keymap::{Action, Scope};
-use crate::cli::output::human_bytes;
 use crate::engine::job::{JobRecord, JobState};
 use crate::metrics::ClassScores;
+use crate::progress::human_bytes;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
@@ -78,7 +78,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let cursor = app.cursor(table_of(app.view));
+    let cursor = app.cursor(app.view.table());
     let line = match &app.mode {
         Mode::Filter => Line::from(vec![
             Span::styled("/", HEADER),
@@ -149,16 +149,6 @@ fn view_hints(view: View) -> Vec<(Scope, Action, &'static str)> {
             (Scope::Logs, Action::Follow, "follow"),
             global(Action::Filter, "filter"),
         ],
-    }
-}
-
-fn table_of(view: View) -> &'static str {
-    match view {
-        View::Catalog => "catalog",
-        View::Jobs => "jobs",
-        View::Runs => "runs",
-        View::Metrics => "metrics",
-        View::Logs => "logs",
     }
 }
 
@@ -883,13 +873,7 @@ fn popup(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
-    let scope = match app.view {
-        View::Catalog => Scope::Catalog,
-        View::Jobs => Scope::Jobs,
-        View::Runs => Scope::Runs,
-        View::Metrics => Scope::Metrics,
-        View::Logs => Scope::Logs,
-    };
+    let scope = app.view.scope();
     let lines: Vec<Line> = app
         .keymap
         .help(scope)
