@@ -4,6 +4,7 @@
 
 use areo::nn::checkpoint;
 use areo::nn::config::RunConfig;
+use areo::nn::infer::{InferOptions, Predictor};
 use areo::nn::train::{read_metrics, train, RunRecord, TrainError, TrainRequest};
 use areo::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use areo::pipeline::labels::Format;
@@ -11,6 +12,7 @@ use areo::pipeline::tile::TileRequest;
 use areo::pipeline::train::{InferJob, TrainJob};
 use areo::progress::{Progress, Silent};
 use areo::raster::tile::{Edge, TileSpec};
+use areo::raster::Image;
 use areo::workspace::Workspace;
 use candle_core::Device;
 use std::path::{Path, PathBuf};
@@ -162,6 +164,7 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
         overlap: 16,
         batch: 4,
         probabilities: true,
+        flips: false,
     }
     .run(dir.path(), &Silent)
     .unwrap();
@@ -181,6 +184,41 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
     for (m, p) in mask.pixels().zip(probability.pixels()).step_by(97) {
         assert_eq!(m.0[0] == 1, p.0[0] > 32768, "{} {}", m.0[0], p.0[0]);
     }
+
+    // Averaging over flips makes a chip's prediction mirror-symmetric: the mirrored chip gets
+    // the mirrored probabilities, which the network alone does not give.
+    let predictor = Predictor::load(&dir.path().join("runs").join("learn"), Device::Cpu).unwrap();
+    let chip = Image::open(Path::new(SAMPLE))
+        .unwrap()
+        .crop(0, 0, 64, 64)
+        .unwrap();
+    let largest_asymmetry = |flips: bool| {
+        let options = InferOptions {
+            flips,
+            ..InferOptions::default()
+        };
+        let straight = predictor.predict(&chip, &options, &Silent).unwrap();
+        let mirrored = predictor
+            .predict(&chip.flip_horizontal(), &options, &Silent)
+            .unwrap();
+        let mut largest = 0f32;
+        for (i, a) in straight.probabilities.iter().enumerate() {
+            let (x, rest) = (i % 64, i / 64);
+            let b = mirrored.probabilities[rest * 64 + 63 - x];
+            largest = largest.max((a - b).abs());
+        }
+        largest
+    };
+    assert!(
+        largest_asymmetry(true) < 1e-5,
+        "{}",
+        largest_asymmetry(true)
+    );
+    assert!(
+        largest_asymmetry(false) > 1e-3,
+        "{}",
+        largest_asymmetry(false)
+    );
 }
 
 /// Cancels after `after` steps.

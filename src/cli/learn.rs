@@ -107,6 +107,10 @@ pub struct InferArgs {
     /// Also write each class's probability (16-bit PNG).
     #[arg(long)]
     pub probabilities: bool,
+    /// Test-time augmentation: average each chip's prediction with its flipped copies
+    /// (four passes).
+    #[arg(long)]
+    pub flips: bool,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +433,7 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         overlap: args.overlap,
         batch: args.batch,
         probabilities: args.probabilities,
+        flips: args.flips,
     });
     let mut daemon = Daemon::connect(Some(root))?;
     daemon.run_and_print(spec, json, |result| {

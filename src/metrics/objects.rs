@@ -91,23 +91,46 @@ pub struct Circle {
     pub diameter: f64,
 }
 
-/// Each component of `class` as a circle: its centroid (pixel centres at whole coordinates,
-/// as crater lists and the rasteriser place them) and the
-/// diameter of a disc of the same area, divided by `fill` (the fraction of the crater's
-/// diameter its training disc covered). Components smaller than `min_pixels` are dropped.
+/// Each crater in the mask of `class` as a circle: the centroid of its pixels (pixel centres
+/// at whole coordinates, as crater lists and the rasteriser place them) and the diameter of a
+/// disc of the same area, divided by `fill` (the fraction of the crater's diameter its
+/// training disc covered). A component is one crater unless its distance transform has
+/// several peaks farther apart than the larger one's radius: discs of touching craters that
+/// merged into one blob. Its pixels are then shared among the peaks, each pixel to the peak
+/// nearest relative to that peak's radius, and each share is a crater. Craters smaller than
+/// `min_pixels` are dropped.
 pub fn circles(mask: &[u8], width: usize, class: u8, fill: f64, min_pixels: u64) -> Vec<Circle> {
     let (labels, count) = components(mask, width, class);
-    let mut sums = vec![(0f64, 0f64, 0u64); count as usize + 1];
+    let height = mask.len().checked_div(width).unwrap_or(0);
+    let depth = distance_to_outside(mask, width, class);
+    let peaks = separated_peaks(&labels, &depth, width, height, count as usize);
+    // Every component has at least one peak (its deepest pixel); its shares are numbered
+    // from first_share, in the order of its peaks.
+    let mut first_share = Vec::with_capacity(peaks.len());
+    let mut shares = 0;
+    for list in &peaks {
+        first_share.push(shares);
+        shares += list.len();
+    }
+    let mut sums = vec![(0f64, 0f64, 0u64); shares];
     for (i, &label) in labels.iter().enumerate() {
-        if label != 0 {
-            let entry = &mut sums[label as usize];
-            entry.0 += (i % width) as f64;
-            entry.1 += (i / width) as f64;
-            entry.2 += 1;
+        if label == 0 {
+            continue;
         }
+        let component = label as usize - 1;
+        let (x, y) = ((i % width) as f64, (i / width) as f64);
+        let nearest = peaks[component]
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (k, ((x - p.x).powi(2) + (y - p.y).powi(2)).sqrt() / p.radius))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |(k, _)| k);
+        let entry = &mut sums[first_share[component] + nearest];
+        entry.0 += x;
+        entry.1 += y;
+        entry.2 += 1;
     }
     sums.into_iter()
-        .skip(1)
         .filter(|(_, _, n)| *n >= min_pixels.max(1))
         .map(|(sx, sy, n)| Circle {
             x: sx / n as f64,
@@ -115,6 +138,120 @@ pub fn circles(mask: &[u8], width: usize, class: u8, fill: f64, min_pixels: u64)
             diameter: 2.0 * (n as f64 / std::f64::consts::PI).sqrt() / fill,
         })
         .collect()
+}
+
+/// A maximum of the distance transform: where, and how deep inside the blob.
+struct Peak {
+    x: f64,
+    y: f64,
+    radius: f64,
+}
+
+/// Per component (label - 1), its distance-transform maxima, deepest first, each kept only
+/// when farther than the larger radius from every deeper one kept (plateaus and ridges of one
+/// disc collapse to one peak).
+fn separated_peaks(
+    labels: &[u32],
+    depth: &[f64],
+    width: usize,
+    height: usize,
+    count: usize,
+) -> Vec<Vec<Peak>> {
+    let mut candidates: Vec<(f64, usize)> = Vec::new();
+    for (i, &label) in labels.iter().enumerate() {
+        if label == 0 {
+            continue;
+        }
+        let (x, y) = (i % width, i / width);
+        let is_max = (y.saturating_sub(1)..=(y + 1).min(height - 1)).all(|ny| {
+            (x.saturating_sub(1)..=(x + 1).min(width - 1))
+                .all(|nx| depth[ny * width + nx] <= depth[i])
+        });
+        if is_max {
+            candidates.push((depth[i], i));
+        }
+    }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut peaks: Vec<Vec<Peak>> = (0..count).map(|_| Vec::new()).collect();
+    for (radius, i) in candidates {
+        let (x, y) = ((i % width) as f64, (i / width) as f64);
+        let kept = &mut peaks[labels[i] as usize - 1];
+        let apart = kept
+            .iter()
+            .all(|p| ((x - p.x).powi(2) + (y - p.y).powi(2)).sqrt() > p.radius.max(radius));
+        if apart {
+            kept.push(Peak { x, y, radius });
+        }
+    }
+    peaks
+}
+
+/// Euclidean distance from each pixel of `class` to the nearest pixel that is not (or to
+/// just outside the image): 0 elsewhere. Exact, by Felzenszwalb and Huttenlocher's two passes
+/// of one-dimensional lower envelopes of parabolas.
+fn distance_to_outside(mask: &[u8], width: usize, class: u8) -> Vec<f64> {
+    let height = mask.len().checked_div(width).unwrap_or(0);
+    // Squared distances; the image border counts as outside, one pixel beyond the edge.
+    let far = ((width + height + 2) * (width + height + 2)) as f64;
+    let mut squared: Vec<f64> = mask
+        .iter()
+        .map(|&v| if v == class { far } else { 0.0 })
+        .collect();
+    let mut line = Vec::new();
+    let mut out = Vec::new();
+    for y in 0..height {
+        line.clear();
+        line.push(0.0);
+        line.extend_from_slice(&squared[y * width..(y + 1) * width]);
+        line.push(0.0);
+        lower_envelope(&line, &mut out);
+        squared[y * width..(y + 1) * width].copy_from_slice(&out[1..=width]);
+    }
+    for x in 0..width {
+        line.clear();
+        line.push(0.0);
+        line.extend((0..height).map(|y| squared[y * width + x]));
+        line.push(0.0);
+        lower_envelope(&line, &mut out);
+        for y in 0..height {
+            squared[y * width + x] = out[y + 1];
+        }
+    }
+    squared.into_iter().map(f64::sqrt).collect()
+}
+
+/// `out[q] = min over p of (q - p)^2 + f[p]`.
+fn lower_envelope(f: &[f64], out: &mut Vec<f64>) {
+    let n = f.len();
+    out.clear();
+    out.resize(n, 0.0);
+    let mut vertices = vec![0usize; n];
+    let mut bounds = vec![0f64; n + 1];
+    let mut k = 0;
+    bounds[0] = f64::NEG_INFINITY;
+    bounds[1] = f64::INFINITY;
+    let meet = |p: usize, q: usize| {
+        ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64)) / (2.0 * (q as f64 - p as f64))
+    };
+    for q in 1..n {
+        let mut s = meet(vertices[k], q);
+        while s <= bounds[k] {
+            k -= 1;
+            s = meet(vertices[k], q);
+        }
+        k += 1;
+        vertices[k] = q;
+        bounds[k] = s;
+        bounds[k + 1] = f64::INFINITY;
+    }
+    k = 0;
+    for (q, slot) in out.iter_mut().enumerate() {
+        while bounds[k + 1] < q as f64 {
+            k += 1;
+        }
+        let p = vertices[k];
+        *slot = (q as f64 - p as f64).powi(2) + f[p];
+    }
 }
 
 /// PyCDA's rule: a prediction matches a true crater when the distance in (x, y, diameter)
@@ -200,6 +337,89 @@ mod tests {
         );
         let halved = circles(&mask, width, 1, 0.5, 1);
         assert!((halved[0].diameter - 2.0 * found[0].diameter).abs() < 1e-9);
+    }
+
+    fn discs(width: usize, height: usize, discs: &[(f64, f64, f64)]) -> Vec<u8> {
+        (0..width * height)
+            .map(|i| {
+                let (x, y) = ((i % width) as f64, (i / width) as f64);
+                u8::from(
+                    discs
+                        .iter()
+                        .any(|(cx, cy, r)| (x - cx).powi(2) + (y - cy).powi(2) <= r * r),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distance_transform_is_the_distance_to_the_nearest_outside_pixel() {
+        // A blob with a hole and a notch; the border counts as outside one pixel beyond.
+        #[rustfmt::skip]
+        let mask = [
+            1, 1, 1, 1, 1, 1, 0,
+            1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 0, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1,
+        ];
+        let (width, height) = (7i64, 5i64);
+        let depth = distance_to_outside(&mask, width as usize, 1);
+        for y in 0..height {
+            for x in 0..width {
+                let i = (y * width + x) as usize;
+                let mut nearest = f64::INFINITY;
+                for oy in -1..=height {
+                    for ox in -1..=width {
+                        let inside = ox >= 0 && oy >= 0 && ox < width && oy < height;
+                        if !inside || mask[(oy * width + ox) as usize] == 0 {
+                            let d = (((x - ox).pow(2) + (y - oy).pow(2)) as f64).sqrt();
+                            nearest = nearest.min(d);
+                        }
+                    }
+                }
+                let expected = if mask[i] == 1 { nearest } else { 0.0 };
+                assert!(
+                    (depth[i] - expected).abs() < 1e-9,
+                    "({x}, {y}): {} vs {expected}",
+                    depth[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn touching_discs_in_one_component_are_two_craters() {
+        // Radii 6 and 4 whose discs overlap by a pixel: one component, two craters.
+        let mask = discs(40, 24, &[(12.0, 12.0, 6.0), (21.0, 12.0, 4.0)]);
+        assert_eq!(components(&mask, 40, 1).1, 1);
+        let mut found = circles(&mask, 40, 1, 1.0, 1);
+        found.sort_by(|a, b| a.x.total_cmp(&b.x));
+        assert_eq!(found.len(), 2, "{found:?}");
+        for (circle, (x, diameter)) in found.iter().zip([(12.0, 12.0), (21.0, 8.0)]) {
+            assert!((circle.x - x).abs() < 1.0, "{circle:?}");
+            assert!((circle.y - 12.0).abs() < 0.5, "{circle:?}");
+            assert!((circle.diameter - diameter).abs() < 1.5, "{circle:?}");
+        }
+    }
+
+    #[test]
+    fn a_square_or_an_ellipse_stays_one_crater() {
+        let mut square = vec![0u8; 20 * 20];
+        for y in 4..16 {
+            for x in 4..16 {
+                square[y * 20 + x] = 1;
+            }
+        }
+        assert_eq!(circles(&square, 20, 1, 1.0, 1).len(), 1);
+        // Semi-axes 8 and 6: the ridge of maxima is shorter than the radius.
+        let ellipse: Vec<u8> = (0..30 * 30)
+            .map(|i| {
+                let (x, y) = ((i % 30) as f64 - 15.0, (i / 30) as f64 - 15.0);
+                u8::from((x / 8.0).powi(2) + (y / 6.0).powi(2) <= 1.0)
+            })
+            .collect();
+        assert_eq!(circles(&ellipse, 30, 1, 1.0, 1).len(), 1);
     }
 
     #[test]

@@ -146,6 +146,7 @@ mod tests {
             decoder: [8, 8, 4, 4, 4],
             in_channels: 1,
             classes: 2,
+            input_skip: false,
         };
         UNet::new(
             &config,

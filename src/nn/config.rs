@@ -33,6 +33,11 @@ pub struct ModelConfig {
     pub in_channels: usize,
     /// Number of classes, background included.
     pub classes: usize,
+    /// Also join the input image to the last, full-resolution decoder block (fastai's
+    /// `last_cross`): the finest skip is otherwise at stride 2, coarse for craters a few
+    /// pixels across.
+    #[serde(default)]
+    pub input_skip: bool,
 }
 
 fn default_decoder() -> [usize; 5] {

@@ -28,6 +28,9 @@ pub struct InferOptions {
     /// Pixels neighbouring chips share.
     pub overlap: u32,
     pub batch: usize,
+    /// Test-time augmentation: average the probabilities of each chip as given, flipped left
+    /// to right, top to bottom and both (each flipped back): four passes, smoother masks.
+    pub flips: bool,
 }
 
 impl Default for InferOptions {
@@ -36,6 +39,7 @@ impl Default for InferOptions {
             tile: None,
             overlap: 32,
             batch: 8,
+            flips: false,
         }
     }
 }
@@ -84,6 +88,19 @@ impl Predictor {
         Ok(self.model.forward(images, false, false)?)
     }
 
+    /// Class probabilities of one batch (N, C, S, S), averaged over the flips when asked.
+    pub fn probabilities(&self, images: &Tensor, flips: bool) -> Result<Tensor, TrainError> {
+        if !flips {
+            return Ok(probabilities(&self.logits(images)?)?);
+        }
+        let mut sum = probabilities(&self.logits(images)?)?;
+        for dims in [&[3][..], &[2], &[2, 3]] {
+            let flipped = probabilities(&self.logits(&images.flip(dims)?)?)?;
+            sum = (sum + flipped.flip(dims)?)?;
+        }
+        Ok((sum / 4.0)?)
+    }
+
     pub fn predict(
         &self,
         image: &Image,
@@ -129,7 +146,8 @@ impl Predictor {
                 return Ok(());
             }
             let input = self.chips_tensor(chips, tile as usize, scale)?;
-            let probs = probabilities(&self.logits(&input)?)?
+            let probs = self
+                .probabilities(&input, options.flips)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
             let s = tile as usize;

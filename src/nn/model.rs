@@ -196,8 +196,13 @@ impl UNet {
     pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         let (blocks, widths) = config.shape().map_err(candle_core::Error::msg)?;
         let encoder = Encoder::new(vb.pp("encoder"), config.in_channels, blocks, widths)?;
-        // Skips, deepest first: stage 3, 2, 1 and the stem; the last block has none.
-        let skips = [widths[3], widths[2], widths[1], widths[0], 0];
+        // Skips, deepest first: stage 3, 2, 1, the stem, and the input when asked.
+        let input_skip = if config.input_skip {
+            config.in_channels
+        } else {
+            0
+        };
+        let skips = [widths[3], widths[2], widths[1], widths[0], input_skip];
         let mut decoder = Vec::new();
         let mut channels = widths[4];
         for (i, (&out, skip)) in config.decoder.iter().zip(skips).enumerate() {
@@ -239,6 +244,9 @@ impl UNet {
             features = features.iter().map(Tensor::detach).collect();
         }
         let mut y = features.pop().expect("five maps");
+        if self.config.input_skip {
+            features.insert(0, x.clone());
+        }
         for block in &self.decoder {
             let skip = features.pop();
             y = block.forward_t(&y, skip.as_ref(), train)?;
@@ -326,6 +334,7 @@ mod tests {
             decoder: [16, 16, 8, 8, 8],
             in_channels: 1,
             classes: 3,
+            input_skip: false,
         };
         let varmap = VarMap::new();
         let model = UNet::new(
@@ -354,5 +363,34 @@ mod tests {
         let odd = Tensor::zeros((1, 1, 48, 64), DType::F32, &Device::Cpu).unwrap();
         let error = model.forward(&odd, false, false).err().unwrap().to_string();
         assert!(error.contains("multiples of 32"), "{error}");
+    }
+
+    #[test]
+    fn the_input_skip_feeds_the_image_to_the_last_decoder_block() {
+        let config = ModelConfig {
+            encoder: "resnet".into(),
+            blocks: Some([1, 1, 1, 1]),
+            widths: Some([4, 4, 8, 8, 8]),
+            decoder: [8, 8, 4, 4, 4],
+            in_channels: 3,
+            classes: 2,
+            input_skip: true,
+        };
+        let varmap = VarMap::new();
+        let model = UNet::new(
+            &config,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let first = varmap.data().lock().unwrap()["decoder.4.conv1.weight"]
+            .dims()
+            .to_vec();
+        // Four channels from the block below and the three of the image, at full size.
+        assert_eq!(first, [4, 4 + 3, 3, 3]);
+        let x = Tensor::zeros((1, 3, 32, 64), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(
+            model.forward(&x, false, false).unwrap().dims(),
+            [1, 2, 32, 64]
+        );
     }
 }

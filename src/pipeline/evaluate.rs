@@ -121,6 +121,10 @@ impl EvalRequest {
                 })
                 .collect()
         };
+        let craters = match &self.craters {
+            Some(scoring) => Some(scoring.score(&predicted, width, [bx, by, bw, bh])?),
+            None => None,
+        };
         let (truth, predicted) = (crop(&truth), crop(&predicted));
         let seen = truth
             .iter()
@@ -140,10 +144,6 @@ impl EvalRequest {
                 scores: match_objects(&truth, &predicted, bw as usize, class as u8),
             })
             .collect();
-        let craters = match &self.craters {
-            Some(scoring) => Some(scoring.score(&predicted, [bx, by, bw, bh])?),
-            None => None,
-        };
         Ok(EvalReport {
             name: self.name.clone(),
             run: self.run.clone(),
@@ -184,11 +184,13 @@ impl EvalRequest {
 }
 
 impl CraterScoring {
-    /// Crater scores inside the region: predicted components as circles against the listed
-    /// craters whose centres lie in it.
+    /// Crater scores inside the region: the craters found in the whole predicted mask (so one
+    /// cut by the region's edge is still whole) against the listed ones, each side keeping
+    /// those whose centres lie in the region.
     fn score(
         &self,
         predicted: &[u8],
+        width: u32,
         [bx, by, bw, bh]: [u32; 4],
     ) -> Result<DetectionScores, EvalError> {
         let file_error = |message: String| EvalError::File {
@@ -198,6 +200,9 @@ impl CraterScoring {
         let text = std::fs::read_to_string(&self.list).map_err(|e| file_error(e.to_string()))?;
         let listed = craters::read(&self.list.display().to_string(), &text)
             .map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let inside = |x: f64, y: f64| {
+            x >= bx as f64 && y >= by as f64 && x < (bx + bw) as f64 && y < (by + bh) as f64
+        };
         let mut truth = Vec::new();
         for crater in listed {
             let Crater::Pixels { x, y, diameter } = crater else {
@@ -205,18 +210,18 @@ impl CraterScoring {
                     "craters in degrees need a projection; give x,y,diameter in pixels".into(),
                 ));
             };
-            let (x, y) = (x - bx as f64, y - by as f64);
-            if x >= 0.0 && y >= 0.0 && x < bw as f64 && y < bh as f64 {
+            if inside(x, y) {
                 truth.push(Circle { x, y, diameter });
             }
         }
-        let found = circles(
+        let mut found = circles(
             predicted,
-            bw as usize,
+            width as usize,
             self.class,
             self.fill,
             self.min_pixels,
         );
+        found.retain(|c| inside(c.x, c.y));
         Ok(match_craters(&found, &truth, 0.4))
     }
 }
@@ -256,5 +261,63 @@ impl EvalReport {
             path: path.to_path_buf(),
             message: format!("not an evaluation report: {e}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disc_mask(width: u32, height: u32, discs: &[(f64, f64, f64)]) -> image::GrayImage {
+        image::GrayImage::from_fn(width, height, |x, y| {
+            let inside = discs
+                .iter()
+                .any(|(cx, cy, r)| (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) <= r * r);
+            image::Luma([u8::from(inside)])
+        })
+    }
+
+    #[test]
+    fn craters_on_the_regions_edge_count_by_their_centres() {
+        let dir = tempfile::tempdir().unwrap();
+        // Region x >= 40. Crater A (centre 44) reaches across the edge: found whole, matched.
+        // Crater B (centre 35, outside) reaches into the region: neither side counts it.
+        let craters = [(44.0, 20.0, 8.0), (35.0, 50.0, 8.0), (70.0, 30.0, 5.0)];
+        let list = dir.path().join("craters.csv");
+        let mut text = String::from("x,y,diameter\n");
+        for (x, y, r) in craters {
+            text.push_str(&format!("{x},{y},{}\n", 2.0 * r));
+        }
+        std::fs::write(&list, text).unwrap();
+        let truth = dir.path().join("truth.png");
+        let predicted = dir.path().join("predicted.png");
+        disc_mask(100, 80, &craters).save(&truth).unwrap();
+        // The prediction has A and B but misses the third crater.
+        disc_mask(100, 80, &craters[..2]).save(&predicted).unwrap();
+        let report = EvalRequest {
+            name: None,
+            truth,
+            predicted,
+            classes: Some(2),
+            ignore: 255,
+            region: Some([40, 0, 60, 80]),
+            craters: Some(CraterScoring {
+                list,
+                class: 1,
+                fill: 1.0,
+                min_pixels: 4,
+            }),
+            run: None,
+        }
+        .run()
+        .unwrap();
+        let craters = report.craters.unwrap();
+        assert_eq!(
+            (craters.truth, craters.predicted, craters.matched),
+            (2, 1, 1),
+            "{craters:?}"
+        );
+        assert!((craters.precision - 1.0).abs() < 1e-12);
+        assert!((craters.recall - 0.5).abs() < 1e-12);
     }
 }

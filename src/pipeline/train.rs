@@ -87,6 +87,9 @@ pub struct InferJob {
     pub batch: usize,
     /// Also write each class's probability as a 16-bit PNG.
     pub probabilities: bool,
+    /// Average over flipped copies of each chip (four passes).
+    #[serde(default)]
+    pub flips: bool,
 }
 
 /// What an inference wrote.
@@ -119,6 +122,7 @@ impl InferJob {
             tile: self.tile,
             overlap: self.overlap,
             batch: self.batch,
+            flips: self.flips,
         };
         let prediction = predictor.predict(&image, &options, progress)?;
         std::fs::create_dir_all(&self.out)
