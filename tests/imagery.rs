@@ -113,6 +113,40 @@ fn tiles_carry_masks_and_ground_boxes_and_stitch_back() {
 }
 
 #[test]
+fn a_jpeg2000_product_tiles_into_the_same_16_bit_chips_as_its_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/jp2");
+    let mut chips = Vec::new();
+    for source in ["nanedi-16bit.jp2", "nanedi-16bit.png"] {
+        let out = dir.path().join(source);
+        ok(areo(&[
+            "tile",
+            data.join(source).to_str().unwrap(),
+            "--size",
+            "64",
+            "--stride",
+            "48",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        let listed = manifest["chips"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 12, "4 x 3 chips of 64 px every 48 px");
+        chips.push(
+            listed
+                .iter()
+                .map(|c| Image::open(&out.join(c["file"].as_str().unwrap())).unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(chips[0], chips[1]);
+    assert_eq!(chips[0][0].depth, BitDepth::Sixteen);
+    assert!(chips[0].iter().any(|c| c.data.iter().any(|v| *v > 255.0)));
+}
+
+#[test]
 fn prep_commands_do_what_they_say_and_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("s.png");

@@ -6,6 +6,7 @@ use super::labels::{read_file, Format, ReadOptions};
 use crate::labels::{rasterize, ClassMap, ImageLabels, ImageSize};
 use crate::pds::{MapProjection, Value};
 use crate::progress::Progress;
+use crate::raster::jp2::{is_jpeg2000_file, Jp2Rows};
 use crate::raster::rows::{ImageRows, PngRows, RowSource};
 use crate::raster::tile::{chip_count, tile_rows, TileSpec};
 use crate::raster::{Image, RasterError};
@@ -47,23 +48,34 @@ pub struct TileRequest {
     pub out: PathBuf,
 }
 
+/// Rows of a JPEG 2000 source decoded at a time: a 55,000 px wide HiRISE strip of 512 rows
+/// is about 110 MB of samples.
+const JP2_STRIP_ROWS: u32 = 512;
+
 impl TileRequest {
     /// Reads the image, its label and annotations, and tiles it.
     pub fn run(&self, progress: &dyn Progress) -> Result<Manifest, TileError> {
-        // PNGs are cut strip by strip as they decode; other formats are decoded whole.
+        // PNGs and JPEG 2000 files are cut strip by strip as they decode; other formats are
+        // decoded whole.
         let whole: Image;
         let mut png_rows;
+        let mut jp2_rows;
         let mut image_rows;
-        let rows: &mut dyn RowSource = match PngRows::open(&self.input) {
-            Ok(Some(png)) => {
-                png_rows = png;
-                &mut png_rows
-            }
-            // Not a PNG, or one decoded whole (Image::open names what is wrong with it).
-            Ok(None) | Err(_) => {
-                whole = Image::open(&self.input)?;
-                image_rows = ImageRows::new(&whole);
-                &mut image_rows
+        let rows: &mut dyn RowSource = if is_jpeg2000_file(&self.input) {
+            jp2_rows = Jp2Rows::open(&self.input, 0, JP2_STRIP_ROWS)?;
+            &mut jp2_rows
+        } else {
+            match PngRows::open(&self.input) {
+                Ok(Some(png)) => {
+                    png_rows = png;
+                    &mut png_rows
+                }
+                // Not a PNG, or one decoded whole (Image::open names what is wrong with it).
+                Ok(None) | Err(_) => {
+                    whole = Image::open(&self.input)?;
+                    image_rows = ImageRows::new(&whole);
+                    &mut image_rows
+                }
             }
         };
         let (width, height, bands) = (rows.width(), rows.height(), rows.bands());

@@ -5,6 +5,7 @@
 //! and remembers the bit depth it came in and goes out at.
 
 pub mod align;
+pub mod jp2;
 pub mod rows;
 pub mod tile;
 mod warp;
@@ -86,12 +87,16 @@ impl Image {
         &self.data[start..start + self.bands as usize]
     }
 
-    /// Reads PNG, JPEG, TIFF or PGM, 8 or 16 bits, grey or colour (alpha dropped).
+    /// Reads PNG, JPEG, TIFF, PGM or JPEG 2000, 8 or 16 bits, grey or colour (alpha
+    /// dropped), whole: large JPEG 2000 products are read by region ([`jp2`]) instead.
     pub fn open(path: &Path) -> Result<Self, RasterError> {
         let fail = |message: String| RasterError::Decode {
             path: path.to_path_buf(),
             message,
         };
+        if jp2::is_jpeg2000_file(path) {
+            return jp2::decode(path, 0);
+        }
         let decoded = image::ImageReader::open(path)
             .map_err(|e| fail(e.to_string()))?
             .with_guessed_format()
