@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Crater detection on the PyCDA HRSC tile (../shared/datasets/mars-craters-pycda, 1700 x 850
+# px, 206 craters): train on the left of the tile, score craters with PyCDA's rule on the right
+# third, which training never sees.
+#
+#   bench/craters.sh [CONFIG] [WORKSPACE]    # defaults models/unet-craters.toml, a temp folder
+#
+# Areas (x, y, width, height in tile pixels), on the 64 px grid the chips start on: training
+# x < 896 (143 craters); validation [896, 0, 224, 850] (15 craters, picks the best epoch); test
+# [1120, 0, 580, 850] (48 craters).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-models/unet-craters.toml}
+data=${AREO_CRATERS:-../shared/datasets/mars-craters-pycda}
+[ -f "$data/tile.png" ] || { echo "no $data/tile.png (set AREO_CRATERS)" >&2; exit 2; }
+cargo build --release --quiet
+areo="$PWD/target/release/areo"
+ws=${2:-$(mktemp -d)}
+mkdir -p "$ws"
+export AREO_HOME="$ws"
+# Craters painted at FILL x their diameter (the distance-transform split keeps touching ones
+# apart); chips of the training tile + 32 px every 64 px.
+fill=${FILL:-1.0}
+tile=$(sed -n 's/^tile *= *//p' "$config")
+run=craters-$(date +%s)
+trap '"$areo" stop >/dev/null 2>&1 || true' EXIT
+
+"$areo" labels rasterize --from craters --size 1700x850 --circle-scale "$fill" \
+    --out "$ws/truth" "$data/craters.csv" >/dev/null
+"$areo" tile "$data/tile.png" --size $((tile + 32)) --stride 64 --labels "$data/craters.csv" \
+    --from craters --circle-scale "$fill" --out "$ws/chips" >/dev/null
+"$areo" dataset create craters --tiles "$ws/chips" --validation-box 896,0,224,850 \
+    --test-box 1120,0,580,850 --replace >/dev/null
+start=$(date +%s)
+"$areo" train --config "$config" --dataset craters --name "$run" | grep --line-buffered "epoch"
+echo "training: $(( $(date +%s) - start )) s"
+"$areo" infer --run "$run" --image "$data/tile.png" --flips --out "$ws/prediction" >/dev/null
+# The validation area first (what a user may tune on), then the test area (reported).
+"$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" --classes 2 \
+    --box 896,0,224,850 --craters "$data/craters.csv" --fill "$fill" | sed -n '$s/^/validation /p'
+"$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" --classes 2 \
+    --box 1120,0,580,850 --craters "$data/craters.csv" --fill "$fill" --name craters --run "$run"
