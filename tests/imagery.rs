@@ -22,6 +22,13 @@ fn ok(output: Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// What a command that must fail printed to stderr.
+fn refused(args: &[&str]) -> String {
+    let output = areo(args);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn scene(path: &Path, width: u32, height: u32) -> Image {
     let mut image = Image::new(width, height, 1, BitDepth::Eight);
     for y in 0..height {
@@ -109,6 +116,60 @@ fn tiles_carry_masks_and_ground_boxes_and_stitch_back() {
         stitch(&pieces, 100, 70, 1, BitDepth::Eight),
         image,
         "tile -> stitch is identical"
+    );
+
+    // The same through `areo stitch`: the chips, then the masks, which put the crater's 81
+    // pixels back where the whole-image mask has them.
+    let stitched = dir.path().join("stitched.png");
+    let text = ok(areo(&[
+        "stitch",
+        out.to_str().unwrap(),
+        "--out",
+        stitched.to_str().unwrap(),
+    ]));
+    assert!(text.contains("(100 x 70)"), "{text}");
+    assert_eq!(Image::open(&stitched).unwrap(), image);
+    ok(areo(&[
+        "stitch",
+        out.to_str().unwrap(),
+        "--masks",
+        "--out",
+        stitched.to_str().unwrap(),
+    ]));
+    let whole_mask = Image::open(&stitched).unwrap();
+    assert_eq!(whole_mask.data.iter().filter(|v| **v == 1.0).count(), 81);
+    assert_eq!(whole_mask.get(40, 20, 0), 1.0);
+    assert_eq!(whole_mask.get(40 + 8, 20, 0), 0.0);
+
+    // Per-chip predictions come from another folder; a missing one is named, and a manifest
+    // naming a file outside its folder is refused.
+    let predictions = dir.path().join("predictions");
+    std::fs::create_dir(&predictions).unwrap();
+    let error = refused(&[
+        "stitch",
+        out.to_str().unwrap(),
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--out",
+        stitched.to_str().unwrap(),
+    ]);
+    assert!(error.contains("predictions/scene_0_0.png"), "{error}");
+    let manifest_path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"scene_0_0.png\"", "\"../scene.png\""),
+    )
+    .unwrap();
+    let error = refused(&[
+        "stitch",
+        out.to_str().unwrap(),
+        "--out",
+        stitched.to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains("\"../scene.png\" is not a plain file name"),
+        "{error}"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use super::labels::FormatArg;
 use super::output::CliProgress;
-use crate::pipeline::tile::TileRequest;
+use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image, Sampling};
 use anyhow::{bail, Context};
@@ -460,6 +460,46 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             done(&input, &converted, &out, json)
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StitchArgs {
+    /// A tile set folder (with manifest.json), as `areo tile` wrote it.
+    tiles: PathBuf,
+    /// Stitch the chips' class masks instead of the chips (overlaps: the nearest chip centre).
+    #[arg(long, conflicts_with = "predictions")]
+    masks: bool,
+    /// Stitch per-chip class predictions from this folder, named as the chips.
+    #[arg(long, value_name = "DIR")]
+    predictions: Option<PathBuf>,
+    /// The PNG to write, at the source image's size.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn stitch(args: StitchArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let input = match (args.masks, args.predictions) {
+        (true, _) => StitchInput::Masks,
+        (false, Some(dir)) => StitchInput::Predictions(dir),
+        (false, None) => StitchInput::Chips,
+    };
+    let image = stitch_tiles(&args.tiles, &input)?;
+    image.save_png(&args.out)?;
+    if json {
+        println!(
+            "{}",
+            json!({"out": args.out, "width": image.width, "height": image.height})
+        );
+    } else {
+        println!(
+            "{} -> {} ({} x {})",
+            args.tiles.display(),
+            args.out.display(),
+            image.width,
+            image.height
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {

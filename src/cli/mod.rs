@@ -51,6 +51,8 @@ enum Command {
     Prep(imagery::PrepCommand),
     /// Cut an image into chips (with per-chip masks and ground coordinates when given).
     Tile(imagery::TileArgs),
+    /// Put a tile set's chips, masks or per-chip predictions back into one image.
+    Stitch(imagery::StitchArgs),
     /// Annotations: convert between formats, rasterise into masks, count.
     #[command(subcommand)]
     Labels(labels::LabelsCommand),
@@ -112,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Labels(command) => labels::run(command, cli.json),
         Command::Prep(command) => imagery::prep(command, cli.json),
         Command::Tile(args) => imagery::tile(args, cli.json),
+        Command::Stitch(args) => imagery::stitch(args, cli.json),
         Command::Fetch(args) => fetch::run(&mut Daemon::connect(cli.workspace)?, args, cli.json),
         Command::Demo(args) => {
             let dir = match cli.workspace {

@@ -8,8 +8,8 @@ use crate::pds::{MapProjection, Value};
 use crate::progress::Progress;
 use crate::raster::jp2::{is_jpeg2000_file, Jp2Rows};
 use crate::raster::rows::{ImageRows, PngRows, RowSource};
-use crate::raster::tile::{chip_count, tile_rows, TileSpec};
-use crate::raster::{Image, RasterError};
+use crate::raster::tile::{chip_count, stitch, stitch_nearest, tile_rows, Chip, TileSpec};
+use crate::raster::{BitDepth, Image, RasterError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -205,6 +205,81 @@ pub struct Manifest {
     pub chips: Vec<ChipEntry>,
 }
 
+impl Manifest {
+    /// `dir/manifest.json`, as `tile_image` wrote it.
+    pub fn read(dir: &Path) -> Result<Self, TileError> {
+        let path = dir.join("manifest.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(TileError::Io { path, source }),
+        };
+        serde_json::from_str(&text).map_err(|e| TileError::Label {
+            path,
+            reason: format!("not a tile manifest: {e}"),
+        })
+    }
+}
+
+/// What of a tile set is put back together.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StitchInput {
+    /// The chips: overlaps averaged.
+    Chips,
+    /// The chips' class masks: each pixel from the chip whose centre is nearest.
+    Masks,
+    /// Per-chip class predictions in this folder, named as the chips: as masks.
+    Predictions(PathBuf),
+}
+
+/// The source-sized image that the tile set in `tiles` (its `manifest.json`) and `input` give.
+pub fn stitch_tiles(tiles: &Path, input: &StitchInput) -> Result<Image, TileError> {
+    let manifest = Manifest::read(tiles)?;
+    let manifest_path = tiles.join("manifest.json");
+    let mut chips = Vec::with_capacity(manifest.chips.len());
+    for entry in &manifest.chips {
+        let name = match input {
+            StitchInput::Chips | StitchInput::Predictions(_) => &entry.file,
+            StitchInput::Masks => entry.mask.as_ref().ok_or_else(|| TileError::Label {
+                path: manifest_path.clone(),
+                reason: "has chips without masks: tile with --labels to stitch masks".into(),
+            })?,
+        };
+        // Names come from a file: only plain names inside the folder are followed.
+        if Path::new(name).file_name() != Some(std::ffi::OsStr::new(name)) {
+            return Err(TileError::Label {
+                path: manifest_path,
+                reason: format!("chip file {name:?} is not a plain file name"),
+            });
+        }
+        let path = match input {
+            StitchInput::Predictions(dir) => dir.join(name),
+            _ => tiles.join(name),
+        };
+        let image = Image::open(&path)?;
+        let [x, y, width, height] = entry.pixels;
+        if (image.width, image.height) != (width, height) {
+            return Err(TileError::Label {
+                path,
+                reason: format!(
+                    "is {} x {}, the manifest's chip {width} x {height}",
+                    image.width, image.height
+                ),
+            });
+        }
+        chips.push(Chip { x, y, image });
+    }
+    let (width, height) = (manifest.width, manifest.height);
+    Ok(match input {
+        StitchInput::Chips => {
+            let depth = chips.first().map_or(BitDepth::Eight, |c| c.image.depth);
+            stitch(&chips, width, height, manifest.bands, depth)
+        }
+        StitchInput::Masks | StitchInput::Predictions(_) => {
+            stitch_nearest(&chips, width, height, BitDepth::Eight)
+        }
+    })
+}
+
 /// Cuts the image read from `rows` (found at `source`, which names the chips and the
 /// manifest) into chips under `out`, strip by strip, and writes `out/manifest.json` last.
 ///
@@ -263,12 +338,7 @@ pub fn tile_image(
                 let raster = rasterize::semantic(&window, classes)
                     .map_err(|e| TileError::Labels(e.to_string()))?;
                 let mask_file = format!("{stem}_{}_{}.mask.png", chip.x, chip.y);
-                let mut mask = Image::new(
-                    raster.width,
-                    raster.height,
-                    1,
-                    crate::raster::BitDepth::Eight,
-                );
+                let mut mask = Image::new(raster.width, raster.height, 1, BitDepth::Eight);
                 mask.data = raster.pixels.iter().map(|v| *v as f32).collect();
                 let mask_path = out.join(&mask_file);
                 std::fs::write(&mask_path, mask.encode_png()?).map_err(io(&mask_path))?;

@@ -175,6 +175,31 @@ pub fn stitch(chips: &[Chip], width: u32, height: u32, bands: u32, depth: BitDep
     }
 }
 
+/// Puts class masks (or per-chip predictions) back together: a pixel covered by several
+/// chips takes its value from the chip whose centre is nearest (the first such chip on a
+/// tie), since class values cannot be averaged and a chip's edge is where it saw least.
+pub fn stitch_nearest(chips: &[Chip], width: u32, height: u32, depth: BitDepth) -> Image {
+    let mut image = Image::new(width, height, 1, depth);
+    let mut nearest = vec![f64::INFINITY; (width * height) as usize];
+    for chip in chips {
+        let (cx, cy) = (
+            (chip.image.width as f64 - 1.0) / 2.0,
+            (chip.image.height as f64 - 1.0) / 2.0,
+        );
+        for r in 0..chip.image.height.min(height.saturating_sub(chip.y)) {
+            for c in 0..chip.image.width.min(width.saturating_sub(chip.x)) {
+                let at = ((chip.y + r) * width + chip.x + c) as usize;
+                let distance = (c as f64 - cx).powi(2) + (r as f64 - cy).powi(2);
+                if distance < nearest[at] {
+                    nearest[at] = distance;
+                    image.data[at] = chip.image.get(c, r, 0);
+                }
+            }
+        }
+    }
+    image
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +210,32 @@ mod tests {
             *v = i as f32;
         }
         image
+    }
+
+    #[test]
+    fn overlapping_masks_take_each_pixel_from_the_nearest_chip_centre() {
+        let chip = |x, y, value| Chip {
+            x,
+            y,
+            image: Image {
+                width: 4,
+                height: 2,
+                bands: 1,
+                depth: BitDepth::Eight,
+                data: vec![value; 8],
+            },
+        };
+        // Two 4 x 2 chips overlapping in columns 2-3 of a 6 x 3 image; row 2 is uncovered.
+        let stitched = stitch_nearest(&[chip(0, 0, 1.0), chip(2, 0, 2.0)], 6, 3, BitDepth::Eight);
+        // Column 2 is 0.5 px from the first chip's centre (x 1.5), 1.5 px from the second's
+        // (x 3.5): the first; column 3 the other way round.
+        assert_eq!(
+            stitched.data,
+            [
+                1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0,
+                0.0, 0.0
+            ]
+        );
     }
 
     #[test]
