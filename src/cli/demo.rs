@@ -385,7 +385,7 @@ fn infer(run: &str, image: PathBuf, out: PathBuf, device: &str) -> JobSpec {
         overlap: 32,
         batch: 8,
         probabilities: false,
-        flips: true,
+        flips: false,
     })
 }
 
