@@ -366,39 +366,24 @@ fn local_images_become_complete_products_named_by_their_label() {
     assert_eq!(found.as_array().unwrap().len(), 1);
 
     // Bad input is refused and nothing is added.
-    std::fs::write(&label, "PRODUCT_ID = \"a/b\"\r\nEND\r\n").unwrap();
-    let output = areo(
-        &ws,
-        &[
-            "catalog",
-            "add-local",
-            sample,
-            "--label",
-            label.to_str().unwrap(),
-        ],
-    );
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("a/B") || stderr(&output).contains("A/B"),
-        "{}",
-        stderr(&output)
-    );
-    std::fs::write(&label, "PRODUCT_ID = (unclosed\r\n").unwrap();
-    let output = areo(
-        &ws,
-        &[
-            "catalog",
-            "add-local",
-            sample,
-            "--label",
-            label.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        stderr(&output).contains("not a PDS3 label"),
-        "{}",
-        stderr(&output)
-    );
+    for (text, expected) in [
+        ("PRODUCT_ID = \"a/b\"\r\nEND\r\n", "A/B"),
+        ("PRODUCT_ID = (unclosed\r\n", "not a PDS3 label"),
+    ] {
+        std::fs::write(&label, text).unwrap();
+        let output = areo(
+            &ws,
+            &[
+                "catalog",
+                "add-local",
+                sample,
+                "--label",
+                label.to_str().unwrap(),
+            ],
+        );
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    }
     let output = areo(&ws, &["catalog", "add-local", "/nowhere/image.png"]);
     assert!(
         stderr(&output).contains("/nowhere/image.png"),

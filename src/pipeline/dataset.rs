@@ -198,10 +198,8 @@ impl DatasetRequest {
         for dir in &self.tile_sets {
             let dir = std::path::absolute(dir).map_err(|e| file_error(dir, e))?;
             let manifest_path = dir.join("manifest.json");
-            let text = std::fs::read_to_string(&manifest_path)
-                .map_err(|e| file_error(&manifest_path, e))?;
-            let manifest: Manifest =
-                serde_json::from_str(&text).map_err(|e| file_error(&manifest_path, e))?;
+            let manifest =
+                Manifest::read(&dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
             if manifest.chips.iter().any(|c| c.mask.is_none()) {
                 return Err(file_error(
                     &manifest_path,

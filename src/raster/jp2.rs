@@ -32,6 +32,19 @@ impl Jp2Info {
         }
     }
 
+    /// An error unless the file can be decoded at 1/2^`reduce`.
+    fn check_reduce(&self, reduce: u32) -> Result<(), String> {
+        if reduce > self.levels {
+            return Err(format!(
+                "cannot decode at 1/{}: the file has {} wavelet levels (1/{} at most)",
+                1u64 << reduce,
+                self.levels,
+                1u64 << self.levels
+            ));
+        }
+        Ok(())
+    }
+
     /// Width and height when decoded at 1/2^reduce.
     pub fn reduced_size(&self, reduce: u32) -> (u32, u32) {
         (
@@ -41,15 +54,21 @@ impl Jp2Info {
     }
 }
 
-/// True when the file starts as a JP2 file or a raw codestream does (false when it cannot
-/// be read: the caller's own reading then names the problem).
+/// Bytes that tell a JPEG 2000 file from its start.
+const SIGNATURE_BYTES: usize = 12;
+
+/// True when `start` (a file's first bytes) begins a JP2 file or a raw codestream.
+pub fn is_jpeg2000(start: &[u8]) -> bool {
+    start.starts_with(&JP2_SIGNATURE) || start.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+}
+
+/// True when the file starts as JPEG 2000 (false when it cannot be read: the caller's own
+/// reading then names the problem).
 pub fn is_jpeg2000_file(path: &Path) -> bool {
-    let mut start = Vec::with_capacity(12);
+    let mut start = Vec::with_capacity(SIGNATURE_BYTES);
     std::fs::File::open(path)
-        .and_then(|file| file.take(12).read_to_end(&mut start))
-        .is_ok_and(|_| {
-            start.starts_with(&JP2_SIGNATURE) || start.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
-        })
+        .and_then(|file| file.take(SIGNATURE_BYTES as u64).read_to_end(&mut start))
+        .is_ok_and(|_| is_jpeg2000(&start))
 }
 
 const JP2_SIGNATURE: [u8; 12] = [0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A];
@@ -194,14 +213,7 @@ fn decode_with(
         path: path.to_path_buf(),
         message,
     };
-    if reduce > info.levels {
-        return Err(fail(format!(
-            "cannot decode at 1/{}: the file has {} wavelet levels (1/{} at most)",
-            1u64 << reduce,
-            info.levels,
-            1u64 << info.levels
-        )));
-    }
+    info.check_reduce(reduce).map_err(fail)?;
     if width == 0 || height == 0 || x + width > info.width || y + height > info.height {
         return Err(fail(format!(
             "region {x},{y},{width},{height} is not inside the {} x {} image",
@@ -269,16 +281,11 @@ impl Jp2Rows {
     /// Decoding at 1/2^`reduce`, `strip` output rows at a time.
     pub fn open(path: &Path, reduce: u32, strip: u32) -> Result<Self, RasterError> {
         let info = info(path)?;
-        if reduce > info.levels {
-            return Err(RasterError::Decode {
+        info.check_reduce(reduce)
+            .map_err(|message| RasterError::Decode {
                 path: path.to_path_buf(),
-                message: format!(
-                    "cannot decode at 1/{}: the file has {} wavelet levels",
-                    1u64 << reduce,
-                    info.levels
-                ),
-            });
-        }
+                message,
+            })?;
         Ok(Jp2Rows {
             path: path.to_path_buf(),
             info,

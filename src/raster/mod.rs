@@ -94,11 +94,15 @@ impl Image {
             path: path.to_path_buf(),
             message,
         };
-        if jp2::is_jpeg2000_file(path) {
+        // One open: the first bytes tell JPEG 2000 (decoded by OpenJPEG) from the formats
+        // the image crate guesses from the same bytes.
+        let mut file =
+            std::io::BufReader::new(std::fs::File::open(path).map_err(|e| fail(e.to_string()))?);
+        let start = std::io::BufRead::fill_buf(&mut file).map_err(|e| fail(e.to_string()))?;
+        if jp2::is_jpeg2000(start) {
             return jp2::decode(path, 0);
         }
-        let decoded = image::ImageReader::open(path)
-            .map_err(|e| fail(e.to_string()))?
+        let decoded = image::ImageReader::new(file)
             .with_guessed_format()
             .map_err(|e| fail(e.to_string()))?
             .decode()
