@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tiling a 20,000 x 20,000 px scene into 256 px PNG chips: areo (which decodes the PNG strip
 # by strip) next to Python (Pillow decodes it whole, numpy slices, Pillow writes), on the
-# same file and disk. Prints seconds, chips per second and peak RSS of each.
+# same file and disk; then the same scene as a PDS3 IMG (areo reads line ranges, numpy
+# memory-maps it). Prints seconds, chips per second and peak RSS of each.
 #
 #   bench/tile.sh [SIDE] [SIZE]       # defaults 20000 256
 #
@@ -17,19 +18,25 @@ venv=target/bench-venv
 py="$PWD/$venv/bin/python"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$py" bench/make_scene.py "$side" "$work/scene.png"
-echo "scene: ${side} x ${side} px, $(du -m "$work/scene.png" | cut -f1) MB PNG; chips of ${size} px"
-
-/usr/bin/time -f '%e %M' -o "$work/time" "$areo" tile "$work/scene.png" --size "$size" --out "$work/areo" >/dev/null 2>&1
-read -r areo_s areo_kb < "$work/time"
-areo_chips=$(ls "$work/areo" | grep -c '\.png$')
-rm -rf "$work/areo"
-sync
-/usr/bin/time -f '%e %M' -o "$work/time" "$py" bench/tile_pillow.py "$work/scene.png" "$size" "$work/pillow" >/dev/null
-read -r py_s py_kb < "$work/time"
-py_chips=$(ls "$work/pillow" | grep -c '\.png$')
-
-printf '%-15s %8s %8s %10s %12s\n' tool chips seconds chips/s "peak RSS MB"
-printf '%-15s %8d %8.2f %10.0f %12.1f\n' areo "$areo_chips" "$areo_s" "$(echo "$areo_chips / $areo_s" | bc -l)" "$(echo "$areo_kb / 1024" | bc -l)"
-printf '%-15s %8d %8.2f %10.0f %12.1f\n' "Pillow+numpy" "$py_chips" "$py_s" "$(echo "$py_chips / $py_s" | bc -l)" "$(echo "$py_kb / 1024" | bc -l)"
-printf 'areo is %.1fx as fast, with %.1f%% of the memory\n' "$(echo "$py_s / $areo_s" | bc -l)" "$(echo "100 * $areo_kb / $py_kb" | bc -l)"
+printf '%-22s %8s %8s %10s %12s\n' "tool, source" chips seconds chips/s "peak RSS MB"
+# $1: the row's name, then the command; sets chips, seconds and kb.
+measure() {
+  local name=$1 out=$work/out
+  shift
+  sync
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" "$out" >/dev/null 2>&1
+  read -r seconds kb < "$work/time"
+  chips=$(ls "$out" | grep -c '\.png$')
+  rm -rf "$out"
+  printf '%-22s %8d %8.2f %10.0f %12.1f\n' "$name" "$chips" "$seconds" "$(echo "$chips / $seconds" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
+}
+for format in png IMG; do
+  scene=$work/scene.$format
+  "$py" bench/make_scene.py "$side" "$scene"
+  echo "# ${side} x ${side} px, $(du -m "$scene" | cut -f1) MB $format; chips of ${size} px" >&2
+  measure "areo, $format" "$areo" tile "$scene" --size "$size" --out
+  areo_s=$seconds areo_kb=$kb
+  measure "Pillow+numpy, $format" "$py" bench/tile_pillow.py "$scene" "$size"
+  printf '  areo is %.1fx as fast, with %.1f%% of the memory\n' "$(echo "$seconds / $areo_s" | bc -l)" "$(echo "100 * $areo_kb / $kb" | bc -l)"
+  rm -f "$scene"
+done

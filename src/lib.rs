@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fsio;
 pub mod geo;
 pub mod labels;
+pub mod lineage;
 pub mod metrics;
 pub mod nn;
 pub mod ode;

@@ -6,6 +6,7 @@ mod replies;
 
 use areo::catalog::{Catalog, CatalogStats, ProductQuery, ProductRow, Upsert};
 use areo::geo::LonLatBox;
+use areo::lineage::{Artifact, ArtifactKind, Input};
 use areo::pipeline::import::{import_reply_files, ImportError, ImportReport};
 use areo::product::FileState;
 use areo::progress::Silent;
@@ -509,4 +510,116 @@ fn the_catalog_survives_reopening() {
     let catalog = Catalog::open(&dir.path().join("catalog")).unwrap();
     assert_eq!(catalog.stats().unwrap().products, 10);
     assert_eq!(catalog.verify().unwrap(), Vec::<String>::new());
+}
+
+fn artifact(kind: ArtifactKind, name: &str, inputs: Vec<Input>) -> Artifact {
+    Artifact {
+        kind,
+        name: name.to_string(),
+        path: PathBuf::from("/ws").join(name),
+        created: areo::product::UtcTime::parse(DATE).unwrap(),
+        job: Some(7),
+        inputs,
+        summary: r#"{"chips":12}"#.to_string(),
+    }
+}
+
+/// Tile sets, datasets and runs kept with what they came from: the made-from index follows
+/// a replaced record, and everything survives reopening a catalog stamped at version 1.
+#[test]
+fn artifacts_remember_what_they_were_made_from() {
+    let fixture = Fixture::new();
+    let catalog = &fixture.catalog;
+    let product = Input::Product("ESP_011605_1685_RED".into());
+    let labels = Input::File(PathBuf::from("/data/craters.csv"));
+    let tiles = artifact(
+        ArtifactKind::TileSet,
+        "tiles/esp",
+        vec![product.clone(), labels.clone()],
+    );
+    catalog.put_artifact(&tiles).unwrap();
+    let tile_input = Input::Artifact(ArtifactKind::TileSet, "tiles/esp".into());
+    catalog
+        .put_artifact(&artifact(
+            ArtifactKind::Dataset,
+            "craters",
+            vec![tile_input.clone()],
+        ))
+        .unwrap();
+    // A name that extends another's must not show up under it.
+    catalog
+        .put_artifact(&artifact(ArtifactKind::TileSet, "tiles/esp2", vec![]))
+        .unwrap();
+
+    assert_eq!(
+        catalog.made_from(&product).unwrap(),
+        std::slice::from_ref(&tiles)
+    );
+    assert_eq!(
+        catalog.made_from(&labels).unwrap(),
+        std::slice::from_ref(&tiles)
+    );
+    let from_tiles = catalog.made_from(&tile_input).unwrap();
+    assert_eq!(from_tiles.len(), 1);
+    assert_eq!(from_tiles[0].name, "craters");
+    let names = |kind| -> Vec<String> {
+        catalog
+            .artifacts(kind)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect()
+    };
+    assert_eq!(
+        names(Some(ArtifactKind::TileSet)),
+        ["tiles/esp", "tiles/esp2"]
+    );
+    assert_eq!(names(None), ["craters", "tiles/esp", "tiles/esp2"]);
+
+    // Cut again from the labels alone: the product no longer lists it.
+    let again = artifact(ArtifactKind::TileSet, "tiles/esp", vec![labels.clone()]);
+    catalog.put_artifact(&again).unwrap();
+    assert!(catalog.made_from(&product).unwrap().is_empty());
+    assert_eq!(
+        catalog.made_from(&labels).unwrap(),
+        std::slice::from_ref(&again)
+    );
+    assert_eq!(
+        catalog
+            .artifact(ArtifactKind::TileSet, "tiles/esp")
+            .unwrap(),
+        Some(again.clone())
+    );
+    assert_eq!(
+        catalog.artifact(ArtifactKind::Run, "tiles/esp").unwrap(),
+        None
+    );
+
+    let Fixture { dir, catalog } = fixture;
+    drop(catalog);
+    let reopened = Catalog::open(&dir.path().join("catalog")).unwrap();
+    assert_eq!(reopened.made_from(&labels).unwrap(), [again]);
+}
+
+/// A catalog written before artefacts existed (schema 1) opens, is migrated, and takes them.
+#[test]
+fn a_version_1_catalog_is_migrated_to_hold_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog");
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let catalog = Catalog::open(&path).unwrap();
+    let made = artifact(ArtifactKind::Run, "unet", vec![]);
+    catalog.put_artifact(&made).unwrap();
+    assert_eq!(catalog.artifacts(None).unwrap(), [made]);
+    drop(catalog);
+    let db = sled::open(&path).unwrap();
+    let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+    assert_eq!(version.as_deref(), Some(&2u32.to_be_bytes()[..]));
 }

@@ -394,3 +394,116 @@ fn local_images_become_complete_products_named_by_their_label() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
     areo(&ws, &["stop"]);
 }
+
+/// `areo tile --product` cuts a catalog product in the daemon, with its label's projection,
+/// and the tile set joins the lineage: listed by kind, by the product it came from, and in
+/// `catalog show`.
+#[test]
+fn tiling_a_product_records_what_it_was_made_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/craters/nanedi-512x320.png"
+    );
+    let label = dir.path().join("scene.lbl");
+    std::fs::write(
+        &label,
+        "PDS_VERSION_ID = PDS3\r\nPRODUCT_ID = \"HRSC_NANEDI_CROP\"\r\n\
+         OBJECT = IMAGE_MAP_PROJECTION\r\n  MAP_PROJECTION_TYPE = EQUIRECTANGULAR\r\n\
+         MAP_SCALE = 12.5 <METERS/PIXEL>\r\n  LINE_PROJECTION_OFFSET = 0.5\r\n\
+         SAMPLE_PROJECTION_OFFSET = 0.5\r\nEND_OBJECT = IMAGE_MAP_PROJECTION\r\nEND\r\n",
+    )
+    .unwrap();
+    let label = label.to_str().unwrap();
+    json(&areo(
+        &ws,
+        &["--json", "catalog", "add-local", sample, "--label", label],
+    ));
+
+    let tiled = json(&areo(
+        &ws,
+        &[
+            "--json",
+            "tile",
+            "--product",
+            "hrsc_nanedi_crop",
+            "--size",
+            "128",
+        ],
+    ));
+    assert_eq!(
+        tiled["chips"], 12,
+        "4 x 3 chips of 128 px (the last row shifted in)"
+    );
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(ws.join("tiles/HRSC_NANEDI_CROP/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    // Chip (128, 0): west = (0.5 - 0.5 + 128) * 12.5 = 1600, from the product's label.
+    assert_eq!(
+        manifest["chips"][1]["ground"],
+        json!([1600.0, 0.0, 3200.0, -1600.0])
+    );
+
+    let lineage = json(&areo(
+        &ws,
+        &["--json", "catalog", "lineage", "--kind", "tile-set"],
+    ));
+    let lineage = lineage.as_array().unwrap();
+    assert_eq!(lineage.len(), 1);
+    assert_eq!(lineage[0]["name"], "tiles/HRSC_NANEDI_CROP");
+    assert_eq!(
+        lineage[0]["inputs"],
+        json!([{"product": "HRSC_NANEDI_CROP"}])
+    );
+    let summary: Value = serde_json::from_str(lineage[0]["summary"].as_str().unwrap()).unwrap();
+    assert_eq!(summary["chips"], 12);
+    let from_product = json(&areo(
+        &ws,
+        &[
+            "--json",
+            "catalog",
+            "lineage",
+            "--from-product",
+            "HRSC_NANEDI_CROP",
+        ],
+    ));
+    assert_eq!(from_product, Value::Array(lineage.to_vec()));
+    let shown = json(&areo(
+        &ws,
+        &["--json", "catalog", "show", "HRSC_NANEDI_CROP"],
+    ));
+    assert_eq!(shown["made"][0]["name"], "tiles/HRSC_NANEDI_CROP");
+    let table = stdout(&areo(&ws, &["catalog", "lineage"]));
+    assert!(
+        table.contains("tiles/HRSC_NANEDI_CROP") && table.contains("product HRSC_NANEDI_CROP"),
+        "{table}"
+    );
+    let none = json(&areo(
+        &ws,
+        &[
+            "--json",
+            "catalog",
+            "lineage",
+            "--from-artifact",
+            "run:nothing",
+        ],
+    ));
+    assert_eq!(none, json!([]));
+    let output = areo(&ws, &["catalog", "lineage", "--from-artifact", "model:x"]);
+    assert!(
+        stderr(&output).contains("\"model\" is not a kind of artefact"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = areo(&ws, &["tile", "--product", "NOPE"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no product NOPE"),
+        "{}",
+        stderr(&output)
+    );
+    areo(&ws, &["stop"]);
+}

@@ -207,6 +207,109 @@ fn a_jpeg2000_product_tiles_into_the_same_16_bit_chips_as_its_png() {
     assert!(chips[0].iter().any(|c| c.data.iter().any(|v| *v > 255.0)));
 }
 
+/// A map-projected HiRISE-like IMG (label attached, 16-bit DNs with a scaling to I/F and a
+/// null value): tiled by its own label's projection, DNs kept, the scaling recorded; and
+/// `areo prep` reads it too.
+#[test]
+fn a_pds_img_product_tiles_with_its_own_projection_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (width, height) = (40u32, 24u32);
+    let dns: Vec<u16> = (0..width * height)
+        .map(|i| {
+            if i % width < 4 {
+                0
+            } else {
+                (i % 1000) as u16 + 1
+            }
+        })
+        .collect();
+    let mut bytes = format!(
+        "PDS_VERSION_ID = PDS3\r\nRECORD_TYPE = FIXED_LENGTH\r\nRECORD_BYTES = {}\r\n\
+         ^IMAGE = 9\r\nOBJECT = IMAGE_MAP_PROJECTION\r\n MAP_PROJECTION_TYPE = \"EQUIRECTANGULAR\"\r\n\
+         MAP_SCALE = 0.25 <METERS/PIXEL>\r\n LINE_PROJECTION_OFFSET = 1000.5 <PIXEL>\r\n\
+         SAMPLE_PROJECTION_OFFSET = -2000.5 <PIXEL>\r\nEND_OBJECT = IMAGE_MAP_PROJECTION\r\n\
+         OBJECT = IMAGE\r\n LINES = {height}\r\n LINE_SAMPLES = {width}\r\n\
+         SAMPLE_TYPE = MSB_UNSIGNED_INTEGER\r\n SAMPLE_BITS = 16\r\n\
+         SCALING_FACTOR = 1.07543902665525e-04\r\n OFFSET = 0.081203337858079\r\n\
+         CORE_NULL = 0\r\nEND_OBJECT = IMAGE\r\nEND\r\n",
+        width * 2
+    )
+    .into_bytes();
+    assert!(
+        bytes.len() <= 8 * width as usize * 2,
+        "the label fits in 8 records"
+    );
+    bytes.resize(8 * width as usize * 2, b' ');
+    bytes.extend(dns.iter().flat_map(|v| v.to_be_bytes()));
+    let product = dir.path().join("ESP_000001_0000_RED.IMG");
+    std::fs::write(&product, &bytes).unwrap();
+
+    let out = dir.path().join("chips");
+    let text = ok(areo(&[
+        "tile",
+        product.to_str().unwrap(),
+        "--size",
+        "16",
+        "--edge",
+        "drop",
+        "--skip-no-data",
+        "0:0.2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(text.contains("40 x 24 -> 1 chip(s) of 16 px"), "{text}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["bit_depth"], 16);
+    assert_eq!(manifest["projection"], "EQUIRECTANGULAR");
+    assert_eq!(
+        manifest["values"],
+        serde_json::json!({"scale": 1.07543902665525e-04, "offset": 0.081203337858079, "no_data": 0.0})
+    );
+    // Chip (0, 0) is a quarter null columns, over the 0.2 allowed; chip (16, 0) is kept:
+    // west = (0.5 + 2000.5 + 16) * 0.25 = 504.25.
+    let chips = manifest["chips"].as_array().unwrap();
+    assert_eq!(chips[0]["pixels"], serde_json::json!([16, 0, 16, 16]));
+    assert_eq!(
+        chips[0]["ground"],
+        serde_json::json!([504.25, 250.0, 508.25, 246.0])
+    );
+    let chip = Image::open(&out.join(chips[0]["file"].as_str().unwrap())).unwrap();
+    assert_eq!(chip.depth, BitDepth::Sixteen);
+    assert_eq!(chip.get(3, 1, 0), (dns[(width + 19) as usize]) as f32);
+
+    let cropped = dir.path().join("crop.png");
+    ok(areo(&[
+        "prep",
+        "crop",
+        product.to_str().unwrap(),
+        "--auto",
+        "--out",
+        cropped.to_str().unwrap(),
+    ]));
+    let cropped = Image::open(&cropped).unwrap();
+    assert_eq!(
+        (cropped.width, cropped.height),
+        (36, 24),
+        "the null columns trimmed"
+    );
+    assert_eq!(cropped.get(0, 0, 0), dns[4] as f32);
+
+    // A label that promises more lines than the file holds.
+    let short = dir.path().join("short.img");
+    std::fs::write(&short, &bytes[..bytes.len() - 10]).unwrap();
+    let error = refused(&[
+        "tile",
+        short.to_str().unwrap(),
+        "--out",
+        dir.path().join("no").to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains("short.img: the image needs 1920 bytes"),
+        "{error}"
+    );
+}
+
 #[test]
 fn prep_commands_do_what_they_say_and_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 //! old layouts from new ones and migrate them, instead of misreading bytes.
 
 use super::CatalogError;
+use crate::lineage::Artifact;
 use crate::product::{Product, ProductFile};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -89,6 +90,21 @@ impl Record for Vec<ProductFile> {
             previous.clone_from(&file.url);
         }
         Ok(files)
+    }
+}
+
+impl Record for Artifact {
+    const TREE: &'static str = "artifacts";
+    const VERSION: u16 = 1;
+
+    type Stored<'a> = std::borrow::Cow<'a, Artifact>;
+
+    fn to_stored(&self) -> Self::Stored<'_> {
+        std::borrow::Cow::Borrowed(self)
+    }
+
+    fn from_stored(stored: Self::Stored<'_>) -> Result<Self, String> {
+        Ok(stored.into_owned())
     }
 }
 

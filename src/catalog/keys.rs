@@ -2,9 +2,35 @@
 //! byte order is numeric order; strings are separated by a NUL, which names never contain.
 
 use crate::geo::LonLatBox;
+use crate::lineage::{ArtifactKind, Input};
 use crate::product::FileState;
 
 pub const SEP: u8 = 0;
+
+/// `artifacts`: kind NUL name.
+pub fn artifact_key(kind: ArtifactKind, name: &str) -> Vec<u8> {
+    let mut key = kind.as_str().as_bytes().to_vec();
+    key.push(SEP);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// The part of an `idx_made_from` key that names the input: `p` pdsid, `f` path, or `a`
+/// kind NUL name; then NUL.
+pub fn input_prefix(input: &Input) -> Vec<u8> {
+    let mut key = match input {
+        Input::Product(pdsid) => [b"p", pdsid.as_bytes()].concat(),
+        Input::File(path) => [b"f", path.as_os_str().as_encoded_bytes()].concat(),
+        Input::Artifact(kind, name) => [b"a".as_slice(), &artifact_key(*kind, name)].concat(),
+    };
+    key.push(SEP);
+    key
+}
+
+/// `idx_made_from`: the input's prefix, then the artefact's key.
+pub fn made_from_key(input: &Input, kind: ArtifactKind, name: &str) -> Vec<u8> {
+    [input_prefix(input), artifact_key(kind, name)].concat()
+}
 
 pub fn product_key(pdsid: &str) -> Vec<u8> {
     pdsid.as_bytes().to_vec()

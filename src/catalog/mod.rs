@@ -11,6 +11,9 @@
 //! - `idx_file_state`: state pdsid NUL name -> () for files that are not plain remote
 //! - `idx_spatial`: level row col pdsid -> box (see [`keys::spatial`])
 //! - `jobs`: job id (u64 BE) -> the engine's own encoding of the job (opaque here)
+//! - `artifacts`: kind NUL name -> [`Artifact`] (tile sets, datasets, runs, predictions,
+//!   reports, with what each was made from)
+//! - `idx_made_from`: input NUL kind NUL name -> the artefact's key, one per input
 //!
 //! A product, its files and all their index entries change in one sled transaction, so a crash
 //! leaves either the old or the new version of a product, never half of one.
@@ -20,6 +23,7 @@ mod keys;
 pub mod schema;
 
 use crate::geo::LonLatBox;
+use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::product::{product_state, FileState, Product, ProductEntry, ProductFile};
 use codec::{decode, encode, Record};
 use keys::spatial;
@@ -147,12 +151,15 @@ pub struct Catalog {
     by_file_state: sled::Tree,
     spatial: sled::Tree,
     jobs: sled::Tree,
+    artifacts: sled::Tree,
+    made_from: sled::Tree,
 }
 
 /// Job records of the engine: u64 id (big-endian) -> the engine's own encoding. The catalog
 /// keeps them durable and transactional without knowing their shape (the engine is a higher
 /// layer).
 const JOBS_TREE: &str = "jobs";
+const MADE_FROM_TREE: &str = "idx_made_from";
 
 type Candidates<'a> = Box<dyn Iterator<Item = Result<String, CatalogError>> + 'a>;
 
@@ -305,6 +312,8 @@ impl Catalog {
             by_file_state: db.open_tree("idx_file_state")?,
             spatial: db.open_tree("idx_spatial")?,
             jobs: db.open_tree(JOBS_TREE)?,
+            artifacts: db.open_tree(Artifact::TREE)?,
+            made_from: db.open_tree(MADE_FROM_TREE)?,
             db,
         })
     }
@@ -675,6 +684,74 @@ impl Catalog {
                 Ok((u64::from_be_bytes(id), value.to_vec()))
             })
             .collect()
+    }
+
+    /// Stores what a step made, replacing an artefact of the same kind and name (a tile set
+    /// cut again into the same folder), with its `idx_made_from` entries, all or none.
+    pub fn put_artifact(&self, artifact: &Artifact) -> Result<(), CatalogError> {
+        let key = keys::artifact_key(artifact.kind, &artifact.name);
+        let value = encode(artifact)?;
+        (&self.artifacts, &self.made_from)
+            .transaction(|(artifacts, made_from)| {
+                if let Some(old) = artifacts.insert(key.as_slice(), value.as_slice())? {
+                    let old: Artifact =
+                        decode(&key, &old).map_err(ConflictableTransactionError::Abort)?;
+                    for input in &old.inputs {
+                        made_from.remove(keys::made_from_key(input, old.kind, &old.name))?;
+                    }
+                }
+                for input in &artifact.inputs {
+                    made_from.insert(
+                        keys::made_from_key(input, artifact.kind, &artifact.name),
+                        key.as_slice(),
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    pub fn artifact(
+        &self,
+        kind: ArtifactKind,
+        name: &str,
+    ) -> Result<Option<Artifact>, CatalogError> {
+        let key = keys::artifact_key(kind, name);
+        self.artifacts
+            .get(&key)?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
+    }
+
+    /// Artefacts of one kind (or all), by kind then name.
+    pub fn artifacts(&self, kind: Option<ArtifactKind>) -> Result<Vec<Artifact>, CatalogError> {
+        let prefix = kind.map(|k| keys::artifact_key(k, "")).unwrap_or_default();
+        self.artifacts
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    /// The artefacts made directly from `input`, by kind then name.
+    pub fn made_from(&self, input: &Input) -> Result<Vec<Artifact>, CatalogError> {
+        let mut found = Vec::new();
+        for entry in self.made_from.scan_prefix(keys::input_prefix(input)) {
+            let (index_key, key) = entry?;
+            let bytes = self
+                .artifacts
+                .get(&key)?
+                .ok_or_else(|| CatalogError::Corrupt {
+                    tree: MADE_FROM_TREE,
+                    key: show_key(&index_key),
+                    reason: "names an artefact that is not stored".into(),
+                })?;
+            found.push(decode(&key, &bytes)?);
+        }
+        found.sort_by(|a: &Artifact, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        Ok(found)
     }
 
     /// Waits until everything written so far is on disk.

@@ -7,8 +7,9 @@ pub const META_TREE: &str = "meta";
 const VERSION_KEY: &[u8] = b"schema_version";
 
 /// The schema this build writes. Version 1: products, product files, and the instrument,
-/// state, file-state and spatial indexes as laid out in `keys`.
-pub const CURRENT: u32 = 1;
+/// state, file-state and spatial indexes as laid out in `keys`. Version 2 adds artefacts
+/// (`artifacts`) and what they were made from (`idx_made_from`).
+pub const CURRENT: u32 = 2;
 
 /// One step from `to - 1` to `to`.
 pub struct Migration {
@@ -17,8 +18,19 @@ pub struct Migration {
     pub run: fn(&sled::Db) -> Result<(), CatalogError>,
 }
 
-/// Migrations this build knows, in order. Empty while the schema is at its first version.
-pub const MIGRATIONS: &[Migration] = &[];
+/// Migrations this build knows, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    to: 2,
+    description: "adds the artefact records and their made-from index",
+    run: add_artifact_trees,
+}];
+
+/// Version 1 had no artefacts: the two trees start empty.
+fn add_artifact_trees(db: &sled::Db) -> Result<(), CatalogError> {
+    db.open_tree("artifacts")?;
+    db.open_tree("idx_made_from")?;
+    Ok(())
+}
 
 pub fn stored_version(db: &sled::Db) -> Result<Option<u32>, CatalogError> {
     let meta = db.open_tree(META_TREE)?;

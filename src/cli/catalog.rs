@@ -7,9 +7,11 @@ use crate::engine::client::unexpected;
 use crate::engine::protocol::CatalogRequest;
 use crate::engine::{JobSpec, Response};
 use crate::geo::LonLatBox;
+use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::pipeline::import::ImportReport;
 use crate::pipeline::local::AddLocal;
 use crate::product::FileState;
+use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
@@ -55,6 +57,21 @@ pub enum CatalogCommand {
     Stats,
     /// Check that every record and index entry is whole and consistent.
     Check,
+    /// What the pipeline made (tile sets, datasets, runs, predictions, reports) and from what.
+    Lineage {
+        /// Only artefacts of this kind: tile-set, dataset, run, prediction or report.
+        #[arg(long)]
+        kind: Option<ArtifactKind>,
+        /// Only what was made from this product (a PDSID).
+        #[arg(long, value_name = "PDSID", conflicts_with_all = ["from_file", "from_artifact"])]
+        from_product: Option<String>,
+        /// Only what was made from this file.
+        #[arg(long, value_name = "PATH", conflicts_with = "from_artifact")]
+        from_file: Option<PathBuf>,
+        /// Only what was made from this artefact (KIND:NAME, e.g. dataset:craters).
+        #[arg(long, value_name = "KIND:NAME")]
+        from_artifact: Option<String>,
+    },
 }
 
 pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::Result<ExitCode> {
@@ -141,8 +158,8 @@ pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Show { pdsid } => {
-            let (row, files) = match daemon.catalog(CatalogRequest::Show { pdsid })? {
-                Response::Product { row, files } => (row, files),
+            let (row, files, made) = match daemon.catalog(CatalogRequest::Show { pdsid })? {
+                Response::Product { row, files, made } => (row, files, made),
                 other => return Err(unexpected(other).into()),
             };
             if json {
@@ -155,6 +172,7 @@ pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::
                         file
                     })
                     .collect();
+                value["made"] = serde_json::to_value(&made)?;
                 println!("{value}");
             } else {
                 print_product(&row);
@@ -174,6 +192,43 @@ pub fn run(daemon: &mut Daemon, command: CatalogCommand, json: bool) -> anyhow::
                         })
                         .collect::<Vec<_>>(),
                 );
+                if !made.is_empty() {
+                    println!();
+                    print_artifacts(&made);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Lineage {
+            kind,
+            from_product,
+            from_file,
+            from_artifact,
+        } => {
+            let made_from = match (from_product, from_file, from_artifact) {
+                (Some(pdsid), _, _) => Some(Input::Product(pdsid.to_ascii_uppercase())),
+                (_, Some(path), _) => Some(Input::File(std::path::absolute(path)?)),
+                (_, _, Some(text)) => {
+                    let (kind, name) = text.split_once(':').with_context(|| {
+                        format!("--from-artifact: expected KIND:NAME, found {text:?}")
+                    })?;
+                    let kind = kind
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("--from-artifact: {e}"))?;
+                    Some(Input::Artifact(kind, name.to_string()))
+                }
+                _ => None,
+            };
+            let artifacts = match daemon.catalog(CatalogRequest::Lineage { kind, made_from })? {
+                Response::Artifacts { artifacts } => artifacts,
+                other => return Err(unexpected(other).into()),
+            };
+            if json {
+                println!("{}", serde_json::to_string(&artifacts)?);
+            } else if artifacts.is_empty() {
+                println!("nothing recorded");
+            } else {
+                print_artifacts(&artifacts);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -362,4 +417,27 @@ fn print_stats(stats: &CatalogStats, workspace: &std::path::Path) {
         })
         .collect();
     print_table(&["STATE", "PRODUCTS", "FILES"], &rows);
+}
+
+/// Artefacts as a table: kind, name, when, the job, and what they came from.
+fn print_artifacts(artifacts: &[Artifact]) {
+    print_table(
+        &["KIND", "NAME", "CREATED", "JOB", "MADE FROM"],
+        &artifacts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.kind.to_string(),
+                    a.name.clone(),
+                    a.created.to_string(),
+                    a.job.map_or("-".into(), |j| j.to_string()),
+                    a.inputs
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
 }

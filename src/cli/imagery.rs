@@ -1,14 +1,17 @@
 //! `areo prep ...` and `areo tile ...`.
 
+use super::jobs::Daemon;
 use super::labels::FormatArg;
 use super::output::CliProgress;
+use crate::engine::JobSpec;
+use crate::pipeline::source::open_image;
 use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image, Sampling};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -156,7 +159,14 @@ enum EdgeArg {
 
 #[derive(Debug, Args)]
 pub struct TileArgs {
-    input: PathBuf,
+    /// The image: PNG, JPEG, TIFF, PGM, JPEG 2000, or a PDS3 IMG (or its detached label).
+    #[arg(required_unless_present = "product", conflicts_with = "product")]
+    input: Option<PathBuf>,
+    /// A catalog product instead of a file: its downloaded science image (else its browse
+    /// image) is tiled by the daemon into `tiles/<PDSID>` (or --out) and recorded in the
+    /// catalog's lineage, with its label for ground coordinates.
+    #[arg(long, value_name = "PDSID")]
+    product: Option<String>,
     /// Chip size in pixels.
     #[arg(long, default_value_t = 256)]
     size: u32,
@@ -182,13 +192,14 @@ pub struct TileArgs {
     /// Class map for the masks (default: the Mars classes).
     #[arg(long)]
     classes: Option<PathBuf>,
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "product")]
+    out: Option<PathBuf>,
 }
 
 impl TileArgs {
-    /// The request, with paths made absolute so the engine can run it from anywhere.
-    pub fn request(&self) -> anyhow::Result<TileRequest> {
+    /// The request for `input` into `out`, with paths made absolute so the engine can run
+    /// it from anywhere.
+    pub fn request(&self, input: &Path, out: &Path) -> anyhow::Result<TileRequest> {
         let edge = match self.edge {
             EdgeArg::Pad => Edge::Pad(0.0),
             EdgeArg::Shift => Edge::ShiftInward,
@@ -201,7 +212,7 @@ impl TileArgs {
             .transpose()?
             .map(|(v, f)| (v as f32, f));
         Ok(TileRequest {
-            input: std::path::absolute(&self.input)?,
+            input: std::path::absolute(input)?,
             spec: TileSpec {
                 size: self.size,
                 stride: self.stride.unwrap_or(self.size),
@@ -219,9 +230,14 @@ impl TileArgs {
                 .map(std::path::absolute)
                 .transpose()?,
             circle_scale: self.circle_scale,
-            out: std::path::absolute(&self.out)?,
+            out: std::path::absolute(out)?,
         })
     }
+}
+
+/// Any image areo reads, PDS3 IMG products included (their samples as `areo tile` keeps them).
+fn read_image(path: &std::path::Path) -> anyhow::Result<Image> {
+    Ok(open_image(path)?.0)
 }
 
 fn pair<T: std::str::FromStr>(text: &str, what: &str) -> anyhow::Result<(T, T)> {
@@ -270,7 +286,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             no_data,
             out,
         } => {
-            let image = Image::open(&input)?;
+            let image = read_image(&input)?;
             let (x, y, w, h) = if auto {
                 image
                     .data_window(no_data)
@@ -290,7 +306,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             out,
         } => done(
             &input,
-            &Image::open(&input)?.translate(dx, dy, fill),
+            &read_image(&input)?.translate(dx, dy, fill),
             &out,
             json,
         ),
@@ -300,7 +316,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             out,
             ..
         } => {
-            let image = Image::open(&input)?;
+            let image = read_image(&input)?;
             let flipped = if horizontal {
                 image.flip_horizontal()
             } else {
@@ -315,7 +331,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             filter,
             out,
         } => {
-            let image = Image::open(&input)?;
+            let image = read_image(&input)?;
             let (width, height) = match (factor, size) {
                 (Some(f), _) if f > 0.0 && f.is_finite() => (
                     (image.width as f64 * f).round().max(1.0) as u32,
@@ -352,8 +368,8 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             fill,
             out,
         } => {
-            let reference = Image::open(&reference)?;
-            let moving = Image::open(&moving_path)?;
+            let reference = read_image(&reference)?;
+            let moving = read_image(&moving_path)?;
             if rotation {
                 let found = crate::raster::align::register(&reference, &moving)?;
                 let t = found.transform;
@@ -411,7 +427,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             input,
             quarters,
             out,
-        } => done(&input, &Image::open(&input)?.rot90(quarters), &out, json),
+        } => done(&input, &read_image(&input)?.rot90(quarters), &out, json),
         PrepCommand::Rotate {
             input,
             degrees,
@@ -420,7 +436,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             fill,
             out,
         } => {
-            let turned = Image::open(&input)?.rotate(degrees, sampling.into(), expand, fill);
+            let turned = read_image(&input)?.rotate(degrees, sampling.into(), expand, fill);
             done(&input, &turned, &out, json)
         }
         PrepCommand::Convert {
@@ -432,7 +448,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             no_data,
             out,
         } => {
-            let image = Image::open(&input)?;
+            let image = read_image(&input)?;
             let target = match depth.as_deref() {
                 Some("16") => BitDepth::Sixteen,
                 Some(_) => BitDepth::Eight,
@@ -502,8 +518,15 @@ pub fn stitch(args: StitchArgs, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let request = args.request()?;
+pub fn tile(workspace: Option<PathBuf>, args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let (Some(input), Some(out)) = (&args.input, &args.out) else {
+        let pdsid = args
+            .product
+            .clone()
+            .expect("clap requires an input or --product");
+        return tile_product(workspace, &args, &pdsid, json);
+    };
+    let request = args.request(input, out)?;
     let manifest = request.run(&CliProgress::new())?;
     if json {
         println!("{}", serde_json::to_string(&manifest)?);
@@ -519,4 +542,36 @@ pub fn tile(args: TileArgs, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tiles a downloaded catalog product as a daemon job, so the tile set joins the lineage.
+fn tile_product(
+    workspace: Option<PathBuf>,
+    args: &TileArgs,
+    pdsid: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut daemon = Daemon::connect(workspace)?;
+    let (image, label) = daemon.product_image(pdsid)?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => daemon
+            .workspace
+            .join("tiles")
+            .join(pdsid.to_ascii_uppercase()),
+    };
+    let mut request = args.request(&image, &out)?;
+    if request.label.is_none() {
+        request.label = label;
+    }
+    daemon.run_and_print(JobSpec::Tile(request), json, |result| {
+        format!(
+            "{}: {} x {} -> {} chip(s) in {}",
+            result["source"].as_str().unwrap_or_default(),
+            result["width"],
+            result["height"],
+            result["chips"],
+            out.display()
+        )
+    })
 }

@@ -10,6 +10,7 @@ use crate::engine::protocol::{CatalogRequest, DaemonStatus};
 use crate::engine::{
     Client, ClientError, Event, JobId, JobRecord, JobSpec, JobState, NewJob, Request, Response,
 };
+use crate::product::{FileKind, FileState};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
 use anyhow::Context;
@@ -44,6 +45,32 @@ impl Daemon {
             Response::Rows { rows } => Ok(rows),
             other => Err(unexpected(other).into()),
         }
+    }
+
+    /// A downloaded product's image to work on (its science image, else its browse image)
+    /// and its detached label when it has one, as absolute paths.
+    pub fn product_image(&mut self, pdsid: &str) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+        let files = match self.catalog(CatalogRequest::Show {
+            pdsid: pdsid.to_string(),
+        })? {
+            Response::Product { files, .. } => files,
+            other => return Err(unexpected(other).into()),
+        };
+        let here = |kind: FileKind| {
+            files
+                .iter()
+                .filter(move |f| f.kind() == kind && f.state == FileState::Complete)
+                .filter_map(|f| f.local_path.as_ref())
+                .map(|path| self.workspace.join(path))
+        };
+        let Some(image) = here(FileKind::Image).chain(here(FileKind::Browse)).next() else {
+            anyhow::bail!(
+                "{pdsid} has no downloaded image or browse file: `areo fetch {pdsid} --kind rdr` \
+                 (or --kind browse) first"
+            );
+        };
+        let label = here(FileKind::Label).next();
+        Ok((image, label))
     }
 
     /// Queues a job and waits for it, drawing its progress; the job goes on in the daemon

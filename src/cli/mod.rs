@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ode(args) => ode::run(*args, cli.workspace, cli.json),
         Command::Labels(command) => labels::run(command, cli.json),
         Command::Prep(command) => imagery::prep(command, cli.json),
-        Command::Tile(args) => imagery::tile(args, cli.json),
+        Command::Tile(args) => imagery::tile(cli.workspace, args, cli.json),
         Command::Stitch(args) => imagery::stitch(args, cli.json),
         Command::Fetch(args) => fetch::run(&mut Daemon::connect(cli.workspace)?, args, cli.json),
         Command::Demo(args) => {

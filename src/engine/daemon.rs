@@ -13,6 +13,7 @@ use super::protocol::{
 use super::runner::{self, Finished, Stop};
 use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
+use crate::lineage::Input;
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::evaluate::list_reports;
 use crate::product::check_plain_name;
@@ -419,6 +420,9 @@ impl Shared {
             let record = job.clone();
             state.scheduler.release(needs);
             self.store(&[&record]);
+            if final_state == JobState::Succeeded {
+                self.record_artifact(&record);
+            }
             if final_state != JobState::Interrupted {
                 cancelled_dependents = self.settle(&mut state, id, final_state);
             }
@@ -429,6 +433,25 @@ impl Shared {
             .extend(std::iter::once(id).chain(cancelled_dependents));
         self.flush_wanted.notify_one();
         self.wake.notify_one();
+    }
+
+    /// Keeps what a succeeded job made in the catalog's lineage (before its "finished"
+    /// event, which waits for the next flush).
+    fn record_artifact(&self, job: &JobRecord) {
+        let Some(artifact) = job
+            .spec
+            .artifact(self.workspace.root(), job.id, job.result.as_ref())
+        else {
+            return;
+        };
+        if let Err(error) = self.catalog.put_artifact(&artifact) {
+            tracing::error!(
+                "job {}: recording {} {}: {error}",
+                job.id,
+                artifact.kind,
+                artifact.name
+            );
+        }
     }
 
     /// Tells the scheduler a job settled; cancels (transitively) queued jobs that can no
@@ -958,10 +981,14 @@ fn catalog_request(catalog: &Catalog, request: CatalogRequest) -> Result<Respons
                 .map_err(text)?
                 .ok_or_else(|| format!("no product {pdsid} in the catalog"))?;
             let files = catalog.files(&product.pdsid).map_err(text)?;
+            let made = catalog
+                .made_from(&Input::Product(product.pdsid.clone()))
+                .map_err(text)?;
             let row = catalog.row(product).map_err(text)?;
             Ok(Response::Product {
                 row: Box::new(row),
                 files,
+                made,
             })
         }
         CatalogRequest::Stats => Ok(Response::Stats {
@@ -970,6 +997,14 @@ fn catalog_request(catalog: &Catalog, request: CatalogRequest) -> Result<Respons
         CatalogRequest::Check => Ok(Response::Problems {
             problems: catalog.verify().map_err(text)?,
         }),
+        CatalogRequest::Lineage { kind, made_from } => {
+            let mut artifacts = match &made_from {
+                Some(input) => catalog.made_from(input).map_err(text)?,
+                None => catalog.artifacts(kind).map_err(text)?,
+            };
+            artifacts.retain(|a| kind.is_none_or(|k| a.kind == k));
+            Ok(Response::Artifacts { artifacts })
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Jobs: what to run (`JobSpec`), what it needs (`Resources`), and everything known about
 //! one run of it (`JobRecord`), as stored in the catalog and sent to clients.
 
+use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::ode::{OdeQuery, Selector};
 use crate::pipeline::dataset::DatasetRequest;
 use crate::pipeline::evaluate::EvalRequest;
@@ -9,6 +10,7 @@ use crate::pipeline::labels::{LabelOutput, LabelRequest};
 use crate::pipeline::local::AddLocal;
 use crate::pipeline::tile::TileRequest;
 use crate::pipeline::train::{InferJob, TrainJob};
+use crate::product::UtcTime;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -172,7 +174,118 @@ pub struct Probe {
     pub needs: Option<Resources>,
 }
 
+/// How lineage names a path: relative to the workspace when inside it, else as given.
+pub fn artifact_name(path: &Path, workspace: &Path) -> String {
+    path.strip_prefix(workspace)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// A file as an input: the product whose folder (`products/<PDSID>/`) holds it, else itself.
+fn file_input(path: &Path, workspace: &Path) -> Input {
+    match path.strip_prefix(workspace.join("products")) {
+        Ok(inside) if inside.components().count() >= 2 => {
+            let pdsid = inside.components().next().expect("two components");
+            Input::Product(pdsid.as_os_str().to_string_lossy().into_owned())
+        }
+        _ => Input::File(path.to_path_buf()),
+    }
+}
+
 impl JobSpec {
+    /// What this job made when it succeeded, with what from, for the catalog's lineage;
+    /// `None` for steps that make no artefact (imports, searches, downloads, conversions).
+    pub fn artifact(
+        &self,
+        workspace: &Path,
+        job: JobId,
+        result: Option<&serde_json::Value>,
+    ) -> Option<Artifact> {
+        let file = |path: &Path| file_input(path, workspace);
+        let made = |kind, name: String, path: PathBuf, inputs: Vec<Input>| Artifact {
+            kind,
+            name,
+            path,
+            created: UtcTime::now(),
+            job: Some(job),
+            inputs,
+            summary: result.map_or_else(|| "{}".into(), |r| r.to_string()),
+        };
+        Some(match self {
+            JobSpec::Tile(request) => {
+                let companions = [
+                    request.label.as_deref(),
+                    request.labels.as_ref().map(|(path, _)| path.as_path()),
+                    request.classes.as_deref(),
+                ];
+                let mut inputs = vec![file(&request.input)];
+                inputs.extend(companions.into_iter().flatten().map(file));
+                inputs.dedup();
+                made(
+                    ArtifactKind::TileSet,
+                    artifact_name(&request.out, workspace),
+                    request.out.clone(),
+                    inputs,
+                )
+            }
+            JobSpec::Dataset(request) => made(
+                ArtifactKind::Dataset,
+                request.name.clone(),
+                workspace
+                    .join("datasets")
+                    .join(format!("{}.json", request.name)),
+                request
+                    .tile_sets
+                    .iter()
+                    .map(|t| Input::Artifact(ArtifactKind::TileSet, artifact_name(t, workspace)))
+                    .collect(),
+            ),
+            JobSpec::Train(job) => {
+                let mut inputs = vec![Input::Artifact(ArtifactKind::Dataset, job.dataset.clone())];
+                inputs.extend(job.encoder_weights.as_deref().map(file));
+                made(
+                    ArtifactKind::Run,
+                    job.run.clone(),
+                    workspace.join("runs").join(&job.run),
+                    inputs,
+                )
+            }
+            JobSpec::Infer(job) => made(
+                ArtifactKind::Prediction,
+                artifact_name(&job.out, workspace),
+                job.out.clone(),
+                vec![
+                    Input::Artifact(ArtifactKind::Run, job.run.clone()),
+                    file(&job.image),
+                ],
+            ),
+            JobSpec::Eval(request) => {
+                let name = request.name.clone()?;
+                let mut inputs: Vec<Input> = request
+                    .run
+                    .iter()
+                    .map(|run| Input::Artifact(ArtifactKind::Run, run.clone()))
+                    .collect();
+                inputs.push(file(&request.truth));
+                inputs.push(file(&request.predicted));
+                inputs.extend(request.craters.as_ref().map(|c| file(&c.list)));
+                made(
+                    ArtifactKind::Report,
+                    name.clone(),
+                    workspace.join("evals").join(format!("{name}.json")),
+                    inputs,
+                )
+            }
+            JobSpec::Import { .. }
+            | JobSpec::AddLocal(_)
+            | JobSpec::Search { .. }
+            | JobSpec::Fetch { .. }
+            | JobSpec::Labels(_)
+            | JobSpec::Probe(_) => return None,
+        })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Import { .. } => "import",

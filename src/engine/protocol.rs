@@ -7,6 +7,7 @@
 
 use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
+use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::nn::train::{EpochMetrics, RunRecord};
 use crate::pipeline::evaluate::EvalReport;
 use crate::product::ProductFile;
@@ -15,7 +16,7 @@ use std::io::{self, Read, Write};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bumped whenever a frame's meaning changes.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Frames larger than this are refused (a catalog listing of 100,000 products is ~60 MB).
 pub const MAX_FRAME: u32 = 256 << 20;
@@ -77,11 +78,22 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "what", rename_all = "snake_case")]
 pub enum CatalogRequest {
-    List { query: ProductQuery },
-    Rows { pdsids: Vec<String> },
-    Show { pdsid: String },
+    List {
+        query: ProductQuery,
+    },
+    Rows {
+        pdsids: Vec<String>,
+    },
+    Show {
+        pdsid: String,
+    },
     Stats,
     Check,
+    /// What the pipeline made: of one kind or all, or only what was made from one input.
+    Lineage {
+        kind: Option<ArtifactKind>,
+        made_from: Option<Input>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +120,11 @@ pub enum Response {
     Product {
         row: Box<ProductRow>,
         files: Vec<ProductFile>,
+        /// What the pipeline made from the product.
+        made: Vec<Artifact>,
+    },
+    Artifacts {
+        artifacts: Vec<Artifact>,
     },
     Stats {
         stats: CatalogStats,

@@ -1,7 +1,7 @@
 //! PDS3 IMG rasters described by a label (attached or detached), and map projections.
 
 use super::pvl::{Entry, Label, Value};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,17 @@ impl SampleType {
     }
 }
 
+/// How the bands of a multi-band IMAGE are laid out (`BAND_STORAGE_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandStorage {
+    /// Each band a whole image after the other (the default).
+    Sequential,
+    /// Line 1 of every band, then line 2 of every band, ...
+    LineInterleaved,
+    /// The bands of each pixel side by side.
+    SampleInterleaved,
+}
+
 /// Where an IMAGE's samples are and how to read them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageLayout {
@@ -55,13 +66,17 @@ pub struct ImageLayout {
     pub lines: u32,
     pub samples: u32,
     pub bands: u32,
+    pub band_storage: BandStorage,
     pub sample_type: SampleType,
     pub line_prefix: u32,
     pub line_suffix: u32,
     pub scaling_factor: f64,
     pub value_offset: f64,
-    /// Raw values that mean "no data" (`MISSING_CONSTANT`, `NULL`, `CORE_NULL`, ...).
+    /// Raw values that mean "no data" (`MISSING_CONSTANT`, `NULL`, `CORE_NULL`, ...). For
+    /// real samples, integers beyond 2^24 are bit patterns (`16#FF7FFFFB#`, ISIS's NULL).
     pub no_data: Vec<f64>,
+    /// Raw values outside `VALID_MINIMUM..=VALID_MAXIMUM` are no data too.
+    pub valid_range: Option<(f64, f64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +110,12 @@ fn image_pointer(label: &Label) -> Option<(&Value, Option<i64>)> {
         Entry::Block { label, .. } => image_pointer(label),
         Entry::Value(_) => None,
     })
+}
+
+/// Whether `bytes` (a file's first bytes) begin with a PDS3 label.
+pub fn starts_with_label(bytes: &[u8]) -> bool {
+    let text = bytes.trim_ascii_start();
+    text.starts_with(b"PDS_VERSION_ID") || text.starts_with(b"ODL_VERSION_ID")
 }
 
 impl ImageLayout {
@@ -175,24 +196,44 @@ impl ImageLayout {
                 ))
             }
         };
+        let band_storage = match image.get("BAND_STORAGE_TYPE").and_then(Value::as_str) {
+            None => BandStorage::Sequential,
+            Some(kind) => match kind.to_ascii_uppercase().as_str() {
+                "BAND_SEQUENTIAL" => BandStorage::Sequential,
+                "LINE_INTERLEAVED" => BandStorage::LineInterleaved,
+                "SAMPLE_INTERLEAVED" => BandStorage::SampleInterleaved,
+                other => return label_error(format!("BAND_STORAGE_TYPE {other} is not supported")),
+            },
+        };
         let number =
             |key: &str, default: f64| image.get(key).and_then(Value::as_f64).unwrap_or(default);
+        let real = matches!(sample_type, SampleType::F32 { .. });
         let no_data = ["MISSING_CONSTANT", "NULL", "CORE_NULL", "INVALID_CONSTANT"]
             .iter()
-            .filter_map(|key| image.get(key).and_then(Value::as_f64))
+            .filter_map(|key| match image.get(key)? {
+                Value::Integer(bits) if real && bits.unsigned_abs() > 1 << 24 => {
+                    Some(f32::from_bits(u32::try_from(*bits).ok()?) as f64)
+                }
+                // A real sample is compared as the f32 it was stored as.
+                value if real => Some(value.as_f64()? as f32 as f64),
+                value => value.as_f64(),
+            })
             .collect();
+        let valid = |key: &str| image.get(key).and_then(Value::as_f64);
         let layout = ImageLayout {
             file,
             offset,
             lines: whole("LINES")?,
             samples: whole("LINE_SAMPLES")?,
             bands: optional("BANDS", 1)?,
+            band_storage,
             sample_type,
             line_prefix: optional("LINE_PREFIX_BYTES", 0)?,
             line_suffix: optional("LINE_SUFFIX_BYTES", 0)?,
             scaling_factor: number("SCALING_FACTOR", 1.0),
             value_offset: number("OFFSET", 0.0),
             no_data,
+            valid_range: valid("VALID_MINIMUM").zip(valid("VALID_MAXIMUM")),
         };
         if layout.lines == 0 || layout.samples == 0 || layout.bands == 0 {
             return label_error(format!(
@@ -203,15 +244,49 @@ impl ImageLayout {
         Ok(layout)
     }
 
+    /// Bytes of one stored line: one band's, or every band's when samples interleave.
     fn line_bytes(&self) -> u64 {
+        let per_line = match self.band_storage {
+            BandStorage::SampleInterleaved => self.bands as u64,
+            _ => 1,
+        };
         self.line_prefix as u64
-            + self.samples as u64 * self.sample_type.bytes() as u64
+            + self.samples as u64 * per_line * self.sample_type.bytes() as u64
             + self.line_suffix as u64
     }
 
-    /// Bytes the whole image occupies (band sequential).
+    /// Bytes the whole image occupies.
     pub fn byte_len(&self) -> u64 {
-        self.line_bytes() * self.lines as u64 * self.bands as u64
+        let stored_lines = match self.band_storage {
+            BandStorage::SampleInterleaved => self.lines as u64,
+            _ => self.lines as u64 * self.bands as u64,
+        };
+        self.line_bytes() * stored_lines
+    }
+
+    /// Whether a raw sample is no data: a no-data constant, outside the valid range, or
+    /// (real samples) not finite.
+    pub fn is_no_data(&self, raw: f64) -> bool {
+        !raw.is_finite()
+            || self.no_data.contains(&raw)
+            || self
+                .valid_range
+                .is_some_and(|(low, high)| raw < low || raw > high)
+    }
+
+    /// The physical value of a raw sample (`raw * SCALING_FACTOR + OFFSET`), `None` when
+    /// it is no data.
+    pub fn physical(&self, raw: f64) -> Option<f64> {
+        (!self.is_no_data(raw)).then_some(raw * self.scaling_factor + self.value_offset)
+    }
+
+    /// Whether samples are stored as unsigned integers of at most 16 bits.
+    pub fn unsigned_16(&self) -> bool {
+        matches!(self.sample_type, SampleType::U8 | SampleType::U16 { .. })
+    }
+
+    pub fn sample_bits(&self) -> u32 {
+        self.sample_type.bytes() as u32 * 8
     }
 }
 
@@ -221,97 +296,174 @@ pub struct ImgRaster {
     pub width: u32,
     pub height: u32,
     pub bands: u32,
-    /// Band-sequential, row-major.
+    /// Row-major, the bands of a pixel side by side.
     pub values: Vec<f32>,
 }
 
-/// Reads lines `first..first + count` of every band. `data` is the file holding the samples.
-pub fn read_lines(
-    data: &Path,
-    layout: &ImageLayout,
-    first: u32,
-    count: u32,
-) -> Result<ImgRaster, ImgError> {
-    let io = |source| ImgError::Io {
-        path: data.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(data).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    let needed = layout.byte_len();
-    if layout
-        .offset
-        .checked_add(needed)
-        .is_none_or(|end| end > size)
-    {
-        return Err(ImgError::Short {
-            path: data.to_path_buf(),
-            offset: layout.offset,
-            needed,
-            size,
-        });
-    }
-    let count = count.min(layout.lines.saturating_sub(first));
-    let mut values =
-        Vec::with_capacity(layout.samples as usize * count as usize * layout.bands as usize);
-    let mut line = vec![0u8; layout.line_bytes() as usize];
-    let width = layout.sample_type.bytes();
-    for band in 0..layout.bands as u64 {
-        let start =
-            layout.offset + (band * layout.lines as u64 + first as u64) * layout.line_bytes();
-        file.seek(SeekFrom::Start(start)).map_err(io)?;
-        for _ in 0..count {
-            file.read_exact(&mut line).map_err(io)?;
-            let samples =
-                &line[layout.line_prefix as usize..line.len() - layout.line_suffix as usize];
-            values.extend(samples.chunks_exact(width).map(|b| {
-                let raw = layout.sample_type.decode(b);
-                if layout.no_data.contains(&raw) {
-                    f32::NAN
-                } else {
-                    (raw * layout.scaling_factor + layout.value_offset) as f32
-                }
-            }));
-        }
-    }
-    Ok(ImgRaster {
-        width: layout.samples,
-        height: count,
-        bands: layout.bands,
-        values,
-    })
+/// An IMAGE's data file, open, with its layout checked against the file's size.
+pub struct ImgFile {
+    label: Label,
+    layout: ImageLayout,
+    data: PathBuf,
+    file: BufReader<std::fs::File>,
 }
 
-/// Reads a whole IMG: `path` is the label (attached or detached); the data file is found next
-/// to it when the pointer names one.
-pub fn read(path: &Path) -> Result<(Label, ImageLayout, ImgRaster), ImgError> {
-    let io = |source| ImgError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(1 << 20)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    let label = super::pvl::parse(&head)
-        .map_err(|e| ImgError::Label(format!("{}: {e}", path.display())))?;
-    let layout = ImageLayout::from_label(&label).map_err(|e| match e {
-        ImgError::Label(message) => ImgError::Label(format!("{}: {message}", path.display())),
-        other => other,
-    })?;
-    let data = match &layout.file {
-        Some(name) => {
-            let plain = Path::new(name)
-                .file_name()
-                .ok_or_else(|| ImgError::Label(format!("^IMAGE names {name:?}, not a file")))?;
-            path.with_file_name(plain)
+impl ImgFile {
+    /// Opens the IMAGE that the label at `path` (attached or detached) describes; the data
+    /// file is found next to the label when the pointer names one.
+    pub fn open(path: &Path) -> Result<Self, ImgError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ImgError::Io { path, source }
+        };
+        let mut head = Vec::new();
+        std::fs::File::open(path)
+            .map_err(io(path))?
+            .take(1 << 20)
+            .read_to_end(&mut head)
+            .map_err(io(path))?;
+        let label = super::pvl::parse(&head)
+            .map_err(|e| ImgError::Label(format!("{}: {e}", path.display())))?;
+        let layout = ImageLayout::from_label(&label).map_err(|e| match e {
+            ImgError::Label(message) => ImgError::Label(format!("{}: {message}", path.display())),
+            other => other,
+        })?;
+        let data = match &layout.file {
+            Some(name) => {
+                let plain = Path::new(name).file_name().ok_or_else(|| {
+                    ImgError::Label(format!(
+                        "{}: ^IMAGE names {name:?}, not a file",
+                        path.display()
+                    ))
+                })?;
+                path.with_file_name(plain)
+            }
+            None => path.to_path_buf(),
+        };
+        let file = std::fs::File::open(&data).map_err(io(&data))?;
+        let size = file.metadata().map_err(io(&data))?.len();
+        let needed = layout.byte_len();
+        if layout
+            .offset
+            .checked_add(needed)
+            .is_none_or(|end| end > size)
+        {
+            return Err(ImgError::Short {
+                path: data,
+                offset: layout.offset,
+                needed,
+                size,
+            });
         }
-        None => path.to_path_buf(),
-    };
-    let raster = read_lines(&data, &layout, 0, layout.lines)?;
-    Ok((label, layout, raster))
+        Ok(ImgFile {
+            label,
+            layout,
+            data,
+            file: BufReader::with_capacity(1 << 20, file),
+        })
+    }
+
+    pub fn label(&self) -> &Label {
+        &self.label
+    }
+
+    pub fn layout(&self) -> &ImageLayout {
+        &self.layout
+    }
+
+    /// Appends lines `first..first + count` (fewer at the end of the image) to `out`,
+    /// row-major with each pixel's bands side by side, each raw sample through `value`.
+    /// Returns the number of lines read.
+    pub fn read_rows(
+        &mut self,
+        first: u32,
+        count: u32,
+        mut value: impl FnMut(f64) -> f32,
+        out: &mut Vec<f32>,
+    ) -> Result<u32, ImgError> {
+        let layout = &self.layout;
+        let count = count.min(layout.lines.saturating_sub(first));
+        let (samples, bands) = (layout.samples as usize, layout.bands as usize);
+        let start = out.len();
+        out.resize(start + count as usize * samples * bands, 0.0);
+        let rows = &mut out[start..];
+        let line_bytes = layout.line_bytes();
+        let mut line = vec![0u8; line_bytes as usize];
+        let body = layout.line_prefix as usize..line.len() - layout.line_suffix as usize;
+        let width = layout.sample_type.bytes();
+        let io = |source| ImgError::Io {
+            path: self.data.clone(),
+            source,
+        };
+        let at = |stored_line: u64| SeekFrom::Start(layout.offset + stored_line * line_bytes);
+        let mut scatter = |line: &[u8], row: usize, band: usize| {
+            let row = &mut rows[row * samples * bands..(row + 1) * samples * bands];
+            for (x, raw) in line.chunks_exact(width).enumerate() {
+                row[x * bands + band] = value(layout.sample_type.decode(raw));
+            }
+        };
+        match layout.band_storage {
+            BandStorage::Sequential => {
+                for band in 0..bands {
+                    let first_line = band as u64 * layout.lines as u64 + first as u64;
+                    self.file.seek(at(first_line)).map_err(io)?;
+                    for row in 0..count as usize {
+                        self.file.read_exact(&mut line).map_err(io)?;
+                        scatter(&line[body.clone()], row, band);
+                    }
+                }
+            }
+            BandStorage::LineInterleaved => {
+                self.file
+                    .seek(at(first as u64 * bands as u64))
+                    .map_err(io)?;
+                for row in 0..count as usize {
+                    for band in 0..bands {
+                        self.file.read_exact(&mut line).map_err(io)?;
+                        scatter(&line[body.clone()], row, band);
+                    }
+                }
+            }
+            // Interleaved samples are already in the order rows want: one "band" as wide as
+            // all of them.
+            BandStorage::SampleInterleaved => {
+                self.file.seek(at(first as u64)).map_err(io)?;
+                for row in 0..count as usize {
+                    self.file.read_exact(&mut line).map_err(io)?;
+                    let row = &mut rows[row * samples * bands..(row + 1) * samples * bands];
+                    for (slot, raw) in row.iter_mut().zip(line[body.clone()].chunks_exact(width)) {
+                        *slot = value(layout.sample_type.decode(raw));
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Lines `first..first + count` as physical values, NaN where no data.
+    pub fn read_physical(&mut self, first: u32, count: u32) -> Result<ImgRaster, ImgError> {
+        let layout = self.layout.clone();
+        let mut values = Vec::new();
+        let height = self.read_rows(
+            first,
+            count,
+            |raw| layout.physical(raw).map_or(f32::NAN, |v| v as f32),
+            &mut values,
+        )?;
+        Ok(ImgRaster {
+            width: layout.samples,
+            height,
+            bands: layout.bands,
+            values,
+        })
+    }
+}
+
+/// Reads a whole IMG as physical values: `path` is the label (attached or detached).
+pub fn read(path: &Path) -> Result<(Label, ImageLayout, ImgRaster), ImgError> {
+    let mut file = ImgFile::open(path)?;
+    let raster = file.read_physical(0, file.layout.lines)?;
+    Ok((file.label, file.layout, raster))
 }
 
 /// The map projection of a map-projected product (`IMAGE_MAP_PROJECTION`).
@@ -434,7 +586,7 @@ mod tests {
             &raster.values[1..11],
             &[10.5, 11.0, 11.5, 60.0, 110.0, 160.0, 210.0, 32777.5, 521.5, 13.5]
         );
-        let middle = read_lines(&path, &layout, 1, 1).unwrap();
+        let middle = ImgFile::open(&path).unwrap().read_physical(1, 1).unwrap();
         assert_eq!(middle.values, [60.0, 110.0, 160.0, 210.0]);
     }
 
@@ -472,5 +624,61 @@ mod tests {
             .unwrap_err()
             .to_string()
             .ends_with("short.img: IMAGE.LINES is missing"));
+    }
+
+    /// Two bands of 2 x 2 pixels, band 1 = 10 + pixel index, band 2 = 20 + pixel index,
+    /// stored each of the three ways: every way reads back as the same pixels.
+    #[test]
+    fn band_storage_orders_read_back_as_the_same_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored: [(&str, [u8; 8]); 3] = [
+            ("BAND_SEQUENTIAL", [10, 11, 12, 13, 20, 21, 22, 23]),
+            ("LINE_INTERLEAVED", [10, 11, 20, 21, 12, 13, 22, 23]),
+            ("SAMPLE_INTERLEAVED", [10, 20, 11, 21, 12, 22, 13, 23]),
+        ];
+        for (storage, samples) in stored {
+            let body = format!("^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 2\r\n LINE_SAMPLES = 2\r\n BANDS = 2\r\n BAND_STORAGE_TYPE = {storage}\r\n SAMPLE_BITS = 8\r\nEND_OBJECT = IMAGE\r\n");
+            let path = dir.path().join(format!("{storage}.img"));
+            std::fs::write(&path, attached(&body, 1000, &samples)).unwrap();
+            let (_, layout, raster) = read(&path).unwrap();
+            assert_eq!(layout.byte_len(), 8, "{storage}");
+            assert_eq!(
+                raster.values,
+                [10.0, 20.0, 11.0, 21.0, 12.0, 22.0, 13.0, 23.0],
+                "{storage}"
+            );
+            let second_line = ImgFile::open(&path).unwrap().read_physical(1, 5).unwrap();
+            assert_eq!(second_line.height, 1, "{storage}: clipped to the image");
+            assert_eq!(second_line.values, [12.0, 22.0, 13.0, 23.0], "{storage}");
+        }
+        let body = "^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 2\r\n LINE_SAMPLES = 2\r\n BAND_STORAGE_TYPE = BAND_SHUFFLED\r\n SAMPLE_BITS = 8\r\nEND_OBJECT = IMAGE\r\n";
+        let path = dir.path().join("odd.img");
+        std::fs::write(&path, attached(body, 200, &[0; 4])).unwrap();
+        let error = read(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("odd.img: BAND_STORAGE_TYPE BAND_SHUFFLED is not supported"),
+            "{error}"
+        );
+    }
+
+    /// Real samples as ISIS writes them: NULL given as a bit pattern and as a real, NaN,
+    /// and values outside VALID_MINIMUM..VALID_MAXIMUM are all no data.
+    #[test]
+    fn real_samples_know_bit_pattern_constants_nan_and_the_valid_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let null = f32::from_bits(0xFF7F_FFFB);
+        let low_saturation = f32::from_bits(0xFF7F_FFFC);
+        let raw = [-1500.25f32, null, f32::NAN, low_saturation, 2.5, 9000.0];
+        let samples: Vec<u8> = raw.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let body = "^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 2\r\n LINE_SAMPLES = 3\r\n SAMPLE_BITS = 32\r\n SAMPLE_TYPE = PC_REAL\r\n NULL = 16#FF7FFFFB#\r\n MISSING_CONSTANT = -3.4028226550889045e+38\r\n VALID_MINIMUM = -8000\r\n VALID_MAXIMUM = 8000\r\nEND_OBJECT = IMAGE\r\n";
+        let path = dir.path().join("dtm.img");
+        std::fs::write(&path, attached(body, 1000, &samples)).unwrap();
+        let (_, layout, raster) = read(&path).unwrap();
+        assert_eq!(layout.no_data, [null as f64, null as f64]);
+        assert_eq!(raster.values[0], -1500.25);
+        assert_eq!(raster.values[4], 2.5);
+        for (i, v) in raster.values.iter().enumerate() {
+            assert_eq!(v.is_nan(), [1, 2, 3, 5].contains(&i), "sample {i}: {v}");
+        }
     }
 }

@@ -8,5 +8,6 @@ pub mod import;
 pub mod labels;
 pub mod local;
 pub mod search;
+pub mod source;
 pub mod tile;
 pub mod train;

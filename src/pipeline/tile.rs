@@ -3,11 +3,11 @@
 //! projected metres when a PDS label gives the map projection).
 
 use super::labels::{read_file, Format, ReadOptions};
+use super::source::{open_rows, SampleValues};
 use crate::labels::{rasterize, ClassMap, ImageLabels, ImageSize};
 use crate::pds::{MapProjection, Value};
 use crate::progress::Progress;
-use crate::raster::jp2::{is_jpeg2000_file, Jp2Rows};
-use crate::raster::rows::{ImageRows, PngRows, RowSource};
+use crate::raster::rows::RowSource;
 use crate::raster::tile::{chip_count, stitch, stitch_nearest, tile_rows, Chip, TileSpec};
 use crate::raster::{BitDepth, Image, RasterError};
 use serde::{Deserialize, Serialize};
@@ -48,40 +48,26 @@ pub struct TileRequest {
     pub out: PathBuf,
 }
 
-/// Rows of a JPEG 2000 source decoded at a time: a 55,000 px wide HiRISE strip of 512 rows
-/// is about 110 MB of samples.
-const JP2_STRIP_ROWS: u32 = 512;
-
 impl TileRequest {
     /// Reads the image, its label and annotations, and tiles it.
     pub fn run(&self, progress: &dyn Progress) -> Result<Manifest, TileError> {
-        // PNGs and JPEG 2000 files are cut strip by strip as they decode; other formats are
-        // decoded whole.
-        let whole: Image;
-        let mut png_rows;
-        let mut jp2_rows;
-        let mut image_rows;
-        let rows: &mut dyn RowSource = if is_jpeg2000_file(&self.input) {
-            jp2_rows = Jp2Rows::open(&self.input, 0, JP2_STRIP_ROWS)?;
-            &mut jp2_rows
-        } else {
-            match PngRows::open(&self.input) {
-                Ok(Some(png)) => {
-                    png_rows = png;
-                    &mut png_rows
-                }
-                // Not a PNG, or one decoded whole (Image::open names what is wrong with it).
-                Ok(None) | Err(_) => {
-                    whole = Image::open(&self.input)?;
-                    image_rows = ImageRows::new(&whole);
-                    &mut image_rows
-                }
-            }
-        };
+        let mut source = open_rows(&self.input)?;
+        let own_label = source.label.take();
+        let values = source.values;
+        let rows = source.rows();
         let (width, height, bands) = (rows.width(), rows.height(), rows.bands());
-        let projection = match &self.label {
-            Some(path) => Some(self.projection(path, width, height)?),
-            None => None,
+        // A product's own label gives its projection unless another label is named.
+        let projection = match (&self.label, &own_label) {
+            (Some(path), _) => Some(self.projection(path, width, height)?),
+            (None, Some(label)) => {
+                MapProjection::from_label(label)
+                    .transpose()
+                    .map_err(|e| TileError::Label {
+                        path: self.input.clone(),
+                        reason: e.to_string(),
+                    })?
+            }
+            (None, None) => None,
         };
         let classes = match &self.classes {
             Some(path) => {
@@ -103,12 +89,16 @@ impl TileRequest {
             Some((path, format)) => Some(self.labels_of_image(path, *format, &classes, size)?),
             None => None,
         };
+        let from = Provenance {
+            source: &self.input,
+            projection: projection.as_ref(),
+            values,
+        };
         tile_image(
             rows,
-            &self.input,
+            &from,
             &self.out,
             &self.spec,
-            projection.as_ref(),
             labels.as_ref().map(|l| (l, &classes)),
             progress,
         )
@@ -202,6 +192,9 @@ pub struct Manifest {
     pub size: u32,
     pub stride: u32,
     pub projection: Option<String>,
+    /// What the samples mean, for a PDS product: `physical = sample * scale + offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<SampleValues>,
     pub chips: Vec<ChipEntry>,
 }
 
@@ -280,17 +273,23 @@ pub fn stitch_tiles(tiles: &Path, input: &StitchInput) -> Result<Image, TileErro
     })
 }
 
-/// Cuts the image read from `rows` (found at `source`, which names the chips and the
-/// manifest) into chips under `out`, strip by strip, and writes `out/manifest.json` last.
+/// Where a tile set's pixels come from, as its manifest records it.
+struct Provenance<'a> {
+    /// The image file (it names the chips).
+    source: &'a Path,
+    projection: Option<&'a MapProjection>,
+    values: Option<SampleValues>,
+}
+
+/// Cuts the image read from `rows` (described by `from`) into chips under `out`, strip by strip, and writes `out/manifest.json` last.
 ///
 /// Chips are written without an fsync each; the output folder's file system is synced
 /// once before the manifest is written, so a manifest on disk always lists whole chips.
-pub fn tile_image(
+fn tile_image(
     rows: &mut dyn RowSource,
-    source: &Path,
+    from: &Provenance,
     out: &Path,
     spec: &TileSpec,
-    projection: Option<&MapProjection>,
     labels: Option<(&ImageLabels, &ClassMap)>,
     progress: &dyn Progress,
 ) -> Result<Manifest, TileError> {
@@ -299,6 +298,7 @@ pub fn tile_image(
         move |source| TileError::Io { path, source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
+    let (source, projection) = (from.source, from.projection);
     let stem = source
         .file_stem()
         .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
@@ -311,6 +311,7 @@ pub fn tile_image(
         size: spec.size,
         stride: spec.stride,
         projection: projection.map(|p| p.projection.clone()),
+        values: from.values,
         chips: Vec::new(),
     };
     progress.start(

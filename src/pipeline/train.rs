@@ -117,7 +117,7 @@ impl InferJob {
         let started = std::time::Instant::now();
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
         let predictor = Predictor::load(&workspace.join("runs").join(&self.run), device)?;
-        let image = Image::open(&self.image)?;
+        let (image, _) = super::source::open_image(&self.image)?;
         let options = InferOptions {
             tile: self.tile,
             overlap: self.overlap,

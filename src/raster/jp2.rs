@@ -54,21 +54,9 @@ impl Jp2Info {
     }
 }
 
-/// Bytes that tell a JPEG 2000 file from its start.
-const SIGNATURE_BYTES: usize = 12;
-
 /// True when `start` (a file's first bytes) begins a JP2 file or a raw codestream.
 pub fn is_jpeg2000(start: &[u8]) -> bool {
     start.starts_with(&JP2_SIGNATURE) || start.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
-}
-
-/// True when the file starts as JPEG 2000 (false when it cannot be read: the caller's own
-/// reading then names the problem).
-pub fn is_jpeg2000_file(path: &Path) -> bool {
-    let mut start = Vec::with_capacity(SIGNATURE_BYTES);
-    std::fs::File::open(path)
-        .and_then(|file| file.take(SIGNATURE_BYTES as u64).read_to_end(&mut start))
-        .is_ok_and(|_| is_jpeg2000(&start))
 }
 
 const JP2_SIGNATURE: [u8; 12] = [0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A];

@@ -2,6 +2,7 @@
 //! into chips holding only a strip of it in memory.
 
 use super::{BitDepth, Image, RasterError};
+use std::borrow::Borrow;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -15,35 +16,36 @@ pub trait RowSource {
     fn read_rows(&mut self, rows: u32, out: &mut Vec<f32>) -> Result<(), RasterError>;
 }
 
-/// The rows of an image already in memory.
-pub struct ImageRows<'a> {
-    image: &'a Image,
+/// The rows of an image already in memory, borrowed or owned.
+pub struct ImageRows<B> {
+    image: B,
     next: u32,
 }
 
-impl<'a> ImageRows<'a> {
-    pub fn new(image: &'a Image) -> Self {
+impl<B: Borrow<Image>> ImageRows<B> {
+    pub fn new(image: B) -> Self {
         ImageRows { image, next: 0 }
     }
 }
 
-impl RowSource for ImageRows<'_> {
+impl<B: Borrow<Image>> RowSource for ImageRows<B> {
     fn width(&self) -> u32 {
-        self.image.width
+        self.image.borrow().width
     }
     fn height(&self) -> u32 {
-        self.image.height
+        self.image.borrow().height
     }
     fn bands(&self) -> u32 {
-        self.image.bands
+        self.image.borrow().bands
     }
     fn depth(&self) -> BitDepth {
-        self.image.depth
+        self.image.borrow().depth
     }
     fn read_rows(&mut self, rows: u32, out: &mut Vec<f32>) -> Result<(), RasterError> {
-        let end = (self.next + rows).min(self.image.height);
-        let row = (self.image.width * self.image.bands) as usize;
-        out.extend_from_slice(&self.image.data[self.next as usize * row..end as usize * row]);
+        let image = self.image.borrow();
+        let end = (self.next + rows).min(image.height);
+        let row = (image.width * image.bands) as usize;
+        out.extend_from_slice(&image.data[self.next as usize * row..end as usize * row]);
         self.next = end;
         Ok(())
     }

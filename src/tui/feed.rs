@@ -189,7 +189,7 @@ fn answer(
                 pdsid: pdsid.clone(),
             },
         })? {
-            Response::Product { row, files } => updates.push(Update::Product(row, files)),
+            Response::Product { row, files, .. } => updates.push(Update::Product(row, files)),
             other => return Err(unexpected(other)),
         },
         Command::Job(id) => updates.push(Update::Job(Box::new(client.job(*id)?))),
