@@ -269,6 +269,57 @@ fn the_headless_demo_runs_the_crater_pipeline_and_scores_above_chance() {
             "SELECTION5-384"
         ]
     );
+
+    // The lineage: the report traces back through the prediction it scored and the run to
+    // the dataset and the tile set.
+    let lineage = |kind: &str| {
+        json(&areo(
+            &ws,
+            &["--json", "catalog", "lineage", "--kind", kind],
+        ))
+    };
+    let report = lineage("report");
+    let inputs = report[0]["inputs"].as_array().unwrap();
+    for made_by in [
+        json!({"artifact": ["run", "demo-demo-small"]}),
+        json!({"artifact": ["prediction", "runs/demo-demo-small/predictions/nanedi-512x320"]}),
+    ] {
+        assert!(inputs.contains(&made_by), "{made_by} not in {report}");
+    }
+    assert_eq!(
+        lineage("run")[0]["inputs"],
+        json!([{"artifact": ["dataset", "demo-craters"]}])
+    );
+    assert_eq!(
+        lineage("dataset")[0]["inputs"],
+        json!([{"artifact": ["tile-set", "tiles/demo-nanedi"]}])
+    );
+
+    // Inference on a catalog product by its id, recorded as made from it.
+    let predicted = json(&areo(
+        &ws,
+        &[
+            "--json",
+            "infer",
+            "--run",
+            "demo-demo-small",
+            "--product",
+            "nanedi-512x320",
+        ],
+    ));
+    assert_eq!(
+        (&predicted["width"], &predicted["height"]),
+        (&json!(512), &json!(320))
+    );
+    let shown = json(&areo(&ws, &["--json", "catalog", "show", "NANEDI-512X320"]));
+    assert_eq!(
+        shown["made"][0]["name"],
+        "runs/demo-demo-small/predictions/NANEDI-512X320"
+    );
+    assert_eq!(
+        shown["made"][0]["inputs"],
+        json!([{"artifact": ["run", "demo-demo-small"]}, {"product": "NANEDI-512X320"}])
+    );
     areo(&ws, &["stop"]);
 }
 

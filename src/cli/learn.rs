@@ -90,9 +90,13 @@ pub enum RunsCommand {
 pub struct InferArgs {
     #[arg(long)]
     pub run: String,
-    #[arg(long)]
-    pub image: PathBuf,
-    /// Output folder (default: runs/RUN/predictions/IMAGE-STEM).
+    /// The image: any format `areo tile` reads, whole-product sizes included.
+    #[arg(long, required_unless_present = "product", conflicts_with = "product")]
+    pub image: Option<PathBuf>,
+    /// A downloaded catalog product instead: its science image, else its browse image.
+    #[arg(long, value_name = "PDSID")]
+    pub product: Option<String>,
+    /// Output folder (default: runs/RUN/predictions/IMAGE-STEM, or .../PDSID).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
@@ -410,19 +414,26 @@ pub fn runs(
 pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow::Result<ExitCode> {
     let root = workspace_dir(workspace)?;
     let cwd = std::env::current_dir()?;
-    let image = cwd.join(&args.image);
-    let out = match args.out {
-        Some(out) => cwd.join(out),
-        None => {
+    let mut daemon = Daemon::connect(Some(root.clone()))?;
+    let (image, stem) = match (&args.image, &args.product) {
+        (Some(image), _) => {
+            let image = cwd.join(image);
             let stem = image
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".into());
-            root.join("runs")
-                .join(&args.run)
-                .join("predictions")
-                .join(stem)
+            (image, stem)
         }
+        (None, Some(pdsid)) => (daemon.product_image(pdsid)?.0, pdsid.to_ascii_uppercase()),
+        (None, None) => unreachable!("clap requires --image or --product"),
+    };
+    let out = match args.out {
+        Some(out) => cwd.join(out),
+        None => root
+            .join("runs")
+            .join(&args.run)
+            .join("predictions")
+            .join(stem),
     };
     let spec = JobSpec::Infer(InferJob {
         run: args.run,
@@ -435,7 +446,6 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         probabilities: args.probabilities,
         flips: args.flips,
     });
-    let mut daemon = Daemon::connect(Some(root))?;
     daemon.run_and_print(spec, json, |result| {
         format!(
             "{} x {} px in {:.1} s: mask {}, overlay {}; pixels per class {}",

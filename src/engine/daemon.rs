@@ -5,7 +5,7 @@
 //! after a crash knows what was queued and what was running: running jobs become
 //! `interrupted` and are queued again; finished ones stay finished.
 
-use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
+use super::job::{artifact_name, JobId, JobRecord, JobState, NewJob, Resources};
 use super::protocol::{
     frame_bytes, read_frame_async, CatalogRequest, ClientFrame, DaemonStatus, Event, FrameError,
     Request, Response, ServerFrame, PROTOCOL_VERSION,
@@ -13,7 +13,7 @@ use super::protocol::{
 use super::runner::{self, Finished, Stop};
 use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
-use crate::lineage::Input;
+use crate::lineage::{ArtifactKind, Input};
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::evaluate::list_reports;
 use crate::product::check_plain_name;
@@ -438,12 +438,28 @@ impl Shared {
     /// Keeps what a succeeded job made in the catalog's lineage (before its "finished"
     /// event, which waits for the next flush).
     fn record_artifact(&self, job: &JobRecord) {
-        let Some(artifact) = job
-            .spec
-            .artifact(self.workspace.root(), job.id, job.result.as_ref())
-        else {
+        let root = self.workspace.root();
+        let Some(mut artifact) = job.spec.artifact(root, job.id, job.result.as_ref()) else {
             return;
         };
+        // A file inside a recorded tile set or prediction folder (a predicted mask being
+        // scored) names that artefact instead, so the chain is unbroken.
+        for input in &mut artifact.inputs {
+            let Input::File(path) = input else { continue };
+            let owner = path
+                .ancestors()
+                .skip(1)
+                .take_while(|folder| folder.starts_with(root) && *folder != root)
+                .flat_map(|folder| {
+                    let name = artifact_name(folder, root);
+                    [ArtifactKind::Prediction, ArtifactKind::TileSet]
+                        .map(|kind| (kind, name.clone()))
+                })
+                .find(|(kind, name)| matches!(self.catalog.artifact(*kind, name), Ok(Some(_))));
+            if let Some((kind, name)) = owner {
+                *input = Input::Artifact(kind, name);
+            }
+        }
         if let Err(error) = self.catalog.put_artifact(&artifact) {
             tracing::error!(
                 "job {}: recording {} {}: {error}",
