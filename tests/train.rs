@@ -11,6 +11,7 @@ use areo::pipeline::labels::Format;
 use areo::pipeline::tile::TileRequest;
 use areo::pipeline::train::{InferJob, TrainJob};
 use areo::progress::{Progress, Silent};
+use areo::raster::rows::ImageRows;
 use areo::raster::tile::{Edge, TileSpec};
 use areo::raster::Image;
 use areo::workspace::Workspace;
@@ -219,6 +220,55 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
         "{}",
         largest_asymmetry(false)
     );
+
+    // Streamed: rows come out top to bottom, each once, in strips no taller than a chip,
+    // and how chips are batched (which decides where strips end) changes nothing.
+    let image = Image::open(Path::new(SAMPLE)).unwrap();
+    let streamed = |batch: usize| {
+        let options = InferOptions {
+            tile: Some(64),
+            overlap: 16,
+            batch,
+            flips: false,
+        };
+        let (mut next, mut tallest, mut strips) = (0, 0, 0);
+        let mut mask = Vec::new();
+        let mut crater = Vec::new();
+        let mut rows = ImageRows::new(&image);
+        predictor
+            .predict_rows(&mut rows, &options, &Silent, |done| {
+                assert_eq!(done.y, next, "strips in order, none skipped");
+                assert_eq!(
+                    done.image.len(),
+                    done.mask.len(),
+                    "the source's rows with them"
+                );
+                next += done.rows;
+                tallest = tallest.max(done.rows);
+                strips += 1;
+                mask.extend_from_slice(done.mask);
+                for r in 0..done.rows as usize {
+                    crater.extend_from_slice(done.probabilities(r, 1));
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(next, 320);
+        assert!(
+            tallest <= 64 && strips >= 5,
+            "{strips} strips, tallest {tallest}"
+        );
+        (mask, crater)
+    };
+    let (one, one_crater) = streamed(1);
+    let (seven, seven_crater) = streamed(7);
+    assert_eq!(one, seven);
+    let largest = one_crater
+        .iter()
+        .zip(&seven_crater)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(largest < 1e-5, "{largest}");
 }
 
 /// Cancels after `after` steps.

@@ -7,11 +7,13 @@ use super::data::Normalisation;
 use super::model::{probabilities, UNet};
 use super::train::{inference_model, RunRecord, TrainError};
 use crate::progress::Progress;
-use crate::raster::rows::ImageRows;
+use crate::raster::rows::{ImageRows, RowSource};
 use crate::raster::tile::{chip_count, tile_rows, Chip, Edge, TileSpec};
-use crate::raster::Image;
+use crate::raster::{Image, RasterError};
 use candle_core::{Device, Tensor};
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 /// A trained run ready to predict.
 pub struct Predictor {
@@ -101,12 +103,48 @@ impl Predictor {
         Ok((sum / 4.0)?)
     }
 
+    /// The whole image's prediction in memory (see [`Predictor::predict_rows`] for images
+    /// too large for that).
     pub fn predict(
         &self,
         image: &Image,
         options: &InferOptions,
         progress: &dyn Progress,
     ) -> Result<Prediction, TrainError> {
+        let classes = self.config.model.classes;
+        let plane = (image.width * image.height) as usize;
+        let mut mask = Vec::with_capacity(plane);
+        let mut probabilities = vec![0f32; classes * plane];
+        self.predict_rows(&mut ImageRows::new(image), options, progress, |done| {
+            mask.extend_from_slice(done.mask);
+            let width = image.width as usize;
+            for r in 0..done.rows as usize {
+                for k in 0..classes {
+                    let at = k * plane + (done.y as usize + r) * width;
+                    probabilities[at..at + width].copy_from_slice(done.probabilities(r, k));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Prediction {
+            width: image.width,
+            height: image.height,
+            classes,
+            mask,
+            probabilities,
+        })
+    }
+
+    /// Predicts the image `source` reads, top to bottom, handing each strip of rows to `emit`
+    /// as soon as no later chip can change it. Memory holds about one chip's height of rows
+    /// (image, blended scores and weights), whatever the image's height.
+    pub fn predict_rows(
+        &self,
+        source: &mut dyn RowSource,
+        options: &InferOptions,
+        progress: &dyn Progress,
+        mut emit: impl FnMut(PredictedRows) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
         let tile = options.tile.unwrap_or(self.config.train.tile);
         if tile == 0 || !tile.is_multiple_of(32) {
             return Err(TrainError::Invalid(format!(
@@ -119,93 +157,64 @@ impl Predictor {
                 options.overlap
             )));
         }
-        let classes = self.config.model.classes;
-        let (width, height) = (image.width as usize, image.height as usize);
-        let scale = image.depth.max();
+        let (width, height) = (source.width(), source.height());
+        let scale = source.depth().max();
         // Chips past a small image's edge are filled with the mean, which normalises to 0.
         let spec = TileSpec {
             size: tile,
             stride: tile - options.overlap,
-            edge: if image.width < tile || image.height < tile {
+            edge: if width < tile || height < tile {
                 Edge::Pad(self.normalisation.mean * scale)
             } else {
                 Edge::ShiftInward
             },
             skip_no_data: None,
         };
-        let window = blend_window(tile as usize, options.overlap as usize);
-        let mut scores = vec![0f32; classes * width * height];
-        let mut weights = vec![0f32; width * height];
-        progress.start(
-            "inference",
-            chip_count(image.width, image.height, &spec) as u64,
-        );
+        progress.start("inference", chip_count(width, height, &spec) as u64);
+        let read = Rc::new(RefCell::new(Vec::new()));
+        let mut tee = Tee {
+            source,
+            read: Rc::clone(&read),
+        };
+        let mut blend = Blend {
+            classes: self.config.model.classes,
+            width: width as usize,
+            bands: tee.bands() as usize,
+            window: blend_window(tile as usize, options.overlap as usize),
+            first: 0,
+            scores: Vec::new(),
+            weights: Vec::new(),
+            image: read,
+        };
         let mut pending: Vec<Chip> = Vec::new();
-        let mut run_batch = |chips: &mut Vec<Chip>| -> Result<(), TrainError> {
-            if chips.is_empty() {
+        let mut run_batch = |chips: &mut Vec<Chip>,
+                             emit: &mut dyn FnMut(PredictedRows) -> Result<(), TrainError>|
+         -> Result<(), TrainError> {
+            let Some(last) = chips.last().map(|c| c.y) else {
                 return Ok(());
-            }
+            };
             let input = self.chips_tensor(chips, tile as usize, scale)?;
             let probs = self
                 .probabilities(&input, options.flips)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            let s = tile as usize;
-            for (i, chip) in chips.iter().enumerate() {
-                let (x0, y0) = (chip.x as usize, chip.y as usize);
-                for r in 0..s.min(height.saturating_sub(y0)) {
-                    for c in 0..s.min(width.saturating_sub(x0)) {
-                        let w = window[r] * window[c];
-                        let at = (y0 + r) * width + x0 + c;
-                        weights[at] += w;
-                        for k in 0..classes {
-                            scores[k * width * height + at] +=
-                                w * probs[((i * classes + k) * s + r) * s + c];
-                        }
-                    }
-                }
-            }
+            blend.add(chips, &probs, tile as usize, height as usize);
             progress.advance(chips.len() as u64);
             chips.clear();
-            Ok(())
+            // Chips come row by row: nothing after this batch starts above `last`.
+            blend.emit_until(last, emit)
         };
-        tile_rows(
-            &mut ImageRows::new(image),
-            &spec,
-            |chip| -> Result<(), TrainError> {
-                pending.push(chip);
-                if pending.len() >= options.batch.max(1) {
-                    run_batch(&mut pending)?;
-                }
-                Ok(())
-            },
-        )?;
-        run_batch(&mut pending)?;
-        progress.finish();
-        let plane = width * height;
-        for (at, &w) in weights.iter().enumerate() {
-            for k in 0..classes {
-                scores[k * plane + at] /= w.max(f32::MIN_POSITIVE);
+        tile_rows(&mut tee, &spec, |chip| -> Result<(), TrainError> {
+            pending.push(chip);
+            if pending.len() >= options.batch.max(1) {
+                run_batch(&mut pending, &mut emit)?;
             }
-        }
-        let mask = (0..plane)
-            .map(|at| {
-                (0..classes)
-                    .max_by(|&a, &b| {
-                        scores[a * plane + at]
-                            .total_cmp(&scores[b * plane + at])
-                            .then(b.cmp(&a))
-                    })
-                    .unwrap_or(0) as u8
-            })
-            .collect();
-        Ok(Prediction {
-            width: image.width,
-            height: image.height,
-            classes,
-            mask,
-            probabilities: scores,
-        })
+            Ok(())
+        })?;
+        run_batch(&mut pending, &mut emit)?;
+        blend.emit_until(height, &mut emit)?;
+        progress.finish();
+        Ok(())
     }
 
     fn chips_tensor(&self, chips: &[Chip], size: usize, scale: f32) -> Result<Tensor, TrainError> {
@@ -227,6 +236,144 @@ impl Predictor {
             (chips.len(), channels, size, size),
             &self.device,
         )?)
+    }
+}
+
+/// Rows of a prediction that no later chip changes.
+pub struct PredictedRows<'a> {
+    /// The first row's index in the image.
+    pub y: u32,
+    pub rows: u32,
+    pub width: u32,
+    pub classes: usize,
+    /// Class per pixel, row by row.
+    pub mask: &'a [u8],
+    /// The source's samples of these rows (bands interleaved), for overlays.
+    pub image: &'a [f32],
+    /// Blended probabilities, row by row and class by class within a row.
+    scores: &'a [f32],
+}
+
+impl PredictedRows<'_> {
+    /// Row `r`'s probabilities of class `k`.
+    pub fn probabilities(&self, r: usize, k: usize) -> &[f32] {
+        let width = self.width as usize;
+        let at = (r * self.classes + k) * width;
+        &self.scores[at..at + width]
+    }
+}
+
+/// A row source that keeps what it hands out, for the rows' outputs.
+struct Tee<'a> {
+    source: &'a mut dyn RowSource,
+    read: Rc<RefCell<Vec<f32>>>,
+}
+
+impl RowSource for Tee<'_> {
+    fn width(&self) -> u32 {
+        self.source.width()
+    }
+    fn height(&self) -> u32 {
+        self.source.height()
+    }
+    fn bands(&self) -> u32 {
+        self.source.bands()
+    }
+    fn depth(&self) -> crate::raster::BitDepth {
+        self.source.depth()
+    }
+    fn read_rows(&mut self, rows: u32, out: &mut Vec<f32>) -> Result<(), RasterError> {
+        let start = out.len();
+        self.source.read_rows(rows, out)?;
+        self.read.borrow_mut().extend_from_slice(&out[start..]);
+        Ok(())
+    }
+}
+
+/// Weighted sums of chip probabilities for the rows from `first` on that are not final yet.
+struct Blend {
+    classes: usize,
+    width: usize,
+    bands: usize,
+    window: Vec<f32>,
+    first: u32,
+    /// Row by row from `first`, class by class within a row.
+    scores: Vec<f32>,
+    /// Row by row from `first`.
+    weights: Vec<f32>,
+    /// The source rows read from `first` on.
+    image: Rc<RefCell<Vec<f32>>>,
+}
+
+impl Blend {
+    fn add(&mut self, chips: &[Chip], probs: &[f32], s: usize, height: usize) {
+        let (width, classes) = (self.width, self.classes);
+        let first = self.first as usize;
+        for (i, chip) in chips.iter().enumerate() {
+            let (x0, y0) = (chip.x as usize, chip.y as usize);
+            let bottom = (y0 + s).min(height);
+            if self.weights.len() < (bottom - first) * width {
+                self.weights.resize((bottom - first) * width, 0.0);
+                self.scores.resize((bottom - first) * classes * width, 0.0);
+            }
+            for r in 0..bottom - y0 {
+                let row = y0 + r - first;
+                for c in 0..s.min(width.saturating_sub(x0)) {
+                    let w = self.window[r] * self.window[c];
+                    self.weights[row * width + x0 + c] += w;
+                    for k in 0..classes {
+                        self.scores[(row * classes + k) * width + x0 + c] +=
+                            w * probs[((i * classes + k) * s + r) * s + c];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Normalises rows `first..until` (those accumulated), hands them to `emit` and drops them.
+    fn emit_until(
+        &mut self,
+        until: u32,
+        emit: &mut dyn FnMut(PredictedRows) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        let (width, classes) = (self.width, self.classes);
+        let rows = (until.saturating_sub(self.first) as usize).min(self.weights.len() / width);
+        if rows == 0 {
+            return Ok(());
+        }
+        let mut mask = Vec::with_capacity(rows * width);
+        for r in 0..rows {
+            for x in 0..width {
+                let w = self.weights[r * width + x].max(f32::MIN_POSITIVE);
+                let at = |k: usize| (r * classes + k) * width + x;
+                for k in 0..classes {
+                    self.scores[at(k)] /= w;
+                }
+                let best = (0..classes)
+                    .max_by(|&a, &b| {
+                        self.scores[at(a)]
+                            .total_cmp(&self.scores[at(b)])
+                            .then(b.cmp(&a))
+                    })
+                    .unwrap_or(0);
+                mask.push(best as u8);
+            }
+        }
+        let mut image = self.image.borrow_mut();
+        emit(PredictedRows {
+            y: self.first,
+            rows: rows as u32,
+            width: width as u32,
+            classes,
+            mask: &mask,
+            image: &image[..rows * width * self.bands],
+            scores: &self.scores[..rows * classes * width],
+        })?;
+        image.drain(..rows * width * self.bands);
+        self.weights.drain(..rows * width);
+        self.scores.drain(..rows * classes * width);
+        self.first += rows as u32;
+        Ok(())
     }
 }
 

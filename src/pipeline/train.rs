@@ -10,7 +10,8 @@ use crate::nn::infer::{InferOptions, Predictor};
 use crate::nn::train::{train, RunRecord, TrainError, TrainRequest};
 use crate::product::check_plain_name;
 use crate::progress::Progress;
-use crate::raster::{BitDepth, Image, RasterError};
+use crate::raster::rows::PngRowWriter;
+use crate::raster::{BitDepth, RasterError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -117,48 +118,57 @@ impl InferJob {
         let started = std::time::Instant::now();
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
         let predictor = Predictor::load(&workspace.join("runs").join(&self.run), device)?;
-        let (image, _) = super::source::open_image(&self.image)?;
+        let mut source = super::source::open_rows(&self.image)?;
+        let rows = source.rows();
+        let (width, height, depth) = (rows.width(), rows.height(), rows.depth());
         let options = InferOptions {
             tile: self.tile,
             overlap: self.overlap,
             batch: self.batch,
             flips: self.flips,
         };
-        let prediction = predictor.predict(&image, &options, progress)?;
+        let classes = predictor.config.model.classes;
         std::fs::create_dir_all(&self.out)
             .map_err(|e| StepError::Invalid(format!("{}: {e}", self.out.display())))?;
-        let (width, height) = (prediction.width, prediction.height);
-        let plane = (width * height) as usize;
-        let mask = Image {
-            data: prediction.mask.iter().map(|&c| c as f32).collect(),
-            width,
-            height,
-            bands: 1,
-            depth: BitDepth::Eight,
-        };
+        // Every output is written strip by strip as the rows are final.
         let mask_path = self.out.join("mask.png");
-        mask.save_png(&mask_path)?;
+        let mut mask = PngRowWriter::create(&mask_path, width, height, 1, BitDepth::Eight)?;
         let overlay_path = self.out.join("overlay.png");
-        overlay(&image, &prediction.mask, prediction.classes).save_png(&overlay_path)?;
-        let mut probabilities = Vec::new();
-        if self.probabilities {
-            for class in 0..prediction.classes {
-                let values = &prediction.probabilities[class * plane..(class + 1) * plane];
-                let path = self.out.join(format!("probability-{class}.png"));
-                Image {
-                    data: values.iter().map(|p| p * 65535.0).collect(),
-                    width,
-                    height,
-                    bands: 1,
-                    depth: BitDepth::Sixteen,
-                }
-                .save_png(&path)?;
-                probabilities.push(path);
+        let mut overlay = PngRowWriter::create(&overlay_path, width, height, 3, BitDepth::Eight)?;
+        let probabilities: Vec<PathBuf> = if self.probabilities {
+            (0..classes)
+                .map(|class| self.out.join(format!("probability-{class}.png")))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut planes = probabilities
+            .iter()
+            .map(|path| PngRowWriter::create(path, width, height, 1, BitDepth::Sixteen))
+            .collect::<Result<Vec<_>, _>>()?;
+        let colours = palette(classes.max(2));
+        let mut class_pixels = vec![0u64; classes];
+        let mut row_values = Vec::new();
+        predictor.predict_rows(rows, &options, progress, |done| {
+            for &class in done.mask {
+                class_pixels[class as usize] += 1;
             }
-        }
-        let mut class_pixels = vec![0u64; prediction.classes];
-        for &c in &prediction.mask {
-            class_pixels[c as usize] += 1;
+            let classes_as_samples: Vec<f32> = done.mask.iter().map(|&c| c as f32).collect();
+            mask.write_rows(&classes_as_samples)?;
+            overlay.write_rows(&overlay_rows(done.image, depth, done.mask, &colours))?;
+            for (k, plane) in planes.iter_mut().enumerate() {
+                row_values.clear();
+                for r in 0..done.rows as usize {
+                    row_values.extend(done.probabilities(r, k).iter().map(|p| p * 65535.0));
+                }
+                plane.write_rows(&row_values)?;
+            }
+            Ok(())
+        })?;
+        mask.finish()?;
+        overlay.finish()?;
+        for plane in planes {
+            plane.finish()?;
         }
         let summary = InferSummary {
             run: self.run.clone(),
@@ -181,14 +191,13 @@ impl InferJob {
     }
 }
 
-/// The image in grey with every class but the background tinted in its palette colour.
-pub fn overlay(image: &Image, mask: &[u8], classes: usize) -> Image {
-    let colours = palette(classes.max(2));
-    let scale = 255.0 / image.depth.max();
-    let bands = image.bands as usize;
+/// Rows of an image (bands interleaved, `depth` as read) in grey, every class but the
+/// background tinted half-way to its colour: RGB samples for the overlay.
+fn overlay_rows(image: &[f32], depth: BitDepth, mask: &[u8], colours: &[[u8; 3]]) -> Vec<f32> {
+    let scale = 255.0 / depth.max();
+    let bands = image.len() / mask.len().max(1);
     let mut data = Vec::with_capacity(mask.len() * 3);
-    for (i, &class) in mask.iter().enumerate() {
-        let pixel = &image.data[i * bands..(i + 1) * bands];
+    for (pixel, &class) in image.chunks_exact(bands).zip(mask) {
         let grey = pixel.iter().sum::<f32>() / bands as f32 * scale;
         for tint in colours[class as usize] {
             data.push(if class == 0 {
@@ -198,11 +207,5 @@ pub fn overlay(image: &Image, mask: &[u8], classes: usize) -> Image {
             });
         }
     }
-    Image {
-        data,
-        width: image.width,
-        height: image.height,
-        bands: 3,
-        depth: BitDepth::Eight,
-    }
+    data
 }

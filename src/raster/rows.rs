@@ -133,6 +133,118 @@ impl RowSource for PngRows {
     }
 }
 
+/// A PNG written a strip of rows at a time (grey or RGB, 8 or 16 bits), so an output as
+/// large as a whole product never has to be in memory. It is written to `NAME.part` and
+/// appears under its name, fsynced, only when [`PngRowWriter::finish`] succeeds; dropped
+/// unfinished, the part is removed.
+pub struct PngRowWriter {
+    path: PathBuf,
+    part: PathBuf,
+    /// The same file as the encoder's, for the fsync after the encoder is done with it.
+    file: std::fs::File,
+    stream: Option<png::StreamWriter<'static, std::io::BufWriter<std::fs::File>>>,
+    depth: BitDepth,
+    bytes: Vec<u8>,
+    in_place: bool,
+}
+
+impl PngRowWriter {
+    pub fn create(
+        path: &Path,
+        width: u32,
+        height: u32,
+        bands: u32,
+        depth: BitDepth,
+    ) -> Result<Self, RasterError> {
+        let fail = |message: String| RasterError::Decode {
+            path: path.to_path_buf(),
+            message,
+        };
+        let colour = match bands {
+            1 => png::ColorType::Grayscale,
+            3 => png::ColorType::Rgb,
+            n => return Err(fail(format!("cannot write {n} bands as PNG"))),
+        };
+        let mut part = path.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let file = std::fs::File::create(&part).map_err(|e| fail(e.to_string()))?;
+        let sync_handle = file.try_clone().map_err(|e| fail(e.to_string()))?;
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+        encoder.set_color(colour);
+        encoder.set_depth(match depth {
+            BitDepth::Eight => png::BitDepth::Eight,
+            BitDepth::Sixteen => png::BitDepth::Sixteen,
+        });
+        encoder.set_compression(png::Compression::Fast);
+        let stream = encoder
+            .write_header()
+            .and_then(|w| w.into_stream_writer())
+            .map_err(|e| fail(e.to_string()));
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(error);
+            }
+        };
+        Ok(PngRowWriter {
+            path: path.to_path_buf(),
+            part,
+            file: sync_handle,
+            stream: Some(stream),
+            depth,
+            bytes: Vec::new(),
+            in_place: false,
+        })
+    }
+
+    /// Writes whole rows of samples (bands interleaved), rounded and clamped to the depth.
+    pub fn write_rows(&mut self, samples: &[f32]) -> Result<(), RasterError> {
+        let max = self.depth.max();
+        self.bytes.clear();
+        match self.depth {
+            BitDepth::Eight => self
+                .bytes
+                .extend(samples.iter().map(|v| v.round().clamp(0.0, max) as u8)),
+            BitDepth::Sixteen => self.bytes.extend(
+                samples
+                    .iter()
+                    .flat_map(|v| (v.round().clamp(0.0, max) as u16).to_be_bytes()),
+            ),
+        }
+        let stream = self.stream.as_mut().expect("not finished");
+        std::io::Write::write_all(stream, &self.bytes).map_err(|e| RasterError::Decode {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Completes the file (every row must have been written), syncs it and puts it in place.
+    pub fn finish(mut self) -> Result<(), RasterError> {
+        let fail = |message: String| RasterError::Decode {
+            path: self.path.clone(),
+            message,
+        };
+        let stream = self.stream.take().expect("finished once");
+        stream.finish().map_err(|e| fail(e.to_string()))?;
+        self.file.sync_all().map_err(|e| fail(e.to_string()))?;
+        std::fs::rename(&self.part, &self.path).map_err(|e| fail(e.to_string()))?;
+        self.in_place = true;
+        Ok(())
+    }
+}
+
+impl Drop for PngRowWriter {
+    fn drop(&mut self) {
+        if !self.in_place {
+            // The encoder's own drop writes an end marker to the short file; then it goes.
+            drop(self.stream.take());
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +325,33 @@ mod tests {
         let mut rows = PngRows::open(&path).unwrap().unwrap();
         let error = tile_rows(&mut rows, &spec, |_| Ok::<(), RasterError>(())).unwrap_err();
         assert!(error.to_string().contains("cut.png"), "{error}");
+    }
+
+    #[test]
+    fn a_png_written_in_strips_reads_back_and_an_unfinished_one_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bands, depth) in [(1, BitDepth::Sixteen), (3, BitDepth::Eight)] {
+            let image = pattern(23, 17, bands, depth);
+            let path = dir.path().join(format!("strips{bands}.png"));
+            let mut writer = PngRowWriter::create(&path, 23, 17, bands, depth).unwrap();
+            let row = (23 * bands) as usize;
+            for strip in image.data.chunks(row * 5) {
+                assert!(!path.exists(), "not in place before it is whole");
+                writer.write_rows(strip).unwrap();
+            }
+            writer.finish().unwrap();
+            assert_eq!(Image::open(&path).unwrap(), image);
+            assert!(!dir.path().join(format!("strips{bands}.png.part")).exists());
+        }
+        let path = dir.path().join("short.png");
+        let mut writer = PngRowWriter::create(&path, 4, 4, 1, BitDepth::Eight).unwrap();
+        writer.write_rows(&[1.0; 8]).unwrap();
+        drop(writer);
+        assert!(!path.exists() && !dir.path().join("short.png.part").exists());
+        let mut writer = PngRowWriter::create(&path, 4, 4, 1, BitDepth::Eight).unwrap();
+        writer.write_rows(&[1.0; 8]).unwrap();
+        let error = writer.finish().unwrap_err().to_string();
+        assert!(error.contains("short.png"), "{error}");
+        assert!(!path.exists() && !dir.path().join("short.png.part").exists());
     }
 }
