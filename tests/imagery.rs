@@ -310,6 +310,114 @@ fn a_pds_img_product_tiles_with_its_own_projection_and_values() {
     );
 }
 
+/// Annotations follow `prep crop`, `translate` and `scale`: written in their format next to
+/// the output, moved, clipped at the new edges, dropped when they leave, scaled.
+#[test]
+fn labels_follow_the_image_through_crop_translate_and_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("scene.png");
+    scene(&source, 100, 70);
+    let labelme = serde_json::json!({
+        "version": "5.0.1", "flags": {}, "imagePath": "scene.png", "imageData": null,
+        "imageWidth": 100, "imageHeight": 70,
+        "shapes": [
+            {"label": "crater", "shape_type": "rectangle", "points": [[20, 20], [40, 30]],
+             "group_id": null, "flags": {}},
+            {"label": "crater", "shape_type": "polygon", "points": [[70, 50], [90, 50], [80, 66]],
+             "group_id": null, "flags": {}}
+        ]
+    });
+    let labels = dir.path().join("scene.json");
+    std::fs::write(&labels, labelme.to_string()).unwrap();
+    let run = |op: &[&str], out: &str| -> (Value, Value) {
+        let out_path = dir.path().join(out);
+        let mut args = vec!["--json", "prep"];
+        args.extend_from_slice(op);
+        let labels_out = dir.path().join("labels");
+        args.extend([
+            source.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--from",
+            "labelme",
+            "--labels-out",
+            labels_out.to_str().unwrap(),
+        ]);
+        let report: Value = serde_json::from_str(&ok(areo(&args))).unwrap();
+        let stem = Path::new(out).file_stem().unwrap().to_str().unwrap();
+        let written: Value = serde_json::from_str(
+            &std::fs::read_to_string(labels_out.join(format!("{stem}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(written["imagePath"], out);
+        (report, written)
+    };
+    let points = |written: &Value, i: usize| written["shapes"][i]["points"].clone();
+
+    // The window 10,10 40x50 keeps the box (moved by -10) and loses the triangle.
+    let (report, written) = run(&["crop", "--box", "10,10,40,50"], "crop.png");
+    assert_eq!(report["labels"]["objects"], 1);
+    assert_eq!(report["labels"]["dropped"], 1);
+    assert_eq!(written["imageWidth"], 40);
+    assert_eq!(
+        points(&written, 0),
+        serde_json::json!([[10.0, 10.0], [30.0, 20.0]])
+    );
+
+    // 30 px right: the box moves, the triangle's right half leaves the canvas and is clipped
+    // to its far edge (x = the width, as labelling tools allow).
+    let (report, written) = run(&["translate", "--dx", "30", "--dy", "0"], "moved.png");
+    assert_eq!(report["labels"]["objects"], 2);
+    assert_eq!(report["labels"]["clipped"], 1);
+    assert_eq!(
+        points(&written, 0),
+        serde_json::json!([[50.0, 20.0], [70.0, 30.0]])
+    );
+    let xs: Vec<f64> = points(&written, 1)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_f64().unwrap())
+        .collect();
+    assert!(
+        xs.iter().all(|x| *x <= 100.0) && xs.contains(&100.0),
+        "{xs:?}"
+    );
+
+    // Half size: every coordinate halves.
+    let (_, written) = run(&["scale", "--factor", "0.5"], "half.png");
+    assert_eq!(
+        (&written["imageWidth"], &written["imageHeight"]),
+        (&serde_json::json!(50), &serde_json::json!(35))
+    );
+    assert_eq!(
+        points(&written, 0),
+        serde_json::json!([[10.0, 10.0], [20.0, 15.0]])
+    );
+    assert_eq!(
+        points(&written, 1),
+        serde_json::json!([[35.0, 25.0], [45.0, 25.0], [40.0, 33.0]])
+    );
+
+    // Labels without a place to go are refused before anything is written.
+    let error = refused(&[
+        "prep",
+        "crop",
+        source.to_str().unwrap(),
+        "--box",
+        "0,0,10,10",
+        "--out",
+        dir.path().join("x.png").to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--from",
+        "labelme",
+    ]);
+    assert!(error.contains("--labels-out"), "{error}");
+}
+
 #[test]
 fn prep_commands_do_what_they_say_and_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();

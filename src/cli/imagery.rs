@@ -4,7 +4,10 @@ use super::jobs::Daemon;
 use super::labels::FormatArg;
 use super::output::CliProgress;
 use crate::engine::JobSpec;
+use crate::labels::{ClassMap, ImageLabels, ImageSize};
+use crate::pipeline::labels::{self, Format};
 use crate::pipeline::source::open_image;
+use crate::pipeline::tile::labels_of_image;
 use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image, Sampling};
@@ -28,6 +31,8 @@ pub enum PrepCommand {
         no_data: f32,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Shift by whole pixels, filling what is uncovered.
     Translate {
@@ -40,6 +45,8 @@ pub enum PrepCommand {
         fill: f32,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Mirror left-right (--horizontal) or top-bottom (--vertical).
     Flip {
@@ -90,6 +97,8 @@ pub enum PrepCommand {
         filter: FilterArg,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Register MOVING onto REFERENCE (same size) by phase correlation: prints the shift
     /// found and its quality, and writes MOVING shifted back onto the reference.
@@ -122,6 +131,81 @@ pub enum PrepCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Annotations that follow the image through `prep crop`, `translate` and `scale`.
+#[derive(Debug, Args)]
+pub struct FollowingLabels {
+    /// Annotations of the input image: cropped, moved (clipped at the edges) or scaled as
+    /// the image is, and written in the same format into --labels-out, named after --out.
+    #[arg(long, requires_all = ["from", "labels_out"])]
+    labels: Option<PathBuf>,
+    /// The format of --labels (and of what is written).
+    #[arg(long, value_enum, requires = "labels")]
+    from: Option<FormatArg>,
+    /// Folder the changed annotations are written into.
+    #[arg(long, requires = "labels", value_name = "DIR")]
+    labels_out: Option<PathBuf>,
+    /// Class map of the annotations (default: the Mars classes).
+    #[arg(long, requires = "labels")]
+    label_classes: Option<PathBuf>,
+}
+
+impl FollowingLabels {
+    /// Reads the labels of `input` (`size` its width, height and bands), changes them as
+    /// `change` says (returning how many shapes it clipped) and writes them for `out`.
+    /// Returns what was written, for the command's report.
+    fn apply(
+        &self,
+        input: &Path,
+        size: (u32, u32, u32),
+        out: &Path,
+        change: impl FnOnce(&ImageLabels, &str) -> (ImageLabels, usize),
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let (Some(path), Some(format), Some(dir)) = (&self.labels, self.from, &self.labels_out)
+        else {
+            return Ok(None);
+        };
+        let classes = match &self.label_classes {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                ClassMap::parse(&file.display().to_string(), &text)?
+            }
+            None => ClassMap::mars(),
+        };
+        let (width, height, depth) = size;
+        let size = ImageSize {
+            width,
+            height,
+            depth,
+        };
+        let format = Format::from(format);
+        let labels =
+            labels_of_image(path, format, &classes, input, size).map_err(|e| anyhow::anyhow!(e))?;
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (changed, clipped) = change(&labels, &name);
+        let mut summary = labels::Summary::default();
+        labels::write_all(
+            format,
+            std::slice::from_ref(&changed),
+            dir,
+            &classes,
+            &mut summary,
+        );
+        if let Some((file, reason)) = summary.failed.first() {
+            bail!("writing the labels: {}: {reason}", file.display());
+        }
+        Ok(Some(json!({
+            "labels_out": dir,
+            "objects": changed.objects.len(),
+            "dropped": labels.objects.len() - changed.objects.len(),
+            "clipped": clipped,
+        })))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -253,18 +337,21 @@ fn pair<T: std::str::FromStr>(text: &str, what: &str) -> anyhow::Result<(T, T)> 
     Ok((parse(a)?, parse(b)?))
 }
 
+/// Writes the result and reports it, with what the labels that followed it became.
 fn done(
-    input: &std::path::Path,
+    input: &Path,
     image: &Image,
-    out: &std::path::Path,
+    out: &Path,
+    labels: Option<serde_json::Value>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     image.save_png(out)?;
     if json {
-        println!(
-            "{}",
-            json!({"input": input, "output": out, "width": image.width, "height": image.height, "bands": image.bands, "bit_depth": image.depth.max().log2().ceil()})
-        );
+        let mut report = json!({"input": input, "output": out, "width": image.width, "height": image.height, "bands": image.bands, "bit_depth": image.depth.max().log2().ceil()});
+        if let Some(labels) = labels {
+            report["labels"] = labels;
+        }
+        println!("{report}");
     } else {
         println!(
             "{} -> {} ({} x {})",
@@ -273,6 +360,15 @@ fn done(
             image.width,
             image.height
         );
+        if let Some(labels) = labels {
+            println!(
+                "labels -> {}: {} object(s), {} dropped, {} clipped",
+                labels["labels_out"].as_str().unwrap_or_default(),
+                labels["objects"],
+                labels["dropped"],
+                labels["clipped"]
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -285,6 +381,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             auto,
             no_data,
             out,
+            follow,
         } => {
             let image = read_image(&input)?;
             let (x, y, w, h) = if auto {
@@ -296,7 +393,11 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 let [x, y, w, h] = super::output::parse_box("--box", &text)?;
                 (x, y, w, h)
             };
-            done(&input, &image.crop(x, y, w, h)?, &out, json)
+            let cropped = image.crop(x, y, w, h)?;
+            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+                labels.cropped(x, y, w, h, name)
+            })?;
+            done(&input, &cropped, &out, labels, json)
         }
         PrepCommand::Translate {
             input,
@@ -304,12 +405,14 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             dy,
             fill,
             out,
-        } => done(
-            &input,
-            &read_image(&input)?.translate(dx, dy, fill),
-            &out,
-            json,
-        ),
+            follow,
+        } => {
+            let image = read_image(&input)?;
+            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+                labels.translated(dx, dy, name)
+            })?;
+            done(&input, &image.translate(dx, dy, fill), &out, labels, json)
+        }
         PrepCommand::Flip {
             input,
             horizontal,
@@ -322,7 +425,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 image.flip_vertical()
             };
-            done(&input, &flipped, &out, json)
+            done(&input, &flipped, &out, None, json)
         }
         PrepCommand::Scale {
             input,
@@ -330,6 +433,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             size,
             filter,
             out,
+            follow,
         } => {
             let image = read_image(&input)?;
             let (width, height) = match (factor, size) {
@@ -359,7 +463,17 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 FilterArg::Area => Filter::Area,
                 FilterArg::Lanczos3 => Filter::Lanczos3,
             };
-            done(&input, &image.resize(width, height, filter)?, &out, json)
+            let resized = image.resize(width, height, filter)?;
+            let (sx, sy) = (
+                width as f64 / image.width as f64,
+                height as f64 / image.height as f64,
+            );
+            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+                let mut scaled = labels.scaled(sx, sy);
+                scaled.image = name.to_string();
+                (scaled, 0)
+            })?;
+            done(&input, &resized, &out, labels, json)
         }
         PrepCommand::Align {
             reference,
@@ -427,7 +541,13 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             input,
             quarters,
             out,
-        } => done(&input, &read_image(&input)?.rot90(quarters), &out, json),
+        } => done(
+            &input,
+            &read_image(&input)?.rot90(quarters),
+            &out,
+            None,
+            json,
+        ),
         PrepCommand::Rotate {
             input,
             degrees,
@@ -437,7 +557,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let turned = read_image(&input)?.rotate(degrees, sampling.into(), expand, fill);
-            done(&input, &turned, &out, json)
+            done(&input, &turned, &out, None, json)
         }
         PrepCommand::Convert {
             input,
@@ -473,7 +593,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 }
                 (None, false) => image.to_depth(target),
             };
-            done(&input, &converted, &out, json)
+            done(&input, &converted, &out, None, json)
         }
     }
 }

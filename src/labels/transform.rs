@@ -149,6 +149,27 @@ impl ImageLabels {
         height: u32,
         name: &str,
     ) -> (ImageLabels, usize) {
+        let (mut out, clipped) = self.moved(-(x as f64), -(y as f64), width, height, name);
+        out.attributes
+            .insert("source_image".into(), self.image.clone());
+        out.attributes
+            .insert("source_window".into(), format!("{x},{y},{width},{height}"));
+        (out, clipped)
+    }
+
+    /// The labels of the image shifted by `dx`, `dy` on a canvas of its size (what
+    /// `Image::translate` does): shapes moved out of it dropped, those across its edge
+    /// clipped. Returns the labels and how many shapes were clipped.
+    pub fn translated(&self, dx: i64, dy: i64, name: &str) -> (ImageLabels, usize) {
+        let size = self.size.unwrap_or(ImageSize {
+            width: u32::MAX,
+            height: u32::MAX,
+            depth: 3,
+        });
+        self.moved(dx as f64, dy as f64, size.width, size.height, name)
+    }
+
+    fn moved(&self, dx: f64, dy: f64, width: u32, height: u32, name: &str) -> (ImageLabels, usize) {
         let size = ImageSize {
             width,
             height,
@@ -156,12 +177,8 @@ impl ImageLabels {
         };
         let mut out = ImageLabels::new(name, Some(size));
         out.attributes = self.attributes.clone();
-        out.attributes
-            .insert("source_image".into(), self.image.clone());
-        out.attributes
-            .insert("source_window".into(), format!("{x},{y},{width},{height}"));
         for object in &self.objects {
-            let shape = object.shape.affine(1.0, 1.0, -(x as f64), -(y as f64));
+            let shape = object.shape.affine(1.0, 1.0, dx, dy);
             let [x0, y0, x1, y1] = shape.bbox();
             if x1 < 0.0 || y1 < 0.0 || x0 > width as f64 || y0 > height as f64 {
                 continue;
@@ -309,5 +326,19 @@ mod tests {
         );
         assert_eq!(clipped, 1);
         assert_eq!(window.attributes["source_window"], "50,0,30,30");
+    }
+
+    #[test]
+    fn translated_labels_move_with_the_image_and_what_leaves_it_is_dropped_or_clipped() {
+        let labels = image();
+        let (moved, clipped) = labels.translated(-18, 4, "moved.png");
+        assert_eq!(moved.image, "moved.png");
+        assert_eq!(moved.size, labels.size, "the canvas keeps its size");
+        // The crater at (20, 20) r 5 now spans x 0..7 after clipping at the left edge.
+        let crater = &moved.objects[0];
+        assert_eq!(crater.shape.bbox()[1], 19.0);
+        assert!(clipped >= 1, "the crater crossed the left edge");
+        let (gone, _) = labels.translated(200, 0, "gone.png");
+        assert!(gone.objects.is_empty(), "everything moved off the canvas");
     }
 }

@@ -129,7 +129,7 @@ impl TileRequest {
             .map_err(|e| problem(e.to_string()))
     }
 
-    /// The annotations of this image from `path` (a file may label several images).
+    /// The annotations of this image from `path`, at its size (craters narrowed when asked).
     fn labels_of_image(
         &self,
         path: &Path,
@@ -137,37 +137,51 @@ impl TileRequest {
         classes: &ClassMap,
         size: ImageSize,
     ) -> Result<ImageLabels, TileError> {
-        let options = ReadOptions {
-            classes: Some(classes.clone()),
-            ..ReadOptions::default()
-        };
-        let mut images =
-            read_file(format, path, &options).map_err(|e| TileError::Labels(e.to_string()))?;
-        let name = self
-            .input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut labels = match images.iter().position(|l| {
-            Path::new(&l.image)
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy() == name)
-        }) {
-            Some(i) => images.swap_remove(i),
-            None if images.len() == 1 => images.remove(0),
-            None => {
-                return Err(TileError::Labels(format!(
-                    "{} labels several images, none named {name}",
-                    path.display()
-                )))
-            }
-        };
-        labels.size = Some(size);
+        let labels =
+            labels_of_image(path, format, classes, &self.input, size).map_err(TileError::Labels)?;
         Ok(match self.circle_scale {
             Some(factor) => labels.circles_scaled(factor),
             None => labels,
         })
     }
+}
+
+/// The annotations in `path` of the image at `image` (a file may label several images: the
+/// one named as the image, else the only one), with the image's size.
+pub fn labels_of_image(
+    path: &Path,
+    format: Format,
+    classes: &ClassMap,
+    image: &Path,
+    size: ImageSize,
+) -> Result<ImageLabels, String> {
+    // The size is given, for formats whose coordinates are fractions of it (YOLO).
+    let options = ReadOptions {
+        classes: Some(classes.clone()),
+        size: Some(size),
+        ..ReadOptions::default()
+    };
+    let mut images = read_file(format, path, &options).map_err(|e| e.to_string())?;
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut labels = match images.iter().position(|l| {
+        Path::new(&l.image)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == name)
+    }) {
+        Some(i) => images.swap_remove(i),
+        None if images.len() == 1 => images.remove(0),
+        None => {
+            return Err(format!(
+                "{} labels several images, none named {name}",
+                path.display()
+            ))
+        }
+    };
+    labels.size = Some(size);
+    Ok(labels)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

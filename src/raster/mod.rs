@@ -74,6 +74,11 @@ impl Image {
         }
     }
 
+    /// Width, height and bands.
+    pub fn size(&self) -> (u32, u32, u32) {
+        (self.width, self.height, self.bands)
+    }
+
     pub fn get(&self, x: u32, y: u32, band: u32) -> f32 {
         self.data[((y * self.width + x) * self.bands + band) as usize]
     }
