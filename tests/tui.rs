@@ -6,12 +6,13 @@
 use areo::catalog::ProductRow;
 use areo::engine::job::{JobProgress, JobRecord, JobSpec, JobState, NewJob, Probe};
 use areo::engine::protocol::{DaemonStatus, Event};
+use areo::lineage::{Artifact, ArtifactKind, Input};
 use areo::metrics::{ClassScores, DetectionScores};
 use areo::nn::config::RunConfig;
 use areo::nn::train::{EpochMetrics, RunRecord};
 use areo::pipeline::evaluate::{EvalReport, ObjectScores, PixelScores};
 use areo::product::FileState;
-use areo::tui::app::{App, Command, Mode, Update, View};
+use areo::tui::app::{App, Command, Mode, ProductDetail, Update, View};
 use areo::tui::keymap::Keymap;
 use areo::tui::views;
 use chrono::{DateTime, TimeZone, Utc};
@@ -564,4 +565,52 @@ fn catalog_and_runs_keys_queue_tiling_and_compare_runs() {
         app.key(key('m')),
         vec![Command::Runs(Some("demo-unet-tiny".into()), None)]
     );
+}
+
+/// The product popup: its fields, its files, and what the pipeline made from it.
+#[test]
+fn the_product_detail_lists_its_files_and_what_was_made_from_it() {
+    let mut app = app();
+    app.view = View::Catalog;
+    app.update(Update::Products(products(3)));
+    assert_eq!(
+        app.key(code(KeyCode::Enter)),
+        vec![Command::Product("ESP_013951_1955_RED".into())]
+    );
+    assert_eq!(app.mode, Mode::Detail);
+    let reply = areo::ode::parse_reply(REPLY).unwrap();
+    let entry = &reply.products[0];
+    let mut files = entry.files.clone().unwrap();
+    files.truncate(4);
+    files[0].state = FileState::Complete;
+    let created = areo::product::UtcTime::parse("2026-11-27T09:12:00").unwrap();
+    let made = |kind, name: &str, job, inputs| Artifact {
+        kind,
+        name: name.into(),
+        path: format!("/home/ada/areo/{name}").into(),
+        created,
+        job: Some(job),
+        inputs,
+        summary: "{}".into(),
+    };
+    let product = Input::Product("ESP_013951_1955_RED".into());
+    app.update(Update::Product(Box::new(ProductDetail {
+        row: ProductRow::not_stored(entry.product.clone()),
+        files,
+        made: vec![
+            made(
+                ArtifactKind::Prediction,
+                "runs/craters/predictions/ESP_013951_1955_RED",
+                12,
+                vec![product.clone()],
+            ),
+            made(
+                ArtifactKind::TileSet,
+                "tiles/ESP_013951_1955_RED",
+                7,
+                vec![product],
+            ),
+        ],
+    })));
+    insta::assert_snapshot!("product_detail", render(&app, 100, 24));
 }

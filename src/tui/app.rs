@@ -7,6 +7,7 @@ use crate::catalog::ProductRow;
 use crate::engine::job::{JobId, JobRecord, JobSpec, JobState, NewJob};
 use crate::engine::protocol::{DaemonStatus, Event};
 use crate::geo::LonLatBox;
+use crate::lineage::Artifact;
 use crate::nn::train::{EpochMetrics, RunRecord};
 use crate::ode::query::{host_of, OdeQuery, Selector};
 use crate::pipeline::evaluate::EvalReport;
@@ -163,6 +164,15 @@ pub enum Command {
     Submit(Vec<NewJob>),
 }
 
+/// One product as its detail popup shows it.
+#[derive(Debug, Clone)]
+pub struct ProductDetail {
+    pub row: ProductRow,
+    pub files: Vec<ProductFile>,
+    /// What the pipeline made from it.
+    pub made: Vec<Artifact>,
+}
+
 /// News for the dashboard.
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -170,7 +180,7 @@ pub enum Update {
     Jobs(Vec<JobRecord>),
     Job(Box<JobRecord>),
     Products(Vec<ProductRow>),
-    Product(Box<ProductRow>, Vec<ProductFile>),
+    Product(Box<ProductDetail>),
     Runs(Vec<RunRecord>),
     Run(Box<RunRecord>, Vec<EpochMetrics>),
     Evals(Vec<EvalReport>),
@@ -251,7 +261,7 @@ pub struct App {
     /// Indices of the products the catalog filter keeps, kept up to date as the products
     /// or the filter change (filtering 100,000 rows every frame would cost 30 ms).
     catalog_rows: Vec<usize>,
-    pub product_detail: Option<(ProductRow, Vec<ProductFile>)>,
+    pub product_detail: Option<ProductDetail>,
     pub jobs: BTreeMap<JobId, JobRecord>,
     pub rates: HashMap<JobId, Rate>,
     pub job_detail: Option<JobRecord>,
@@ -723,7 +733,7 @@ impl App {
                 self.products = rows;
                 self.filter_products();
             }
-            Update::Product(row, files) => self.product_detail = Some((*row, files)),
+            Update::Product(detail) => self.product_detail = Some(*detail),
             Update::Runs(runs) => {
                 let first_news = self.runs.is_empty() && !runs.is_empty();
                 self.runs = runs;

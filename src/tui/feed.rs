@@ -3,7 +3,7 @@
 //! `POLL`, reloads what events do not carry (status, runs, evaluations, the log).
 //! Everything arrives on one channel, next to the key presses.
 
-use super::app::{Command, Update};
+use super::app::{Command, ProductDetail, Update};
 use crate::catalog::ProductQuery;
 use crate::engine::client::{unexpected, Client, ClientError};
 use crate::engine::job::{JobSpec, NewJob};
@@ -189,7 +189,13 @@ fn answer(
                 pdsid: pdsid.clone(),
             },
         })? {
-            Response::Product { row, files, .. } => updates.push(Update::Product(row, files)),
+            Response::Product { row, files, made } => {
+                updates.push(Update::Product(Box::new(ProductDetail {
+                    row: *row,
+                    files,
+                    made,
+                })))
+            }
             other => return Err(unexpected(other)),
         },
         Command::Job(id) => updates.push(Update::Job(Box::new(client.job(*id)?))),

@@ -958,8 +958,8 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
             None => (" Job ".into(), vec![Line::styled("loading…", DIM)]),
         },
         _ => match &app.product_detail {
-            Some((row, files)) => {
-                let p = &row.product;
+            Some(detail) => {
+                let p = &detail.row.product;
                 let mut lines = vec![
                     Line::from(format!(
                         "{} {} · {}",
@@ -978,16 +978,29 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
                     Line::from(""),
                     Line::styled("files", HEADER),
                 ];
-                for file in files {
+                for file in &detail.files {
                     lines.push(Line::from(format!(
                         "{:<11} {:<36} {:>10}  {}",
-                        file.state,
+                        // As text first: the state's Display does not pad.
+                        file.state.to_string(),
                         file.name,
                         file.size
                             .or(file.kbytes.map(|k| k * 1000))
                             .map_or("-".into(), human_bytes),
                         file.file_type
                     )));
+                }
+                if !detail.made.is_empty() {
+                    lines.push(Line::from(""));
+                    lines.push(Line::styled("made from it", HEADER));
+                    for artifact in &detail.made {
+                        lines.push(Line::from(format!(
+                            "{:<11} {:<48} job {}",
+                            artifact.kind.as_str(),
+                            artifact.name,
+                            artifact.job.map_or("-".into(), |j| j.to_string())
+                        )));
+                    }
                 }
                 (format!(" {} ", p.pdsid), lines)
             }
