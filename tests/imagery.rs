@@ -310,10 +310,11 @@ fn a_pds_img_product_tiles_with_its_own_projection_and_values() {
     );
 }
 
-/// Annotations follow `prep crop`, `translate` and `scale`: written in their format next to
-/// the output, moved, clipped at the new edges, dropped when they leave, scaled.
+/// Annotations follow `prep crop`, `translate`, `scale`, `rot90` and `flip`: written in their
+/// format next to the output, moved, clipped at the new edges, dropped when they leave,
+/// scaled, turned, mirrored.
 #[test]
-fn labels_follow_the_image_through_crop_translate_and_scale() {
+fn labels_follow_the_image_through_crop_translate_scale_turn_and_flip() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("scene.png");
     scene(&source, 100, 70);
@@ -399,6 +400,20 @@ fn labels_follow_the_image_through_crop_translate_and_scale() {
     assert_eq!(
         points(&written, 1),
         serde_json::json!([[35.0, 25.0], [45.0, 25.0], [40.0, 33.0]])
+    );
+
+    // A clockwise quarter turn of the 100 x 70 image sends (x, y) to (69 - y, x); a mirror
+    // sends x to 99 - x.
+    let (_, written) = run(&["rot90", "--quarters", "1"], "turned.png");
+    assert_eq!(written["imageWidth"], 70);
+    assert_eq!(
+        points(&written, 0),
+        serde_json::json!([[39.0, 20.0], [49.0, 40.0]])
+    );
+    let (_, written) = run(&["flip", "--horizontal"], "mirrored.png");
+    assert_eq!(
+        points(&written, 0),
+        serde_json::json!([[59.0, 20.0], [79.0, 30.0]])
     );
 
     // Labels without a place to go are refused before anything is written.

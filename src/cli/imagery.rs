@@ -61,6 +61,8 @@ pub enum PrepCommand {
         vertical: bool,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Turn clockwise by quarter turns.
     Rot90 {
@@ -69,6 +71,8 @@ pub enum PrepCommand {
         quarters: u32,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Turn counter-clockwise by any angle (negative: clockwise) about the centre.
     Rotate {
@@ -133,11 +137,13 @@ pub enum PrepCommand {
     },
 }
 
-/// Annotations that follow the image through `prep crop`, `translate` and `scale`.
+/// Annotations that follow the image through `prep crop`, `translate`, `scale`, `flip` and
+/// `rot90`.
 #[derive(Debug, Args)]
 pub struct FollowingLabels {
-    /// Annotations of the input image: cropped, moved (clipped at the edges) or scaled as
-    /// the image is, and written in the same format into --labels-out, named after --out.
+    /// Annotations of the input image: cropped, moved (clipped at the edges), scaled,
+    /// mirrored or turned as the image is, and written in the same format into
+    /// --labels-out, named after --out.
     #[arg(long, requires_all = ["from", "labels_out"])]
     labels: Option<PathBuf>,
     /// The format of --labels (and of what is written).
@@ -417,6 +423,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             input,
             horizontal,
             out,
+            follow,
             ..
         } => {
             let image = read_image(&input)?;
@@ -425,7 +432,10 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 image.flip_vertical()
             };
-            done(&input, &flipped, &out, None, json)
+            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+                (labels.flipped(!horizontal, name), 0)
+            })?;
+            done(&input, &flipped, &out, labels, json)
         }
         PrepCommand::Scale {
             input,
@@ -541,13 +551,14 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             input,
             quarters,
             out,
-        } => done(
-            &input,
-            &read_image(&input)?.rot90(quarters),
-            &out,
-            None,
-            json,
-        ),
+            follow,
+        } => {
+            let image = read_image(&input)?;
+            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+                (labels.turned(quarters, name), 0)
+            })?;
+            done(&input, &image.rot90(quarters), &out, labels, json)
+        }
         PrepCommand::Rotate {
             input,
             degrees,

@@ -1,7 +1,7 @@
 //! Labels follow their image: when an image is cropped, scaled or cut into tiles (a crop per
 //! chip), its labels are moved, scaled, clipped and split the same way.
 
-use super::{clip_to_image, ImageLabels, ImageSize, Mask, Object, Shape};
+use super::{clip_to_image, ImageLabels, ImageSize, Mask, Object, Pt, Shape};
 
 impl Shape {
     /// The shape under `x' = x * sx + dx, y' = y * sy + dy` (positive scales).
@@ -72,6 +72,140 @@ impl Shape {
     }
 }
 
+/// A symmetry of the pixel grid (a flip or a quarter turn): pixel centre `(x, y)` goes to
+/// `(xx * x + xy * y + dx, yx * x + yy * y + dy)`, the 2 x 2 part a signed permutation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GridMap {
+    xx: f64,
+    xy: f64,
+    yx: f64,
+    yy: f64,
+    dx: f64,
+    dy: f64,
+}
+
+impl GridMap {
+    /// `Image::flip_horizontal` of a `width`-wide image.
+    pub fn flip_horizontal(width: u32) -> Self {
+        GridMap {
+            xx: -1.0,
+            xy: 0.0,
+            yx: 0.0,
+            yy: 1.0,
+            dx: width as f64 - 1.0,
+            dy: 0.0,
+        }
+    }
+
+    /// `Image::flip_vertical` of a `height`-high image.
+    pub fn flip_vertical(height: u32) -> Self {
+        GridMap {
+            xx: 1.0,
+            xy: 0.0,
+            yx: 0.0,
+            yy: -1.0,
+            dx: 0.0,
+            dy: height as f64 - 1.0,
+        }
+    }
+
+    /// `Image::rot90(1)` (a clockwise quarter turn) of a `height`-high image.
+    pub fn quarter_turn(height: u32) -> Self {
+        GridMap {
+            xx: 0.0,
+            xy: -1.0,
+            yx: 1.0,
+            yy: 0.0,
+            dx: height as f64 - 1.0,
+            dy: 0.0,
+        }
+    }
+
+    fn point(&self, [x, y]: Pt) -> Pt {
+        [
+            self.xx * x + self.xy * y + self.dx,
+            self.yx * x + self.yy * y + self.dy,
+        ]
+    }
+
+    /// Whether x and y trade places (a quarter turn).
+    fn transposes(&self) -> bool {
+        self.xx == 0.0
+    }
+}
+
+impl Shape {
+    /// The shape under a flip or quarter turn of its image: exact for every kind.
+    pub fn on_grid(&self, map: &GridMap) -> Shape {
+        let corners = |[a, b]: [Pt; 2]| {
+            let ([x0, y0], [x1, y1]) = (map.point(a), map.point(b));
+            [x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)]
+        };
+        match self {
+            Shape::Rect { x0, y0, x1, y1 } => {
+                let [x0, y0, x1, y1] = corners([[*x0, *y0], [*x1, *y1]]);
+                Shape::Rect { x0, y0, x1, y1 }
+            }
+            Shape::Circle { cx, cy, r } => {
+                let [cx, cy] = map.point([*cx, *cy]);
+                Shape::Circle { cx, cy, r: *r }
+            }
+            Shape::Ellipse {
+                cx,
+                cy,
+                rx,
+                ry,
+                angle,
+            } => {
+                let [cx, cy] = map.point([*cx, *cy]);
+                // The x radius's direction, mapped like any vector.
+                let (c, s) = (angle.cos(), angle.sin());
+                let angle = (map.yx * c + map.yy * s).atan2(map.xx * c + map.xy * s);
+                Shape::Ellipse {
+                    cx,
+                    cy,
+                    rx: *rx,
+                    ry: *ry,
+                    angle,
+                }
+            }
+            Shape::Polygon(points) => {
+                Shape::Polygon(points.iter().map(|p| map.point(*p)).collect())
+            }
+            Shape::Polyline(points) => {
+                Shape::Polyline(points.iter().map(|p| map.point(*p)).collect())
+            }
+            Shape::Point(p) => Shape::Point(map.point(*p)),
+            Shape::Mask(mask) => {
+                let last = [
+                    (mask.x + mask.width - 1) as f64,
+                    (mask.y + mask.height - 1) as f64,
+                ];
+                let [x0, y0, ..] = corners([[mask.x as f64, mask.y as f64], last]);
+                let (width, height) = if map.transposes() {
+                    (mask.height, mask.width)
+                } else {
+                    (mask.width, mask.height)
+                };
+                let mut bits = vec![false; mask.bits.len()];
+                for (i, bit) in mask.bits.iter().enumerate() {
+                    let (x, y) = (i as u32 % mask.width, i as u32 / mask.width);
+                    let [nx, ny] = map.point([(mask.x + x) as f64, (mask.y + y) as f64]);
+                    let (nx, ny) = ((nx - x0) as usize, (ny - y0) as usize);
+                    bits[ny * width as usize + nx] = *bit;
+                }
+                Shape::Mask(Mask {
+                    x: x0 as u32,
+                    y: y0 as u32,
+                    width,
+                    height,
+                    bits,
+                })
+            }
+        }
+    }
+}
+
 /// Nearest-neighbour resampling of a mask under the same mapping.
 fn resample(mask: &Mask, sx: f64, sy: f64, dx: f64, dy: f64) -> Mask {
     let left = (mask.x as f64 * sx + dx).round();
@@ -134,6 +268,51 @@ impl ImageLabels {
             if let Shape::Circle { r, .. } = &mut object.shape {
                 *r *= factor;
             }
+        }
+        out
+    }
+
+    /// The labels of the image mirrored left to right (`vertical`: top to bottom).
+    pub fn flipped(&self, vertical: bool, name: &str) -> ImageLabels {
+        let size = self.size.unwrap_or(ImageSize {
+            width: 1,
+            height: 1,
+            depth: 3,
+        });
+        let map = if vertical {
+            GridMap::flip_vertical(size.height)
+        } else {
+            GridMap::flip_horizontal(size.width)
+        };
+        self.on_grid(&map, self.size, name)
+    }
+
+    /// The labels of the image turned clockwise by `quarters` quarter turns.
+    pub fn turned(&self, quarters: u32, name: &str) -> ImageLabels {
+        let mut out = self.clone();
+        out.image = name.to_string();
+        for _ in 0..quarters % 4 {
+            let size = out.size.unwrap_or(ImageSize {
+                width: 1,
+                height: 1,
+                depth: 3,
+            });
+            let turned = ImageSize {
+                width: size.height,
+                height: size.width,
+                depth: size.depth,
+            };
+            out = out.on_grid(&GridMap::quarter_turn(size.height), Some(turned), name);
+        }
+        out
+    }
+
+    fn on_grid(&self, map: &GridMap, size: Option<ImageSize>, name: &str) -> ImageLabels {
+        let mut out = self.clone();
+        out.image = name.to_string();
+        out.size = size;
+        for object in &mut out.objects {
+            object.shape = object.shape.on_grid(map);
         }
         out
     }
@@ -340,5 +519,97 @@ mod tests {
         assert!(clipped >= 1, "the crater crossed the left edge");
         let (gone, _) = labels.translated(200, 0, "gone.png");
         assert!(gone.objects.is_empty(), "everything moved off the canvas");
+    }
+
+    #[test]
+    fn flips_and_quarter_turns_move_every_kind_of_shape_as_the_pixels_move() {
+        let mut labels = image();
+        labels.objects.push(Object::new(
+            "dark dune",
+            Shape::Ellipse {
+                cx: 50.0,
+                cy: 30.0,
+                rx: 8.0,
+                ry: 3.0,
+                angle: 0.3,
+            },
+        ));
+        // An L of three pixels at (2, 3), (2, 4), (3, 4).
+        labels.objects.push(Object::new(
+            "crater",
+            Shape::Mask(Mask {
+                x: 2,
+                y: 3,
+                width: 2,
+                height: 2,
+                bits: vec![true, false, true, true],
+            }),
+        ));
+        // 100 x 60: a quarter turn sends (x, y) to (59 - y, x).
+        let turned = labels.turned(1, "turned.png");
+        assert_eq!(turned.size.unwrap().width, 60);
+        assert_eq!(
+            turned.objects[0].shape,
+            Shape::Circle {
+                cx: 39.0,
+                cy: 20.0,
+                r: 5.0
+            }
+        );
+        assert_eq!(
+            turned.objects[1].shape,
+            Shape::Rect {
+                x0: 9.0,
+                y0: 60.0,
+                x1: 49.0,
+                y1: 90.0
+            }
+        );
+        let Shape::Ellipse { angle, .. } = turned.objects[2].shape else {
+            panic!("an ellipse stays one")
+        };
+        assert!((angle - (0.3 + std::f64::consts::FRAC_PI_2)).abs() < 1e-12);
+        // The L's pixels (2, 3), (2, 4), (3, 4) land on (56, 2), (55, 2), (55, 3).
+        assert_eq!(
+            turned.objects[3].shape,
+            Shape::Mask(Mask {
+                x: 55,
+                y: 2,
+                width: 2,
+                height: 2,
+                bits: vec![true, true, true, false],
+            })
+        );
+        let round_trip = labels.turned(4, "scene.png");
+        assert_eq!(round_trip.objects, labels.objects, "four quarter turns");
+        let back = turned.turned(3, "scene.png");
+        for (a, b) in back.objects.iter().zip(&labels.objects) {
+            match (&a.shape, &b.shape) {
+                (Shape::Ellipse { angle: p, .. }, Shape::Ellipse { angle: q, .. }) => {
+                    assert!((p.sin() - q.sin()).abs() < 1e-12 && (p.cos() - q.cos()).abs() < 1e-12)
+                }
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+        let flipped = labels.flipped(false, "f.png");
+        assert_eq!(
+            flipped.objects[1].shape,
+            Shape::Rect {
+                x0: 9.0,
+                y0: 10.0,
+                x1: 39.0,
+                y1: 50.0
+            }
+        );
+        assert_eq!(flipped.flipped(false, "scene.png").objects, labels.objects);
+        let upside_down = labels.flipped(true, "v.png");
+        assert_eq!(
+            upside_down.objects[0].shape,
+            Shape::Circle {
+                cx: 20.0,
+                cy: 39.0,
+                r: 5.0
+            }
+        );
     }
 }
