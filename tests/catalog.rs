@@ -595,10 +595,32 @@ fn artifacts_remember_what_they_were_made_from() {
         None
     );
 
+    assert_eq!(
+        catalog.verify().unwrap(),
+        Vec::<String>::new(),
+        "the made-from index matches the artefacts"
+    );
+
     let Fixture { dir, catalog } = fixture;
     drop(catalog);
     let reopened = Catalog::open(&dir.path().join("catalog")).unwrap();
     assert_eq!(reopened.made_from(&labels).unwrap(), [again]);
+
+    // An index entry no artefact accounts for is reported by the check.
+    drop(reopened);
+    {
+        let db = sled::open(dir.path().join("catalog")).unwrap();
+        db.open_tree("idx_made_from")
+            .unwrap()
+            .insert(b"pGONE\0run\0ghost", b"run\0ghost".as_slice())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let checked = Catalog::open(&dir.path().join("catalog")).unwrap();
+    assert_eq!(
+        checked.verify().unwrap(),
+        ["idx_made_from has stray entry pGONE/run/ghost"]
+    );
 }
 
 /// A catalog written before artefacts existed (schema 1) opens, is migrated, and takes them.

@@ -587,8 +587,8 @@ impl Catalog {
     /// directions. Returns one line per problem; empty means consistent.
     pub fn verify(&self) -> Result<Vec<String>, CatalogError> {
         let mut problems = Vec::new();
-        let mut expected: [BTreeSet<Vec<u8>>; 4] = Default::default();
-        let [by_instrument, by_state, by_file_state, by_spatial] = &mut expected;
+        let mut expected: [BTreeSet<Vec<u8>>; 5] = Default::default();
+        let [by_instrument, by_state, by_file_state, by_spatial, made_from] = &mut expected;
         let mut with_files = BTreeSet::new();
         for kv in self.products.iter() {
             let (key, value) = kv?;
@@ -640,7 +640,27 @@ impl Catalog {
                 ));
             }
         }
+        for kv in self.artifacts.iter() {
+            let (key, value) = kv?;
+            match decode::<Artifact>(&key, &value) {
+                Ok(artifact) => {
+                    if key.as_ref() != keys::artifact_key(artifact.kind, &artifact.name) {
+                        problems.push(format!(
+                            "artefact stored under {} says it is {} {}",
+                            show_key(&key),
+                            artifact.kind,
+                            artifact.name
+                        ));
+                    }
+                    for input in &artifact.inputs {
+                        made_from.insert(keys::made_from_key(input, artifact.kind, &artifact.name));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
         for (tree, name, wanted) in [
+            (&self.made_from, MADE_FROM_TREE, &*made_from),
             (&self.by_instrument, "idx_instrument", &*by_instrument),
             (&self.by_state, "idx_state", &*by_state),
             (&self.by_file_state, "idx_file_state", &*by_file_state),
