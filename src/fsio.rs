@@ -3,12 +3,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// `NAME.part`: where `NAME` is written before it is renamed into place.
+pub fn part_path(path: &Path) -> PathBuf {
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    PathBuf::from(part)
+}
+
 /// Writes a file whole or not at all: to `NAME.part`, fsynced, then renamed over `NAME`, so a
 /// crash never leaves a half-written file under the final name.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
+    let part = part_path(path);
     let mut file = std::fs::File::create(&part)?;
     file.write_all(bytes)?;
     file.sync_all()?;

@@ -743,7 +743,7 @@ impl Catalog {
             .transpose()
     }
 
-    /// Artefacts of one kind (or all), by kind then name.
+    /// Artefacts of one kind (or all), in key order: by kind name, then name.
     pub fn artifacts(&self, kind: Option<ArtifactKind>) -> Result<Vec<Artifact>, CatalogError> {
         let prefix = kind.map(|k| keys::artifact_key(k, "")).unwrap_or_default();
         self.artifacts
@@ -755,7 +755,8 @@ impl Catalog {
             .collect()
     }
 
-    /// The artefacts made directly from `input`, by kind then name.
+    /// The artefacts made directly from `input`, in the same order as [`Catalog::artifacts`]
+    /// (the index keys end with the artefact's key).
     pub fn made_from(&self, input: &Input) -> Result<Vec<Artifact>, CatalogError> {
         let mut found = Vec::new();
         for entry in self.made_from.scan_prefix(keys::input_prefix(input)) {
@@ -770,7 +771,6 @@ impl Catalog {
                 })?;
             found.push(decode(&key, &bytes)?);
         }
-        found.sort_by(|a: &Artifact, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
         Ok(found)
     }
 

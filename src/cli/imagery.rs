@@ -4,10 +4,9 @@ use super::jobs::Daemon;
 use super::labels::FormatArg;
 use super::output::CliProgress;
 use crate::engine::JobSpec;
-use crate::labels::{ClassMap, ImageLabels, ImageSize};
+use crate::labels::{ImageLabels, ImageSize};
 use crate::pipeline::labels::{self, Format};
 use crate::pipeline::source::open_image;
-use crate::pipeline::tile::labels_of_image;
 use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
 use crate::raster::{BitDepth, Filter, Image, Sampling};
@@ -158,42 +157,33 @@ pub struct FollowingLabels {
 }
 
 impl FollowingLabels {
-    /// Reads the labels of `input` (`size` its width, height and bands), changes them as
+    /// Reads the labels of `input` (decoded as `image`), changes them as
     /// `change` says (returning how many shapes it clipped) and writes them for `out`.
     /// Returns what was written, for the command's report.
     fn apply(
         &self,
         input: &Path,
-        size: (u32, u32, u32),
+        image: &Image,
         out: &Path,
-        change: impl FnOnce(&ImageLabels, &str) -> (ImageLabels, usize),
+        change: impl FnOnce(&ImageLabels, ImageSize, &str) -> (ImageLabels, usize),
     ) -> anyhow::Result<Option<serde_json::Value>> {
         let (Some(path), Some(format), Some(dir)) = (&self.labels, self.from, &self.labels_out)
         else {
             return Ok(None);
         };
-        let classes = match &self.label_classes {
-            Some(file) => {
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                ClassMap::parse(&file.display().to_string(), &text)?
-            }
-            None => ClassMap::mars(),
-        };
-        let (width, height, depth) = size;
+        let classes = labels::class_map(self.label_classes.as_deref())?;
         let size = ImageSize {
-            width,
-            height,
-            depth,
+            width: image.width,
+            height: image.height,
+            depth: image.bands,
         };
         let format = Format::from(format);
-        let labels =
-            labels_of_image(path, format, &classes, input, size).map_err(|e| anyhow::anyhow!(e))?;
+        let labels = labels::labels_of_image(path, format, &classes, input, size)?;
         let name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (changed, clipped) = change(&labels, &name);
+        let (changed, clipped) = change(&labels, size, &name);
         let mut summary = labels::Summary::default();
         labels::write_all(
             format,
@@ -400,7 +390,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 (x, y, w, h)
             };
             let cropped = image.crop(x, y, w, h)?;
-            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+            let labels = follow.apply(&input, &image, &out, |labels, _, name| {
                 labels.cropped(x, y, w, h, name)
             })?;
             done(&input, &cropped, &out, labels, json)
@@ -414,7 +404,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             follow,
         } => {
             let image = read_image(&input)?;
-            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+            let labels = follow.apply(&input, &image, &out, |labels, _, name| {
                 labels.translated(dx, dy, name)
             })?;
             done(&input, &image.translate(dx, dy, fill), &out, labels, json)
@@ -432,8 +422,8 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 image.flip_vertical()
             };
-            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
-                (labels.flipped(!horizontal, name), 0)
+            let labels = follow.apply(&input, &image, &out, |labels, size, name| {
+                (labels.flipped(size, !horizontal, name), 0)
             })?;
             done(&input, &flipped, &out, labels, json)
         }
@@ -478,7 +468,7 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
                 width as f64 / image.width as f64,
                 height as f64 / image.height as f64,
             );
-            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
+            let labels = follow.apply(&input, &image, &out, |labels, _, name| {
                 let mut scaled = labels.scaled(sx, sy);
                 scaled.image = name.to_string();
                 (scaled, 0)
@@ -554,8 +544,8 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             follow,
         } => {
             let image = read_image(&input)?;
-            let labels = follow.apply(&input, image.size(), &out, |labels, name| {
-                (labels.turned(quarters, name), 0)
+            let labels = follow.apply(&input, &image, &out, |labels, size, name| {
+                (labels.turned(size, quarters, name), 0)
             })?;
             done(&input, &image.rot90(quarters), &out, labels, json)
         }

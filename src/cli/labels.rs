@@ -1,11 +1,10 @@
 //! `areo labels convert|rasterize|from-masks|stats`.
 
-use crate::labels::{ClassMap, ImageSize};
+use crate::labels::ImageSize;
 use crate::pipeline::labels::{
-    files_with_extension, masks_to_labels, stats, write_all, Format, LabelOutput, LabelRequest,
-    LabelSource, Summary,
+    class_map, files_with_extension, masks_to_labels, stats, write_all, Format, LabelOutput,
+    LabelRequest, LabelSource, Summary,
 };
-use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
@@ -232,14 +231,7 @@ pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
             classes,
             tolerance,
         } => {
-            let classes = match classes {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    ClassMap::parse(&path.display().to_string(), &text)?
-                }
-                None => ClassMap::mars(),
-            };
+            let classes = class_map(classes.as_deref())?;
             let files = files_with_extension(&masks, "png");
             let images = masks_to_labels(&files, &classes, tolerance, &mut summary);
             write_all(to.into(), &images, &out, &classes, &mut summary);

@@ -85,6 +85,15 @@ pub struct GridMap {
 }
 
 impl GridMap {
+    const IDENTITY: GridMap = GridMap {
+        xx: 1.0,
+        xy: 0.0,
+        yx: 0.0,
+        yy: 1.0,
+        dx: 0.0,
+        dy: 0.0,
+    };
+
     /// `Image::flip_horizontal` of a `width`-wide image.
     pub fn flip_horizontal(width: u32) -> Self {
         GridMap {
@@ -272,45 +281,35 @@ impl ImageLabels {
         out
     }
 
-    /// The labels of the image mirrored left to right (`vertical`: top to bottom).
-    pub fn flipped(&self, vertical: bool, name: &str) -> ImageLabels {
-        let size = self.size.unwrap_or(ImageSize {
-            width: 1,
-            height: 1,
-            depth: 3,
-        });
+    /// The labels of an image of `size` mirrored left to right (`vertical`: top to bottom).
+    pub fn flipped(&self, size: ImageSize, vertical: bool, name: &str) -> ImageLabels {
         let map = if vertical {
             GridMap::flip_vertical(size.height)
         } else {
             GridMap::flip_horizontal(size.width)
         };
-        self.on_grid(&map, self.size, name)
+        self.on_grid(&map, size, name)
     }
 
-    /// The labels of the image turned clockwise by `quarters` quarter turns.
-    pub fn turned(&self, quarters: u32, name: &str) -> ImageLabels {
-        let mut out = self.clone();
-        out.image = name.to_string();
+    /// The labels of an image of `size` turned clockwise by `quarters` quarter turns.
+    pub fn turned(&self, size: ImageSize, quarters: u32, name: &str) -> ImageLabels {
+        let mut out = self.on_grid(&GridMap::IDENTITY, size, name);
         for _ in 0..quarters % 4 {
-            let size = out.size.unwrap_or(ImageSize {
-                width: 1,
-                height: 1,
-                depth: 3,
-            });
+            let size = out.size.expect("set by on_grid");
             let turned = ImageSize {
                 width: size.height,
                 height: size.width,
                 depth: size.depth,
             };
-            out = out.on_grid(&GridMap::quarter_turn(size.height), Some(turned), name);
+            out = out.on_grid(&GridMap::quarter_turn(size.height), turned, name);
         }
         out
     }
 
-    fn on_grid(&self, map: &GridMap, size: Option<ImageSize>, name: &str) -> ImageLabels {
+    fn on_grid(&self, map: &GridMap, size: ImageSize, name: &str) -> ImageLabels {
         let mut out = self.clone();
         out.image = name.to_string();
-        out.size = size;
+        out.size = Some(size);
         for object in &mut out.objects {
             object.shape = object.shape.on_grid(map);
         }
@@ -546,7 +545,8 @@ mod tests {
             }),
         ));
         // 100 x 60: a quarter turn sends (x, y) to (59 - y, x).
-        let turned = labels.turned(1, "turned.png");
+        let size = labels.size.unwrap();
+        let turned = labels.turned(size, 1, "turned.png");
         assert_eq!(turned.size.unwrap().width, 60);
         assert_eq!(
             turned.objects[0].shape,
@@ -580,9 +580,9 @@ mod tests {
                 bits: vec![true, true, true, false],
             })
         );
-        let round_trip = labels.turned(4, "scene.png");
+        let round_trip = labels.turned(size, 4, "scene.png");
         assert_eq!(round_trip.objects, labels.objects, "four quarter turns");
-        let back = turned.turned(3, "scene.png");
+        let back = turned.turned(turned.size.unwrap(), 3, "scene.png");
         for (a, b) in back.objects.iter().zip(&labels.objects) {
             match (&a.shape, &b.shape) {
                 (Shape::Ellipse { angle: p, .. }, Shape::Ellipse { angle: q, .. }) => {
@@ -591,7 +591,7 @@ mod tests {
                 (a, b) => assert_eq!(a, b),
             }
         }
-        let flipped = labels.flipped(false, "f.png");
+        let flipped = labels.flipped(size, false, "f.png");
         assert_eq!(
             flipped.objects[1].shape,
             Shape::Rect {
@@ -601,8 +601,11 @@ mod tests {
                 y1: 50.0
             }
         );
-        assert_eq!(flipped.flipped(false, "scene.png").objects, labels.objects);
-        let upside_down = labels.flipped(true, "v.png");
+        assert_eq!(
+            flipped.flipped(size, false, "scene.png").objects,
+            labels.objects
+        );
+        let upside_down = labels.flipped(size, true, "v.png");
         assert_eq!(
             upside_down.objects[0].shape,
             Shape::Circle {

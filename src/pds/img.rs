@@ -274,10 +274,14 @@ impl ImageLayout {
                 .is_some_and(|(low, high)| raw < low || raw > high)
     }
 
-    /// The physical value of a raw sample (`raw * SCALING_FACTOR + OFFSET`), `None` when
-    /// it is no data.
+    /// A raw value scaled to its physical value: `raw * SCALING_FACTOR + OFFSET`.
+    pub fn scaled(&self, raw: f64) -> f64 {
+        raw * self.scaling_factor + self.value_offset
+    }
+
+    /// The physical value of a raw sample, `None` when it is no data.
     pub fn physical(&self, raw: f64) -> Option<f64> {
-        (!self.is_no_data(raw)).then_some(raw * self.scaling_factor + self.value_offset)
+        (!self.is_no_data(raw)).then_some(self.scaled(raw))
     }
 
     /// Whether samples are stored as unsigned integers of at most 16 bits.
@@ -372,13 +376,13 @@ impl ImgFile {
     }
 
     /// Appends lines `first..first + count` (fewer at the end of the image) to `out`,
-    /// row-major with each pixel's bands side by side, each raw sample through `value`.
-    /// Returns the number of lines read.
+    /// row-major with each pixel's bands side by side, each raw sample through `value`
+    /// (given the layout, for its scaling and no-data rules). Returns the lines read.
     pub fn read_rows(
         &mut self,
         first: u32,
         count: u32,
-        mut value: impl FnMut(f64) -> f32,
+        mut value: impl FnMut(&ImageLayout, f64) -> f32,
         out: &mut Vec<f32>,
     ) -> Result<u32, ImgError> {
         let layout = &self.layout;
@@ -399,7 +403,7 @@ impl ImgFile {
         let mut scatter = |line: &[u8], row: usize, band: usize| {
             let row = &mut rows[row * samples * bands..(row + 1) * samples * bands];
             for (x, raw) in line.chunks_exact(width).enumerate() {
-                row[x * bands + band] = value(layout.sample_type.decode(raw));
+                row[x * bands + band] = value(layout, layout.sample_type.decode(raw));
             }
         };
         match layout.band_storage {
@@ -432,7 +436,7 @@ impl ImgFile {
                     self.file.read_exact(&mut line).map_err(io)?;
                     let row = &mut rows[row * samples * bands..(row + 1) * samples * bands];
                     for (slot, raw) in row.iter_mut().zip(line[body.clone()].chunks_exact(width)) {
-                        *slot = value(layout.sample_type.decode(raw));
+                        *slot = value(layout, layout.sample_type.decode(raw));
                     }
                 }
             }
@@ -442,18 +446,17 @@ impl ImgFile {
 
     /// Lines `first..first + count` as physical values, NaN where no data.
     pub fn read_physical(&mut self, first: u32, count: u32) -> Result<ImgRaster, ImgError> {
-        let layout = self.layout.clone();
         let mut values = Vec::new();
         let height = self.read_rows(
             first,
             count,
-            |raw| layout.physical(raw).map_or(f32::NAN, |v| v as f32),
+            |layout, raw| layout.physical(raw).map_or(f32::NAN, |v| v as f32),
             &mut values,
         )?;
         Ok(ImgRaster {
-            width: layout.samples,
+            width: self.layout.samples,
             height,
-            bands: layout.bands,
+            bands: self.layout.bands,
             values,
         })
     }

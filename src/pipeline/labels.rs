@@ -312,6 +312,55 @@ fn image_for(options: &ReadOptions, path: &Path) -> String {
     format!("{stem}.jpg")
 }
 
+/// The class map in `path` (a names list or an `id,name` CSV), or the Mars classes.
+pub fn class_map(path: Option<&Path>) -> Result<ClassMap, LabelError> {
+    let Some(path) = path else {
+        return Ok(ClassMap::mars());
+    };
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::labels::invalid(&source, format!("cannot read: {e}")))?;
+    ClassMap::parse(&source, &text)
+}
+
+/// The annotations in `path` of the image at `image` (a file may label several images: the
+/// one named as the image, else the only one), with the image's size.
+pub fn labels_of_image(
+    path: &Path,
+    format: Format,
+    classes: &ClassMap,
+    image: &Path,
+    size: ImageSize,
+) -> Result<ImageLabels, LabelError> {
+    // The size is given, for formats whose coordinates are fractions of it (YOLO).
+    let options = ReadOptions {
+        classes: Some(classes.clone()),
+        size: Some(size),
+        ..ReadOptions::default()
+    };
+    let mut images = read_file(format, path, &options)?;
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut labels = match images.iter().position(|l| {
+        Path::new(&l.image)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == name)
+    }) {
+        Some(i) => images.swap_remove(i),
+        None if images.len() == 1 => images.remove(0),
+        None => {
+            return Err(crate::labels::invalid(
+                path.display().to_string(),
+                format!("labels several images, none named {name}"),
+            ))
+        }
+    };
+    labels.size = Some(size);
+    Ok(labels)
+}
+
 /// Reads one annotation file into the images it labels.
 pub fn read_file(
     format: Format,

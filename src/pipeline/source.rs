@@ -10,7 +10,7 @@
 //!   valid range (the label's `VALID_MINIMUM`/`VALID_MAXIMUM`, else the range a first pass
 //!   over the file finds) onto 1..=65535, and no data (constants, NaN, out of range) is 0.
 
-use crate::pds::img::{ImageLayout, ImgError, ImgFile};
+use crate::pds::img::{ImgError, ImgFile};
 use crate::pds::Label;
 use crate::raster::jp2::{is_jpeg2000, Jp2Rows};
 use crate::raster::rows::{ImageRows, PngRows, RowSource};
@@ -104,11 +104,13 @@ pub fn open_rows(path: &Path) -> Result<Source, RasterError> {
 
 /// Reads a whole image of any kind `open_rows` knows.
 pub fn open_image(path: &Path) -> Result<(Image, Option<SampleValues>), RasterError> {
-    let mut source = open_rows(path)?;
-    let rows = source.rows();
-    let (width, height, bands, depth) = (rows.width(), rows.height(), rows.bands(), rows.depth());
+    if !crate::pds::img::starts_with_label(&head(path)?) {
+        return Ok((Image::open(path)?, None));
+    }
+    let mut img = ImgRows::open(path)?;
+    let (width, height, bands, depth) = (img.width(), img.height(), img.bands(), img.depth());
     let mut data = Vec::with_capacity(width as usize * height as usize * bands as usize);
-    rows.read_rows(height, &mut data)?;
+    img.read_rows(height, &mut data)?;
     let image = Image {
         width,
         height,
@@ -116,7 +118,7 @@ pub fn open_image(path: &Path) -> Result<(Image, Option<SampleValues>), RasterEr
         depth,
         data,
     };
-    Ok((image, source.values))
+    Ok((image, Some(img.values())))
 }
 
 /// A PDS3 IMG read a range of lines at a time, its samples mapped as the module says.
@@ -129,19 +131,16 @@ struct ImgRows {
 impl ImgRows {
     fn open(path: &Path) -> Result<Self, RasterError> {
         let mut file = ImgFile::open(path).map_err(img_error)?;
-        let layout = file.layout().clone();
+        let layout = file.layout();
+        let valid = layout
+            .valid_range
+            .map(|(low, high)| (layout.scaled(low), layout.scaled(high)));
         let mapping = if layout.unsigned_16() {
             Mapping::Raw
         } else {
-            let (low, high) = match layout.valid_range {
-                Some((low, high)) => {
-                    let (a, b) = (
-                        low * layout.scaling_factor + layout.value_offset,
-                        high * layout.scaling_factor + layout.value_offset,
-                    );
-                    (a.min(b), a.max(b))
-                }
-                None => physical_range(&mut file, &layout)?,
+            let (low, high) = match valid {
+                Some((a, b)) => (a.min(b), a.max(b)),
+                None => physical_range(&mut file)?,
             };
             Mapping::Linear {
                 low,
@@ -174,26 +173,19 @@ impl ImgRows {
 }
 
 /// The smallest and largest physical value of the valid samples ((0, 0) when none is).
-fn physical_range(file: &mut ImgFile, layout: &ImageLayout) -> Result<(f64, f64), RasterError> {
+fn physical_range(file: &mut ImgFile) -> Result<(f64, f64), RasterError> {
     let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut strip = Vec::new();
     let mut first = 0;
-    while first < layout.lines {
-        strip.clear();
+    while first < file.layout().lines {
         // Physical values in f32, as every path that keeps them does.
-        let read = file
-            .read_rows(
-                first,
-                IMG_SCAN_ROWS,
-                |raw| layout.physical(raw).map_or(f32::NAN, |v| v as f32),
-                &mut strip,
-            )
+        let strip = file
+            .read_physical(first, IMG_SCAN_ROWS)
             .map_err(img_error)?;
-        for &v in strip.iter().filter(|v| !v.is_nan()) {
+        for &v in strip.values.iter().filter(|v| !v.is_nan()) {
             low = low.min(v as f64);
             high = high.max(v as f64);
         }
-        first += read;
+        first += strip.height;
     }
     Ok(if low <= high { (low, high) } else { (0.0, 0.0) })
 }
@@ -215,14 +207,13 @@ impl RowSource for ImgRows {
         }
     }
     fn read_rows(&mut self, rows: u32, out: &mut Vec<f32>) -> Result<(), RasterError> {
-        let layout = self.file.layout().clone();
         let mapping = self.mapping;
         let read = self
             .file
             .read_rows(
                 self.next,
                 rows,
-                |raw| match (mapping, layout.physical(raw)) {
+                |layout, raw| match (mapping, layout.physical(raw)) {
                     (_, None) => 0.0,
                     (Mapping::Raw, Some(_)) => raw as f32,
                     (Mapping::Linear { low, step }, Some(value)) if step > 0.0 => {

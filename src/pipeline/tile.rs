@@ -2,7 +2,7 @@
 //! image's labels, and a `manifest.json` that says where each chip came from (pixels, and
 //! projected metres when a PDS label gives the map projection).
 
-use super::labels::{read_file, Format, ReadOptions};
+use super::labels::{class_map, labels_of_image, Format};
 use super::source::{open_rows, SampleValues};
 use crate::labels::{rasterize, ClassMap, ImageLabels, ImageSize};
 use crate::pds::{MapProjection, Value};
@@ -69,17 +69,8 @@ impl TileRequest {
             }
             (None, None) => None,
         };
-        let classes = match &self.classes {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| TileError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                ClassMap::parse(&path.display().to_string(), &text)
-                    .map_err(|e| TileError::Labels(e.to_string()))?
-            }
-            None => ClassMap::mars(),
-        };
+        let classes =
+            class_map(self.classes.as_deref()).map_err(|e| TileError::Labels(e.to_string()))?;
         let size = ImageSize {
             width,
             height,
@@ -137,51 +128,13 @@ impl TileRequest {
         classes: &ClassMap,
         size: ImageSize,
     ) -> Result<ImageLabels, TileError> {
-        let labels =
-            labels_of_image(path, format, classes, &self.input, size).map_err(TileError::Labels)?;
+        let labels = labels_of_image(path, format, classes, &self.input, size)
+            .map_err(|e| TileError::Labels(e.to_string()))?;
         Ok(match self.circle_scale {
             Some(factor) => labels.circles_scaled(factor),
             None => labels,
         })
     }
-}
-
-/// The annotations in `path` of the image at `image` (a file may label several images: the
-/// one named as the image, else the only one), with the image's size.
-pub fn labels_of_image(
-    path: &Path,
-    format: Format,
-    classes: &ClassMap,
-    image: &Path,
-    size: ImageSize,
-) -> Result<ImageLabels, String> {
-    // The size is given, for formats whose coordinates are fractions of it (YOLO).
-    let options = ReadOptions {
-        classes: Some(classes.clone()),
-        size: Some(size),
-        ..ReadOptions::default()
-    };
-    let mut images = read_file(format, path, &options).map_err(|e| e.to_string())?;
-    let name = image
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut labels = match images.iter().position(|l| {
-        Path::new(&l.image)
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy() == name)
-    }) {
-        Some(i) => images.swap_remove(i),
-        None if images.len() == 1 => images.remove(0),
-        None => {
-            return Err(format!(
-                "{} labels several images, none named {name}",
-                path.display()
-            ))
-        }
-    };
-    labels.size = Some(size);
-    Ok(labels)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

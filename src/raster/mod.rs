@@ -13,6 +13,43 @@ pub use warp::{Sampling, Similarity};
 
 use std::path::Path;
 
+/// A PNG encoder for `bands` (grey or RGB) samples at `depth`, writing to `out`.
+fn png_encoder<W: std::io::Write>(
+    out: W,
+    width: u32,
+    height: u32,
+    bands: u32,
+    depth: BitDepth,
+) -> Result<png::Encoder<'static, W>, String> {
+    let mut encoder = png::Encoder::new(out, width, height);
+    // fdeflate: several times faster than zlib's default level, files a little larger;
+    // chips are written by the thousand and read back by training, not archived.
+    encoder.set_compression(png::Compression::Fast);
+    encoder.set_color(match bands {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        n => return Err(format!("cannot write {n} bands as PNG")),
+    });
+    encoder.set_depth(match depth {
+        BitDepth::Eight => png::BitDepth::Eight,
+        BitDepth::Sixteen => png::BitDepth::Sixteen,
+    });
+    Ok(encoder)
+}
+
+/// Samples as PNG bytes at `depth` (rounded, clamped to the depth's range), appended to `out`.
+fn png_samples(depth: BitDepth, samples: &[f32], out: &mut Vec<u8>) {
+    let max = depth.max();
+    match depth {
+        BitDepth::Eight => out.extend(samples.iter().map(|v| v.round().clamp(0.0, max) as u8)),
+        BitDepth::Sixteen => out.extend(
+            samples
+                .iter()
+                .flat_map(|v| (v.round().clamp(0.0, max) as u16).to_be_bytes()),
+        ),
+    }
+}
+
 /// Resampling for [`Image::resize`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
@@ -72,11 +109,6 @@ impl Image {
             depth,
             data: vec![0.0; (width * height * bands) as usize],
         }
-    }
-
-    /// Width, height and bands.
-    pub fn size(&self) -> (u32, u32, u32) {
-        (self.width, self.height, self.bands)
     }
 
     pub fn get(&self, x: u32, y: u32, band: u32) -> f32 {
@@ -153,32 +185,10 @@ impl Image {
     /// The image as PNG bytes, at its bit depth (values rounded and clamped).
     pub fn encode_png(&self) -> Result<Vec<u8>, RasterError> {
         let mut out = Vec::new();
-        let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
-        // fdeflate: several times faster than zlib's default level, files a little larger;
-        // chips are written by the thousand and read back by training, not archived.
-        encoder.set_compression(png::Compression::Fast);
-        encoder.set_color(match self.bands {
-            1 => png::ColorType::Grayscale,
-            3 => png::ColorType::Rgb,
-            n => return invalid(format!("cannot write {n} bands as PNG")),
-        });
-        let max = self.depth.max();
-        let bytes: Vec<u8> = match self.depth {
-            BitDepth::Eight => {
-                encoder.set_depth(png::BitDepth::Eight);
-                self.data
-                    .iter()
-                    .map(|v| v.round().clamp(0.0, max) as u8)
-                    .collect()
-            }
-            BitDepth::Sixteen => {
-                encoder.set_depth(png::BitDepth::Sixteen);
-                self.data
-                    .iter()
-                    .flat_map(|v| (v.round().clamp(0.0, max) as u16).to_be_bytes())
-                    .collect()
-            }
-        };
+        let encoder = png_encoder(&mut out, self.width, self.height, self.bands, self.depth)
+            .map_err(RasterError::Invalid)?;
+        let mut bytes = Vec::new();
+        png_samples(self.depth, &self.data, &mut bytes);
         let mut writer = encoder
             .write_header()
             .map_err(|e| RasterError::Invalid(e.to_string()))?;

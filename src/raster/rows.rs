@@ -1,7 +1,7 @@
 //! Images read top to bottom a few rows at a time, so a 20,000 x 20,000 scene can be cut
 //! into chips holding only a strip of it in memory.
 
-use super::{BitDepth, Image, RasterError};
+use super::{png_encoder, png_samples, BitDepth, Image, RasterError};
 use std::borrow::Borrow;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -160,27 +160,17 @@ impl PngRowWriter {
             path: path.to_path_buf(),
             message,
         };
-        let colour = match bands {
-            1 => png::ColorType::Grayscale,
-            3 => png::ColorType::Rgb,
-            n => return Err(fail(format!("cannot write {n} bands as PNG"))),
-        };
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
+        let part = crate::fsio::part_path(path);
         let file = std::fs::File::create(&part).map_err(|e| fail(e.to_string()))?;
         let sync_handle = file.try_clone().map_err(|e| fail(e.to_string()))?;
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-        encoder.set_color(colour);
-        encoder.set_depth(match depth {
-            BitDepth::Eight => png::BitDepth::Eight,
-            BitDepth::Sixteen => png::BitDepth::Sixteen,
-        });
-        encoder.set_compression(png::Compression::Fast);
-        let stream = encoder
-            .write_header()
-            .and_then(|w| w.into_stream_writer())
-            .map_err(|e| fail(e.to_string()));
+        let stream = png_encoder(std::io::BufWriter::new(file), width, height, bands, depth)
+            .map_err(fail)
+            .and_then(|encoder| {
+                encoder
+                    .write_header()
+                    .and_then(|w| w.into_stream_writer())
+                    .map_err(|e| fail(e.to_string()))
+            });
         let stream = match stream {
             Ok(stream) => stream,
             Err(error) => {
@@ -201,18 +191,8 @@ impl PngRowWriter {
 
     /// Writes whole rows of samples (bands interleaved), rounded and clamped to the depth.
     pub fn write_rows(&mut self, samples: &[f32]) -> Result<(), RasterError> {
-        let max = self.depth.max();
         self.bytes.clear();
-        match self.depth {
-            BitDepth::Eight => self
-                .bytes
-                .extend(samples.iter().map(|v| v.round().clamp(0.0, max) as u8)),
-            BitDepth::Sixteen => self.bytes.extend(
-                samples
-                    .iter()
-                    .flat_map(|v| (v.round().clamp(0.0, max) as u16).to_be_bytes()),
-            ),
-        }
+        png_samples(self.depth, samples, &mut self.bytes);
         let stream = self.stream.as_mut().expect("not finished");
         std::io::Write::write_all(stream, &self.bytes).map_err(|e| RasterError::Decode {
             path: self.path.clone(),
