@@ -25,6 +25,22 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Time a U-Net configuration: inference per image and a training step.
     Unet(UnetBenchArgs),
+    /// Time each distinct convolution of a U-Net configuration: forward, input gradient and
+    /// weight gradient, with areo's kernels and candle's.
+    Conv(ConvBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvBenchArgs {
+    #[arg(long, default_value = "models/unet-resnet18.toml")]
+    pub config: PathBuf,
+    /// Input side (default: the configuration's tile).
+    #[arg(long)]
+    pub tile: Option<u32>,
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
 }
 
 #[derive(Debug, Args)]
@@ -50,10 +66,22 @@ pub struct UnetBenchArgs {
     /// Also run the same weights on this device and report how many pixels get the same class.
     #[arg(long)]
     pub agree_with: Option<String>,
+    /// CPU kernels: areo's own or candle's built-in ops (default: AREO_KERNELS, else areo).
+    #[arg(long, value_parser = crate::nn::kernels::Backend::parse)]
+    pub kernels: Option<crate::nn::kernels::Backend>,
 }
 
 pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Unet(args) = command;
+    match command {
+        BenchCommand::Unet(args) => unet(args, json),
+        BenchCommand::Conv(args) => conv(args, json),
+    }
+}
+
+fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(kernels) = args.kernels {
+        crate::nn::kernels::set_backend(kernels);
+    }
     let mut config = RunConfig::read(&args.config).map_err(anyhow::Error::msg)?;
     if let Some(tile) = args.tile {
         config.train.tile = tile;
@@ -159,6 +187,10 @@ pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
         }
         out.insert("config".into(), json!(config.name));
         out.insert("device".into(), json!(args.device));
+        out.insert(
+            "kernels".into(),
+            json!(format!("{:?}", crate::nn::kernels::backend()).to_lowercase()),
+        );
         out.insert("tile".into(), json!(size));
         out.insert("parameters".into(), json!(parameter_count(&varmap)));
         if let Some((other, fraction, pixels)) = &agreement {
@@ -180,6 +212,174 @@ pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
         }
         if let Some((other, fraction, pixels)) = &agreement {
             println!("agreement_with_{other} areo={fraction:.6} ({pixels} pixels)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One convolution shape of the U-Net and how many layers have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ConvLayer {
+    channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    side: usize,
+}
+
+impl ConvLayer {
+    fn new(
+        channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        side: usize,
+    ) -> Self {
+        ConvLayer {
+            channels,
+            out_channels,
+            kernel,
+            stride,
+            padding: kernel / 2,
+            side,
+        }
+    }
+
+    /// `conv_<in>_<out>_k<kernel>_s<stride>_<side>px`, the key the PyTorch side prints too.
+    fn key(&self) -> String {
+        format!(
+            "conv_{}_{}_k{}_s{}_{}px",
+            self.channels, self.out_channels, self.kernel, self.stride, self.side
+        )
+    }
+}
+
+/// The convolutions of the U-Net `model` at `tile` px, as src/nn/model.rs builds it, with the
+/// number of layers of each shape.
+fn conv_layers(
+    model: &crate::nn::config::ModelConfig,
+    tile: usize,
+) -> anyhow::Result<Vec<(ConvLayer, usize)>> {
+    let (blocks, widths) = model.shape().map_err(anyhow::Error::msg)?;
+    let mut layers = vec![ConvLayer::new(model.in_channels, widths[0], 7, 2, tile)];
+    let (mut channels, mut side) = (widths[0], tile / 4);
+    for (stage, &count) in blocks.iter().enumerate() {
+        let width = widths[stage + 1];
+        for block in 0..count {
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            layers.push(ConvLayer::new(channels, width, 3, stride, side));
+            if stride != 1 || channels != width {
+                layers.push(ConvLayer::new(channels, width, 1, stride, side));
+            }
+            side /= stride;
+            layers.push(ConvLayer::new(width, width, 3, 1, side));
+            channels = width;
+        }
+    }
+    let input_skip = if model.input_skip {
+        model.in_channels
+    } else {
+        0
+    };
+    let skips = [widths[3], widths[2], widths[1], widths[0], input_skip];
+    for (&out, skip) in model.decoder.iter().zip(skips) {
+        side *= 2;
+        layers.push(ConvLayer::new(channels + skip, out, 3, 1, side));
+        layers.push(ConvLayer::new(out, out, 3, 1, side));
+        channels = out;
+    }
+    layers.push(ConvLayer::new(channels, model.classes, 3, 1, side));
+    let mut counted: Vec<(ConvLayer, usize)> = Vec::new();
+    for layer in layers {
+        match counted.iter_mut().find(|(known, _)| *known == layer) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((layer, 1)),
+        }
+    }
+    Ok(counted)
+}
+
+/// Per convolution shape: forward, input gradient and weight gradient with areo's kernels,
+/// forward and whole backward with candle's, milliseconds per call.
+fn conv(args: ConvBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::nn::kernels::conv::{forward, input_gradient, weight_gradient, Epilogue, Geometry};
+    let mut config = RunConfig::read(&args.config).map_err(anyhow::Error::msg)?;
+    if let Some(tile) = args.tile {
+        config.train.tile = tile;
+    }
+    let device = Device::Cpu;
+    let mut rows = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for (layer, count) in conv_layers(&config.model, config.train.tile as usize)? {
+        let input_shape = [args.batch, layer.channels, layer.side, layer.side];
+        let weight_shape = [
+            layer.out_channels,
+            layer.channels,
+            layer.kernel,
+            layer.kernel,
+        ];
+        let g = Geometry::of(&input_shape, &weight_shape, layer.stride, layer.padding)?;
+        let random = |n: usize, rng: &mut fastrand::Rng| -> Vec<f32> {
+            (0..n).map(|_| rng.f32() - 0.5).collect()
+        };
+        let input = random(input_shape.iter().product(), &mut rng);
+        let weight = random(weight_shape.iter().product(), &mut rng);
+        let output_grad = random(g.output_shape().elem_count(), &mut rng);
+        let time = |work: &mut dyn FnMut() -> candle_core::Result<()>| {
+            median_time(args.repeats, &device, work).map(|s| s * 1e3)
+        };
+        let fwd = time(&mut || {
+            forward(&g, &input, &weight, Epilogue::default());
+            Ok(())
+        })?;
+        let input_grad = time(&mut || {
+            input_gradient(&g, &output_grad, &weight);
+            Ok(())
+        })?;
+        let weight_grad = time(&mut || {
+            weight_gradient(&g, &input, &output_grad);
+            Ok(())
+        })?;
+        let x = candle_core::Var::from_slice(&input, &input_shape[..], &device)?;
+        let w = candle_core::Var::from_slice(&weight, &weight_shape[..], &device)?;
+        let grad = Tensor::from_slice(&output_grad, g.output_shape(), &device)?;
+        let candle_fwd = time(&mut || {
+            x.conv2d(&w, layer.padding, layer.stride, 1, 1)?;
+            Ok(())
+        })?;
+        let candle_bwd = time(&mut || {
+            let y = x.conv2d(&w, layer.padding, layer.stride, 1, 1)?;
+            (y * &grad)?.sum_all()?.backward()?;
+            Ok(())
+        })? - candle_fwd;
+        rows.push((
+            layer,
+            count,
+            [fwd, input_grad, weight_grad, candle_fwd, candle_bwd],
+        ));
+    }
+    if json {
+        let layers: Vec<_> = rows
+            .iter()
+            .map(|(layer, count, [fwd, gx, gw, cf, cb])| {
+                json!({"layer": layer.key(), "count": count, "areo_forward_ms": fwd,
+                       "areo_input_grad_ms": gx, "areo_weight_grad_ms": gw,
+                       "candle_forward_ms": cf, "candle_backward_ms": cb})
+            })
+            .collect();
+        println!("{}", json!({"batch": args.batch, "layers": layers}));
+    } else {
+        eprintln!(
+            "{} at {} px, batch {}: ms per call (candle's backward is the whole of it)",
+            config.name, config.train.tile, args.batch
+        );
+        for (layer, count, [fwd, gx, gw, cf, cb]) in &rows {
+            println!(
+                "{}:x{count} forward areo={fwd:.2} candle={cf:.2} input_grad areo={gx:.2} \
+                 weight_grad areo={gw:.2} backward candle={cb:.2}",
+                layer.key()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

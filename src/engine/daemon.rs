@@ -235,9 +235,16 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    /// Stores job records and flushes them to disk: these are state changes (queued,
+    /// started, ended), and one lost to a kill -9 within sled's flush interval would make a
+    /// finished job run again or an interrupted one restart without counting the attempt.
     fn store(&self, records: &[&JobRecord]) {
         let encoded: Vec<_> = records.iter().map(|r| (r.id, encode(r))).collect();
-        if let Err(error) = self.catalog.put_jobs(&encoded) {
+        if let Err(error) = self
+            .catalog
+            .put_jobs(&encoded)
+            .and_then(|()| self.catalog.flush())
+        {
             tracing::error!("storing job records: {error}");
         }
     }

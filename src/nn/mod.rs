@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod infer;
 pub mod init;
+pub mod kernels;
 pub mod loss;
 pub mod model;
 pub mod optim;

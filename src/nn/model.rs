@@ -8,13 +8,25 @@
 //! of an upsample's input).
 
 use super::config::ModelConfig;
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, VarBuilder};
+use super::kernels;
+use candle_core::{Result, Tensor, Var};
+use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
+use std::sync::OnceLock;
 
-/// A convolution without bias followed by batch norm.
+/// A convolution without bias followed by batch norm (and, when asked, ReLU). In training the
+/// batch statistics normalise and the running ones follow; in evaluation the running
+/// statistics are folded into the convolution's weights and a bias, one pass with no graph
+/// kept (so evaluation computes no gradient).
 struct ConvBn {
-    conv: Conv2d,
+    weight: Tensor,
+    stride: usize,
+    padding: usize,
     bn: BatchNorm,
+    /// The batch norm's running statistics as variables (sharing their storage), which
+    /// training updates.
+    running: (Var, Var),
+    /// The folded weights and bias, kept when the weights are constants (inference models).
+    folded: OnceLock<(Tensor, Tensor)>,
 }
 
 impl ConvBn {
@@ -28,18 +40,109 @@ impl ConvBn {
         stride: usize,
         padding: usize,
     ) -> Result<Self> {
-        let config = Conv2dConfig {
-            padding,
-            stride,
-            ..Default::default()
-        };
-        let conv = candle_nn::conv2d_no_bias(input, output, kernel, config, conv_vb)?;
+        let weight = conv_vb.get_with_hints(
+            (output, input, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
         let bn = candle_nn::batch_norm(output, BatchNormConfig::default(), bn_vb)?;
-        Ok(ConvBn { conv, bn })
+        let running = (
+            Var::from_tensor(bn.running_mean())?,
+            Var::from_tensor(bn.running_var())?,
+        );
+        Ok(ConvBn {
+            weight,
+            stride,
+            padding,
+            bn,
+            running,
+            folded: OnceLock::new(),
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        if !kernels::applies_to(x) {
+            let y = x
+                .conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+                .apply_t(&self.bn, train)?;
+            return if relu { y.relu() } else { Ok(y) };
+        }
+        let (gamma, beta) = self.bn.weight_and_bias().expect("affine batch norm");
+        if train {
+            let y = kernels::conv2d(x, &self.weight, self.stride, self.padding)?;
+            return kernels::norm::batch_norm_train(
+                &y,
+                gamma,
+                beta,
+                (&self.running.0, &self.running.1),
+                self.bn.eps(),
+                self.bn.momentum(),
+                relu,
+            );
+        }
+        let fold = || -> Result<(Tensor, Tensor)> {
+            let scale = (gamma / (self.bn.running_var() + self.bn.eps())?.sqrt()?)?.detach();
+            let weight = self
+                .weight
+                .detach()
+                .broadcast_mul(&scale.reshape(((), 1, 1, 1))?)?;
+            let bias = (beta.detach() - (self.bn.running_mean().detach() * &scale)?)?;
+            Ok((weight, bias))
+        };
+        let folded;
+        let (weight, bias) = if self.weight.is_variable() {
+            folded = fold()?;
+            &folded
+        } else {
+            match self.folded.get() {
+                Some(cached) => cached,
+                None => {
+                    let made = fold()?;
+                    self.folded.get_or_init(|| made)
+                }
+            }
+        };
+        kernels::conv2d_bias(x, weight, bias, self.stride, self.padding, relu)
+    }
+}
+
+/// A 3 x 3 convolution with bias (the head).
+struct Conv3x3 {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv3x3 {
+    fn new(vb: VarBuilder, input: usize, output: usize) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (output, input, 3, 3),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        // candle_nn::conv2d's bias initialisation (`nn::init` draws seeded values later).
+        let bound = 1. / (input as f64).sqrt();
+        let bias = vb.get_with_hints(
+            output,
+            "bias",
+            Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        )?;
+        Ok(Conv3x3 { weight, bias })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.conv.forward(x)?.apply_t(&self.bn, train)
+        if train {
+            kernels::conv2d(x, &self.weight, 1, 1)?.broadcast_add(&self.bias.reshape((
+                1,
+                (),
+                1,
+                1,
+            ))?)
+        } else {
+            kernels::conv2d_bias(x, &self.weight.detach(), &self.bias.detach(), 1, 1, false)
+        }
     }
 }
 
@@ -77,10 +180,10 @@ impl BasicBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.first.forward_t(x, train)?.relu()?;
-        let y = self.second.forward_t(&y, train)?;
+        let y = self.first.forward_t(x, train, true)?;
+        let y = self.second.forward_t(&y, train, false)?;
         let shortcut = match &self.downsample {
-            Some(downsample) => downsample.forward_t(x, train)?,
+            Some(downsample) => downsample.forward_t(x, train, false)?,
             None => x.clone(),
         };
         (y + shortcut)?.relu()
@@ -113,7 +216,7 @@ impl Encoder {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
-        let stem = self.stem.forward_t(x, train)?.relu()?;
+        let stem = self.stem.forward_t(x, train, true)?;
         let mut y = max_pool_3x3_s2_p1(&stem)?;
         let mut features = vec![stem];
         for stage in &self.stages {
@@ -126,11 +229,19 @@ impl Encoder {
     }
 }
 
-/// PyTorch's `max_pool2d(kernel 3, stride 2, padding 1)` from pad, narrow, reshape and
-/// `maximum`, which all have a backward. Padding repeats the edge, which never changes a
+/// PyTorch's `max_pool2d(kernel 3, stride 2, padding 1)`: areo's kernel on the CPU, else
+/// built from pad, narrow, reshape and `maximum`, which all have a backward. Padding repeats the edge, which never changes a
 /// window's maximum (the edge value is in the window already), so it equals padding with
 /// minus infinity.
 pub fn max_pool_3x3_s2_p1(x: &Tensor) -> Result<Tensor> {
+    if kernels::applies_to(x) {
+        return x.contiguous()?.apply_op1(kernels::resample::MaxPool3x3S2);
+    }
+    max_pool_composed(x)
+}
+
+/// The stem pool from candle ops, for candle's backend and devices other than the CPU.
+fn max_pool_composed(x: &Tensor) -> Result<Tensor> {
     let pooled = pool_axis(x, 3)?;
     pool_axis(&pooled, 2)
 }
@@ -169,21 +280,20 @@ impl DecoderBlock {
     }
 
     fn forward_t(&self, x: &Tensor, skip: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
-        let up = x.upsample_nearest2d(2 * h, 2 * w)?;
+        let up = kernels::upsample2x(x)?;
         let joined = match skip {
             Some(skip) => Tensor::cat(&[&up, skip], 1)?,
             None => up,
         };
-        let y = self.first.forward_t(&joined, train)?.relu()?;
-        self.second.forward_t(&y, train)?.relu()
+        let y = self.first.forward_t(&joined, train, true)?;
+        self.second.forward_t(&y, train, true)
     }
 }
 
 pub struct UNet {
     pub encoder: Encoder,
     decoder: Vec<DecoderBlock>,
-    head: Conv2d,
+    head: Conv3x3,
     pub config: ModelConfig,
 }
 
@@ -213,16 +323,7 @@ impl UNet {
             )?);
             channels = out;
         }
-        let head = candle_nn::conv2d(
-            channels,
-            config.classes,
-            3,
-            Conv2dConfig {
-                padding: 1,
-                ..Default::default()
-            },
-            vb.pp("head"),
-        )?;
+        let head = Conv3x3::new(vb.pp("head"), channels, config.classes)?;
         Ok(UNet {
             encoder,
             decoder,
@@ -251,7 +352,7 @@ impl UNet {
             let skip = features.pop();
             y = block.forward_t(&y, skip.as_ref(), train)?;
         }
-        self.head.forward(&y)
+        self.head.forward_t(&y, train)
     }
 }
 
@@ -297,10 +398,12 @@ mod tests {
     #[test]
     fn the_stem_pool_equals_pytorchs_and_routes_each_gradient_to_its_maximum() {
         let mut rng = fastrand::Rng::with_seed(3);
-        for (h, w) in [(8, 8), (7, 9), (5, 4), (1, 3)] {
+        let sizes = [(8, 8), (7, 9), (5, 4), (1, 3)];
+        let pools: [fn(&Tensor) -> Result<Tensor>; 2] = [max_pool_3x3_s2_p1, max_pool_composed];
+        for ((h, w), pool) in sizes.into_iter().flat_map(|s| pools.map(|p| (s, p))) {
             let values: Vec<f32> = (0..h * w).map(|_| rng.f32() * 10.0 - 5.0).collect();
             let x = Var::from_vec(values.clone(), (1, 1, h, w), &Device::Cpu).unwrap();
-            let pooled = max_pool_3x3_s2_p1(x.as_tensor()).unwrap();
+            let pooled = pool(x.as_tensor()).unwrap();
             let got = pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(got, naive_pool(&values, h, w), "{h} x {w}");
             // Distinct random values: each output's gradient goes whole to one input.
@@ -323,6 +426,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn training_updates_the_saved_running_statistics_and_evaluation_folds_them_exactly() {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let layer = ConvBn::new(vb.pp("conv"), vb.pp("bn"), 3, 4, 3, 2, 1).unwrap();
+        let mut rng = fastrand::Rng::with_seed(4);
+        let mut image = || {
+            let values: Vec<f32> = (0..2 * 3 * 9 * 10).map(|_| rng.f32() * 4.0 + 1.0).collect();
+            Tensor::from_vec(values, (2, 3, 9, 10), &Device::Cpu).unwrap()
+        };
+        for _ in 0..3 {
+            layer.forward_t(&image(), true, true).unwrap();
+        }
+        // The statistics the checkpoint saves are the ones training moved.
+        let saved_mean = varmap.data().lock().unwrap()["bn.running_mean"]
+            .as_tensor()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(saved_mean.iter().all(|m| m.abs() > 1e-3), "{saved_mean:?}");
+
+        let x = image();
+        let reference = x
+            .conv2d(&layer.weight, 1, 2, 1, 1)
+            .unwrap()
+            .apply_t(&layer.bn, false)
+            .unwrap()
+            .relu()
+            .unwrap();
+        let want = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Variable weights fold on every call; an inference copy folds once and keeps it.
+        let weights: std::collections::HashMap<String, Tensor> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().copy().unwrap()))
+            .collect();
+        let constant = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+        let inference = ConvBn::new(constant.pp("conv"), constant.pp("bn"), 3, 4, 3, 2, 1).unwrap();
+        for (layer, what) in [
+            (&layer, "variables"),
+            (&inference, "constants"),
+            (&inference, "cached"),
+        ] {
+            let got = layer.forward_t(&x, false, true).unwrap();
+            let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                    "{what} [{i}]: {g} against {w}"
+                );
+            }
+        }
+        assert!(inference.folded.get().is_some() && layer.folded.get().is_none());
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! The U-Net's resampling with gradients that candle 0.11 lacks or gets wrong on the CPU:
+//! ResNet's stem max pool (3 x 3, stride 2, padding 1; candle's has no padding and no
+//! backward unless kernel == stride) and nearest x2 upsampling (candle's backward is a grouped
+//! convolution, one conv per channel, and it overwrites the input's gradient instead of adding
+//! to it). Both work plane by plane, in parallel over (image, channel).
+
+use super::contiguous_f32;
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// (planes, height, width) of an NCHW tensor.
+fn plane_dims(layout: &Layout) -> Result<(usize, usize, usize)> {
+    match layout.dims() {
+        &[n, c, h, w] => Ok((n * c, h, w)),
+        other => candle_core::bail!("resampling takes (N, C, H, W), got {other:?}"),
+    }
+}
+
+fn pooled_side(side: usize) -> usize {
+    (side - 1) / 2 + 1
+}
+
+/// PyTorch's `max_pool2d(x, 3, stride 2, padding 1)`: cells outside the image never win.
+pub struct MaxPool3x3S2;
+
+impl MaxPool3x3S2 {
+    /// The window of output (oy, ox): input rows and columns, clipped to the image.
+    fn window(o: usize, side: usize) -> std::ops::Range<usize> {
+        (2 * o).saturating_sub(1)..(2 * o + 2).min(side)
+    }
+}
+
+impl CustomOp1 for MaxPool3x3S2 {
+    fn name(&self) -> &'static str {
+        "areo-max-pool-3x3-s2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, "max pool input")?;
+        let (planes, h, w) = plane_dims(layout)?;
+        let (oh, ow) = (pooled_side(h), pooled_side(w));
+        let mut out = vec![0f32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(out, plane)| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut best = f32::NEG_INFINITY;
+                        for y in Self::window(oy, h) {
+                            for v in &plane[y * w..][Self::window(ox, w)] {
+                                best = best.max(*v);
+                            }
+                        }
+                        out[oy * ow + ox] = best;
+                    }
+                }
+            });
+        let dims = layout.dims();
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((dims[0], dims[1], oh, ow)),
+        ))
+    }
+
+    fn bwd(&self, x: &Tensor, pooled: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let packed = Tensor::cat(
+            &[&pooled.flatten_all()?, &grad.contiguous()?.flatten_all()?],
+            0,
+        )?;
+        Ok(Some(x.apply_op2_no_bwd(&packed, &MaxPoolBackward)?))
+    }
+}
+
+/// (x, [pooled maxima.., output gradient..]) -> input gradient: each window's gradient goes
+/// whole to the first cell (in row-major order) that holds its maximum, as in PyTorch.
+struct MaxPoolBackward;
+
+impl candle_core::CustomOp2 for MaxPoolBackward {
+    fn name(&self) -> &'static str {
+        "areo-max-pool-3x3-s2-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        packed: &CpuStorage,
+        packed_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(x, x_layout, "max pool input")?;
+        let packed = contiguous_f32(packed, packed_layout, "max pool gradient")?;
+        let (planes, h, w) = plane_dims(x_layout)?;
+        let (oh, ow) = (pooled_side(h), pooled_side(w));
+        let (pooled, grad) = packed.split_at(planes * oh * ow);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(h * w)
+            .zip(x.par_chunks(h * w))
+            .zip(pooled.par_chunks(oh * ow).zip(grad.par_chunks(oh * ow)))
+            .for_each(|((out, plane), (pooled, grad))| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let best = pooled[oy * ow + ox];
+                        let winner = MaxPool3x3S2::window(oy, h)
+                            .flat_map(|y| MaxPool3x3S2::window(ox, w).map(move |x| y * w + x))
+                            .find(|&i| plane[i] == best);
+                        if let Some(i) = winner {
+                            out[i] += grad[oy * ow + ox];
+                        }
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), x_layout.shape().clone()))
+    }
+}
+
+/// Nearest-neighbour upsampling by 2 on both axes.
+pub struct Upsample2x;
+
+impl CustomOp1 for Upsample2x {
+    fn name(&self) -> &'static str {
+        "areo-upsample-nearest-2x"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, "upsample input")?;
+        let (planes, h, w) = plane_dims(layout)?;
+        let mut out = vec![0f32; planes * 4 * h * w];
+        out.par_chunks_mut(4 * h * w)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(out, plane)| {
+                for (y, row) in plane.chunks_exact(w).enumerate() {
+                    let (top, bottom) = out[2 * y * 2 * w..(2 * y + 2) * 2 * w].split_at_mut(2 * w);
+                    for (pair, v) in top.chunks_exact_mut(2).zip(row) {
+                        pair.fill(*v);
+                    }
+                    bottom.copy_from_slice(top);
+                }
+            });
+        let dims = layout.dims();
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((dims[0], dims[1], 2 * h, 2 * w)),
+        ))
+    }
+
+    fn bwd(&self, _x: &Tensor, _up: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&SumPool2x)?))
+    }
+}
+
+/// The sum of each 2 x 2 block: the gradient of [`Upsample2x`].
+struct SumPool2x;
+
+impl CustomOp1 for SumPool2x {
+    fn name(&self) -> &'static str {
+        "areo-sum-pool-2x"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let grad = contiguous_f32(storage, layout, "upsample gradient")?;
+        let (planes, h2, w2) = plane_dims(layout)?;
+        if h2 % 2 != 0 || w2 % 2 != 0 {
+            candle_core::bail!("upsample gradient is {h2} x {w2}: odd")
+        }
+        let (h, w) = (h2 / 2, w2 / 2);
+        let mut out = vec![0f32; planes * h * w];
+        out.par_chunks_mut(h * w)
+            .zip(grad.par_chunks(h2 * w2))
+            .for_each(|(out, plane)| {
+                for (y, row) in out.chunks_exact_mut(w).enumerate() {
+                    let top = &plane[2 * y * w2..][..w2];
+                    let bottom = &plane[(2 * y + 1) * w2..][..w2];
+                    for (x, o) in row.iter_mut().enumerate() {
+                        *o = top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1];
+                    }
+                }
+            });
+        let dims = layout.dims();
+        Ok((CpuStorage::F32(out), Shape::from((dims[0], dims[1], h, w))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn upsampling_repeats_each_pixel_and_its_gradient_adds_to_other_uses_of_the_input() {
+        let x = Var::from_vec(vec![1f32, 2., 3., 4., 5., 6.], (1, 1, 2, 3), &Device::Cpu).unwrap();
+        let up = x.apply_op1(Upsample2x).unwrap();
+        assert_eq!(
+            up.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [
+                1., 1., 2., 2., 3., 3., 1., 1., 2., 2., 3., 3., //
+                4., 4., 5., 5., 6., 6., 4., 4., 5., 5., 6., 6.
+            ]
+        );
+        // d/dx [sum(up(x) * r) + sum(x)]: each input gets its four cells of r, plus one
+        // (candle's own upsample would drop the second term: 4 where 5 is right).
+        let r: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let r = Tensor::from_vec(r, (1, 1, 4, 6), &Device::Cpu).unwrap();
+        let loss = ((up * r).unwrap().sum_all().unwrap() + x.sum_all().unwrap()).unwrap();
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        // Input (0, 0) covers cells 0, 1, 6 and 7 of r: 14, plus one.
+        assert_eq!(
+            grad.to_vec1::<f32>().unwrap(),
+            [15., 23., 31., 63., 71., 79.]
+        );
+    }
+
+    #[test]
+    fn the_max_pool_gives_a_tied_windows_gradient_to_its_first_maximum() {
+        // A constant image: every window ties, PyTorch gives it to the window's first cell.
+        let x = Var::ones((1, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let pooled = x.apply_op1(MaxPool3x3S2).unwrap();
+        assert_eq!(pooled.dims(), [1, 1, 2, 2]);
+        let grad = pooled.sum_all().unwrap().backward().unwrap();
+        let grad = grad
+            .get(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // Windows start at (0, 0), (0, 1), (1, 0) and (1, 1).
+        let mut want = [0f32; 16];
+        for i in [0, 1, 4, 5] {
+            want[i] = 1.0;
+        }
+        assert_eq!(grad, want);
+    }
+}
