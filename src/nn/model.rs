@@ -2,7 +2,8 @@
 //! load as a pretrained encoder) and a decoder of nearest x2 upsampling, skip concatenation
 //! and two 3x3 conv-BN-ReLU layers per scale.
 //!
-//! Written for candle 0.11's backward passes: the stem's 3x3 stride-2 max pool is built from
+//! Convolutions, batch norm, the stem's 3x3 stride-2 max pool and the upsampling go through
+//! `nn::kernels` (areo's CPU ops, candle's elsewhere). On candle's ops the pool is built from
 //! ops that have a gradient (candle's own has none unless kernel == stride), and the input of
 //! every upsampling has no other consumer (candle overwrites, rather than adds, the gradient
 //! of an upsample's input).
