@@ -8,10 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG="${1:-models/unet-resnet18.toml}"
 THREADS="${2:-$(nproc)}"
-VENV=target/bench-venv
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c 'import torch' 2>/dev/null || "$VENV/bin/pip" install -q torch
-cargo build --release -q
+source bench/torch-venv.sh
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 echo "# $CONFIG, $THREADS thread(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2

@@ -23,9 +23,6 @@ struct ConvBn {
     stride: usize,
     padding: usize,
     bn: BatchNorm,
-    /// The batch norm's running statistics as variables (sharing their storage), which
-    /// training updates.
-    running: (Var, Var),
     /// The folded weights and bias, kept when the weights are constants (inference models).
     folded: OnceLock<(Tensor, Tensor)>,
 }
@@ -47,35 +44,32 @@ impl ConvBn {
             candle_nn::init::DEFAULT_KAIMING_NORMAL,
         )?;
         let bn = candle_nn::batch_norm(output, BatchNormConfig::default(), bn_vb)?;
-        let running = (
-            Var::from_tensor(bn.running_mean())?,
-            Var::from_tensor(bn.running_var())?,
-        );
         Ok(ConvBn {
             weight,
             stride,
             padding,
             bn,
-            running,
             folded: OnceLock::new(),
         })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if !kernels::applies_to(x) {
-            let y = x
-                .conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+            let y = kernels::conv2d(x, &self.weight, self.stride, self.padding)?
                 .apply_t(&self.bn, train)?;
             return if relu { y.relu() } else { Ok(y) };
         }
         let (gamma, beta) = self.bn.weight_and_bias().expect("affine batch norm");
         if train {
             let y = kernels::conv2d(x, &self.weight, self.stride, self.padding)?;
+            // The batch norm's running statistics are variables: these share their storage.
+            let running_mean = Var::from_tensor(self.bn.running_mean())?;
+            let running_var = Var::from_tensor(self.bn.running_var())?;
             return kernels::norm::batch_norm_train(
                 &y,
                 gamma,
                 beta,
-                (&self.running.0, &self.running.1),
+                (&running_mean, &running_var),
                 self.bn.eps(),
                 self.bn.momentum(),
                 relu,

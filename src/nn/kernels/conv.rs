@@ -477,8 +477,8 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    fn geometry(&self, input: &Layout, weight: &Layout) -> Result<Geometry> {
-        Geometry::of(input.dims(), weight.dims(), self.stride, self.padding)
+    fn geometry(&self, input: &[usize], weight: &[usize]) -> Result<Geometry> {
+        Geometry::of(input, weight, self.stride, self.padding)
     }
 }
 
@@ -494,7 +494,7 @@ impl CustomOp2 for Conv2d {
         weight: &CpuStorage,
         weight_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = self.geometry(input_layout, weight_layout)?;
+        let g = self.geometry(input_layout.dims(), weight_layout.dims())?;
         let output = forward(
             &g,
             contiguous_f32(input, input_layout, "conv2d input")?,
@@ -511,7 +511,7 @@ impl CustomOp2 for Conv2d {
         _output: &Tensor,
         output_grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = Geometry::of(input.dims(), weight.dims(), self.stride, self.padding)?;
+        let g = self.geometry(input.dims(), weight.dims())?;
         let output_grad = output_grad.contiguous()?;
         // The image fed to the first layer needs no gradient: skip its (large) computation.
         let input_grad = if input.track_op() {

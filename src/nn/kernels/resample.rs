@@ -63,19 +63,19 @@ impl CustomOp1 for MaxPool3x3S2 {
     }
 
     fn bwd(&self, x: &Tensor, pooled: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let packed = Tensor::cat(
-            &[&pooled.flatten_all()?, &grad.contiguous()?.flatten_all()?],
-            0,
-        )?;
-        Ok(Some(x.apply_op2_no_bwd(&packed, &MaxPoolBackward)?))
+        Ok(Some(x.apply_op3_no_bwd(
+            pooled,
+            &grad.contiguous()?,
+            &MaxPoolBackward,
+        )?))
     }
 }
 
-/// (x, [pooled maxima.., output gradient..]) -> input gradient: each window's gradient goes
+/// (x, pooled maxima, output gradient) -> input gradient: each window's gradient goes
 /// whole to the first cell (in row-major order) that holds its maximum, as in PyTorch.
 struct MaxPoolBackward;
 
-impl candle_core::CustomOp2 for MaxPoolBackward {
+impl candle_core::CustomOp3 for MaxPoolBackward {
     fn name(&self) -> &'static str {
         "areo-max-pool-3x3-s2-grad"
     }
@@ -84,14 +84,16 @@ impl candle_core::CustomOp2 for MaxPoolBackward {
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
-        packed: &CpuStorage,
-        packed_layout: &Layout,
+        pooled: &CpuStorage,
+        pooled_layout: &Layout,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(x, x_layout, "max pool input")?;
-        let packed = contiguous_f32(packed, packed_layout, "max pool gradient")?;
-        let (planes, h, w) = plane_dims(x_layout)?;
+        let pooled = contiguous_f32(pooled, pooled_layout, "max pool output")?;
+        let grad = contiguous_f32(grad, grad_layout, "max pool gradient")?;
+        let (_, h, w) = plane_dims(x_layout)?;
         let (oh, ow) = (pooled_side(h), pooled_side(w));
-        let (pooled, grad) = packed.split_at(planes * oh * ow);
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(h * w)
             .zip(x.par_chunks(h * w))
