@@ -3,7 +3,7 @@
 //! are refused with errors that name them.
 
 use areo::nn::checkpoint;
-use areo::nn::config::RunConfig;
+use areo::nn::config::{Flips, RunConfig};
 use areo::nn::infer::{InferOptions, Predictor};
 use areo::nn::train::{read_metrics, train, RunRecord, TrainError, TrainRequest};
 use areo::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
@@ -188,38 +188,50 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
 
     // Averaging over flips makes a chip's prediction mirror-symmetric: the mirrored chip gets
     // the mirrored probabilities, which the network alone does not give.
-    let predictor = Predictor::load(&dir.path().join("runs").join("learn"), Device::Cpu).unwrap();
+    let mut predictor =
+        Predictor::load(&dir.path().join("runs").join("learn"), Device::Cpu).unwrap();
     let chip = Image::open(Path::new(SAMPLE))
         .unwrap()
         .crop(0, 0, 64, 64)
         .unwrap();
-    let largest_asymmetry = |flips: bool| {
+    let largest_asymmetry = |predictor: &Predictor, upside_down: bool, flips: bool| {
         let options = InferOptions {
             flips,
             ..InferOptions::default()
         };
         let straight = predictor.predict(&chip, &options, &Silent).unwrap();
-        let mirrored = predictor
-            .predict(&chip.flip_horizontal(), &options, &Silent)
-            .unwrap();
+        let mirror = if upside_down {
+            chip.flip_vertical()
+        } else {
+            chip.flip_horizontal()
+        };
+        let mirrored = predictor.predict(&mirror, &options, &Silent).unwrap();
         let mut largest = 0f32;
         for (i, a) in straight.probabilities.iter().enumerate() {
-            let (x, rest) = (i % 64, i / 64);
-            let b = mirrored.probabilities[rest * 64 + 63 - x];
+            let (x, y, plane) = (i % 64, i / 64 % 64, i / 4096);
+            let (x, y) = if upside_down {
+                (x, 63 - y)
+            } else {
+                (63 - x, y)
+            };
+            let b = mirrored.probabilities[(plane * 64 + y) * 64 + x];
             largest = largest.max((a - b).abs());
         }
         largest
     };
-    assert!(
-        largest_asymmetry(true) < 1e-5,
-        "{}",
-        largest_asymmetry(true)
-    );
-    assert!(
-        largest_asymmetry(false) > 1e-3,
-        "{}",
-        largest_asymmetry(false)
-    );
+    for upside_down in [false, true] {
+        let averaged = largest_asymmetry(&predictor, upside_down, true);
+        assert!(averaged < 1e-5, "{averaged}");
+        let alone = largest_asymmetry(&predictor, upside_down, false);
+        assert!(alone > 1e-3, "{alone}");
+    }
+    // A run that trained with top-to-bottom mirroring only is averaged over that one alone
+    // (left to right, the network never learnt to see through it).
+    predictor.config.train.augment.flips = Flips::Vertical;
+    let upside_down = largest_asymmetry(&predictor, true, true);
+    assert!(upside_down < 1e-5, "{upside_down}");
+    let left_right = largest_asymmetry(&predictor, false, true);
+    assert!(left_right > 1e-3, "{left_right}");
 
     // Streamed: rows come out top to bottom, each once, in strips no taller than a chip,
     // and how chips are batched (which decides where strips end) changes nothing.

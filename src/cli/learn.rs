@@ -111,8 +111,8 @@ pub struct InferArgs {
     /// Also write each class's probability (16-bit PNG).
     #[arg(long)]
     pub probabilities: bool,
-    /// Test-time augmentation: average each chip's prediction with its flipped copies
-    /// (four passes).
+    /// Test-time augmentation: average each chip's prediction with its copies mirrored the
+    /// ways the run trained with (`flips` in its configuration; up to four passes).
     #[arg(long)]
     pub flips: bool,
 }

@@ -144,7 +144,8 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Augment {
-    pub flips: bool,
+    /// Mirrorings drawn at random; inference's test-time flips use the same ones.
+    pub flips: Flips,
     /// Quarter turns (square crops only).
     pub rot90: bool,
     /// Largest brightness shift, as a fraction of the full range.
@@ -156,10 +157,64 @@ pub struct Augment {
 impl Default for Augment {
     fn default() -> Self {
         Augment {
-            flips: true,
+            flips: Flips::Both,
             rot90: true,
             brightness: 0.1,
             contrast: 0.1,
+        }
+    }
+}
+
+/// Which mirrorings augment the training chips. Orbital images of one scene share a sun
+/// direction, and a crater's shading (shadowed near wall, lit far wall) says which way is
+/// down-sun: mirroring across the sun's direction turns a crater into what looks like a
+/// mound, so a scene lit from the left or right keeps only `vertical` (and no quarter turns).
+/// `true` and `false` read as `both` and `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", from = "FlipsSetting")]
+pub enum Flips {
+    None,
+    /// Left to right.
+    Horizontal,
+    /// Top to bottom.
+    Vertical,
+    Both,
+}
+
+impl Flips {
+    pub fn horizontal(self) -> bool {
+        matches!(self, Flips::Horizontal | Flips::Both)
+    }
+
+    pub fn vertical(self) -> bool {
+        matches!(self, Flips::Vertical | Flips::Both)
+    }
+}
+
+/// What a configuration may write for [`Flips`]: a name, or a switch for all or none.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FlipsSetting {
+    All(bool),
+    Axes(FlipAxes),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FlipAxes {
+    None,
+    Horizontal,
+    Vertical,
+    Both,
+}
+
+impl From<FlipsSetting> for Flips {
+    fn from(setting: FlipsSetting) -> Self {
+        match setting {
+            FlipsSetting::All(true) | FlipsSetting::Axes(FlipAxes::Both) => Flips::Both,
+            FlipsSetting::All(false) | FlipsSetting::Axes(FlipAxes::None) => Flips::None,
+            FlipsSetting::Axes(FlipAxes::Horizontal) => Flips::Horizontal,
+            FlipsSetting::Axes(FlipAxes::Vertical) => Flips::Vertical,
         }
     }
 }
@@ -270,5 +325,29 @@ tile = 64
         assert!(RunConfig::parse("t.toml", &bad)
             .unwrap_err()
             .contains("1 values for 2 classes"));
+    }
+
+    #[test]
+    fn flips_read_as_axes_or_as_a_switch() {
+        let with = |flips: &str| {
+            let text = format!("{TINY}[train.augment]\nflips = {flips}\n");
+            RunConfig::parse("t.toml", &text).map(|c| c.train.augment.flips)
+        };
+        assert_eq!(with("true"), Ok(Flips::Both));
+        assert_eq!(with("false"), Ok(Flips::None));
+        assert_eq!(with("\"vertical\""), Ok(Flips::Vertical));
+        assert_eq!(with("\"horizontal\""), Ok(Flips::Horizontal));
+        assert_eq!(with("\"both\""), Ok(Flips::Both));
+        let error = with("\"diagonal\"").unwrap_err();
+        assert!(
+            error.contains("t.toml") && error.contains("flips"),
+            "{error}"
+        );
+        // Written back as a name, and read again the same.
+        let config =
+            RunConfig::parse("t.toml", &format!("{TINY}[train.augment]\nflips = true\n")).unwrap();
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("flips = \"both\""), "{text}");
+        assert_eq!(RunConfig::parse("again.toml", &text).unwrap(), config);
     }
 }

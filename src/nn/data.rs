@@ -171,10 +171,8 @@ impl HostBatch {
         let (mut flip_x, mut flip_y, mut turns, mut gain, mut shift) = (false, false, 0, 1.0, 0.0);
         let jittered = rng.is_some() && (augment.brightness > 0.0 || augment.contrast > 0.0);
         if let Some(rng) = rng {
-            if augment.flips {
-                flip_x = rng.bool();
-                flip_y = rng.bool();
-            }
+            flip_x = augment.flips.horizontal() && rng.bool();
+            flip_y = augment.flips.vertical() && rng.bool();
             if augment.rot90 {
                 turns = rng.u8(0..4);
             }
@@ -225,6 +223,7 @@ fn mean_of(sample: &Sample) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::config::Flips;
 
     fn sample(size: usize) -> Sample {
         Sample {
@@ -273,6 +272,34 @@ mod tests {
                 assert_eq!(lookup(*pixel), *mask, "pixel {pixel} kept its own class");
             }
         }
+    }
+
+    #[test]
+    fn vertical_flips_never_mirror_left_to_right() {
+        let samples: Vec<Sample> = (0..8).map(|_| sample(6)).collect();
+        let augment = Augment {
+            flips: Flips::Vertical,
+            rot90: false,
+            brightness: 0.0,
+            contrast: 0.0,
+        };
+        let (batches, thread) = train_batches(Arc::new(samples), plan(augment), 0, 0);
+        let batches: Vec<HostBatch> = batches.iter().collect();
+        thread.join().unwrap();
+        let mut upside_down = 0;
+        for chip in batches.iter().flat_map(|b| b.images.chunks(16)) {
+            let rows: Vec<&[f32]> = chip.chunks(4).collect();
+            for row in &rows {
+                assert!(row.windows(2).all(|p| p[0] < p[1]), "mirrored row {row:?}");
+            }
+            if rows[0][0] > rows[3][0] {
+                upside_down += 1;
+            }
+        }
+        assert!(
+            upside_down > 0 && upside_down < 8,
+            "{upside_down} of 8 flipped"
+        );
     }
 
     #[test]

@@ -30,8 +30,8 @@ pub struct InferOptions {
     /// Pixels neighbouring chips share.
     pub overlap: u32,
     pub batch: usize,
-    /// Test-time augmentation: average the probabilities of each chip as given, flipped left
-    /// to right, top to bottom and both (each flipped back): four passes, smoother masks.
+    /// Test-time augmentation: average the probabilities of each chip as given and mirrored
+    /// (each mirrored back) the ways the run trained with: up to four passes, smoother masks.
     pub flips: bool,
 }
 
@@ -90,17 +90,25 @@ impl Predictor {
         Ok(self.model.forward(images, false, false)?)
     }
 
-    /// Class probabilities of one batch (N, C, S, S), averaged over the flips when asked.
+    /// Class probabilities of one batch (N, C, S, S), averaged when asked over the mirrorings
+    /// the run was trained with (a model trained without one has not learned to see through it).
     pub fn probabilities(&self, images: &Tensor, flips: bool) -> Result<Tensor, TrainError> {
-        if !flips {
-            return Ok(probabilities(&self.logits(images)?)?);
-        }
         let mut sum = probabilities(&self.logits(images)?)?;
-        for dims in [&[3][..], &[2], &[2, 3]] {
+        if !flips {
+            return Ok(sum);
+        }
+        let trained = self.config.train.augment.flips;
+        let mirrorings: &[&[usize]] = match (trained.horizontal(), trained.vertical()) {
+            (true, true) => &[&[3], &[2], &[2, 3]],
+            (true, false) => &[&[3]],
+            (false, true) => &[&[2]],
+            (false, false) => &[],
+        };
+        for &dims in mirrorings {
             let flipped = probabilities(&self.logits(&images.flip(dims)?)?)?;
             sum = (sum + flipped.flip(dims)?)?;
         }
-        Ok((sum / 4.0)?)
+        Ok((sum / (1 + mirrorings.len()) as f64)?)
     }
 
     /// The whole image's prediction in memory (see [`Predictor::predict_rows`] for images

@@ -381,8 +381,15 @@ mod tests {
             .sum::<f64>()
             / values.len() as f64;
         let x = Tensor::from_vec(values, (n, 1, 200, 163), &Device::Cpu).unwrap();
-        let moments = x.apply_op1_no_bwd(&Moments).unwrap().to_vec2::<f32>().unwrap();
-        assert!((moments[0][0] as f64 - mean).abs() < 1e-4, "{moments:?} {mean}");
+        let moments = x
+            .apply_op1_no_bwd(&Moments)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert!(
+            (moments[0][0] as f64 - mean).abs() < 1e-4,
+            "{moments:?} {mean}"
+        );
         assert!(
             (moments[1][0] as f64 - variance).abs() < 1e-4 * variance,
             "{moments:?} {variance}"
