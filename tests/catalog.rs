@@ -4,7 +4,7 @@
 #[path = "support/replies.rs"]
 mod replies;
 
-use areo::catalog::{Catalog, CatalogStats, ProductQuery, ProductRow, Upsert};
+use areo::catalog::{open_when_released, Catalog, CatalogStats, ProductQuery, ProductRow, Upsert};
 use areo::geo::LonLatBox;
 use areo::lineage::{Artifact, ArtifactKind, Input};
 use areo::pipeline::import::{import_reply_files, ImportError, ImportReport};
@@ -609,7 +609,7 @@ fn artifacts_remember_what_they_were_made_from() {
     // An index entry no artefact accounts for is reported by the check.
     drop(reopened);
     {
-        let db = sled::open(dir.path().join("catalog")).unwrap();
+        let db = open_when_released(&dir.path().join("catalog")).unwrap();
         db.open_tree("idx_made_from")
             .unwrap()
             .insert(b"pGONE\0run\0ghost", b"run\0ghost".as_slice())
@@ -629,7 +629,7 @@ fn a_version_1_catalog_is_migrated_to_hold_artifacts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog");
     {
-        let db = sled::open(&path).unwrap();
+        let db = open_when_released(&path).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &1u32.to_be_bytes())
@@ -641,7 +641,7 @@ fn a_version_1_catalog_is_migrated_to_hold_artifacts() {
     catalog.put_artifact(&made).unwrap();
     assert_eq!(catalog.artifacts(None).unwrap(), [made]);
     drop(catalog);
-    let db = sled::open(&path).unwrap();
+    let db = open_when_released(&path).unwrap();
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
     assert_eq!(version.as_deref(), Some(&2u32.to_be_bytes()[..]));
 }

@@ -293,16 +293,32 @@ impl Tx<'_> {
     }
 }
 
+/// Opens the sled database in `dir`, waiting up to two seconds for its file lock. sled
+/// writes its last buffers on background threads that keep the lock a little after the
+/// database is dropped, so reopening in the same process can briefly find it held; another
+/// process holding it for longer is still an error.
+pub fn open_when_released(dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Catalog {
     /// Opens (creating if needed) the catalog in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<Self, CatalogError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| CatalogError::Open {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let db = open_when_released(dir).map_err(|e| CatalogError::Open {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
         schema::upgrade(&db, schema::CURRENT, schema::MIGRATIONS)?;
         Ok(Self {
             products: db.open_tree(Product::TREE)?,
