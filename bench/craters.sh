@@ -34,9 +34,16 @@ trap '"$areo" stop >/dev/null 2>&1 || true' EXIT
 start=$(date +%s)
 "$areo" train --config "$config" --dataset craters --name "$run" | grep --line-buffered "epoch"
 echo "training: $(( $(date +%s) - start )) s"
-"$areo" infer --run "$run" --image "$data/tile.png" --flips --out "$ws/prediction" >/dev/null
-# The validation area first (what a user may tune on), then the test area (reported).
-"$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" --classes 2 \
-    --box 896,0,224,850 --craters "$data/craters.csv" --fill "$fill" | sed -n '$s/^/validation /p'
-"$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" --classes 2 \
-    --box 1120,0,580,850 --craters "$data/craters.csv" --fill "$fill" --name craters --run "$run"
+"$areo" infer --run "$run" --image "$data/tile.png" --flips --probabilities \
+    --out "$ws/prediction" >/dev/null
+# Craters are the discs standing out in the crater probability map. The validation area first
+# (what a user may tune on), the test area with mask components for comparison, then the
+# test area as reported.
+score() {
+  "$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" \
+      --classes 2 --craters "$data/craters.csv" --fill "$fill" "$@"
+}
+blobs=(--probabilities "$ws/prediction/probability-1.png")
+score --box 896,0,224,850 "${blobs[@]}" | sed -n '$s/^/validation /p'
+score --box 1120,0,580,850 | sed -n '$s/^/test, /p'
+score --box 1120,0,580,850 "${blobs[@]}" --name craters --run "$run"

@@ -629,6 +629,46 @@ fn eval_scores_masks_by_hand_computed_counts() {
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("small.png is 2 x 2"), "{error}");
+
+    // Crater blobs: a probability map needs a crater list, and diameters must make sense.
+    let list = dir.path().join("craters.csv");
+    std::fs::write(&list, "x,y,diameter\n1,1,2\n").unwrap();
+    let with = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--predicted",
+            predicted.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        areo_plain(&args)
+    };
+    let output = with(&["--probabilities", "p.png"]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("--craters"), "{error}");
+    let crater_list = list.to_str().unwrap();
+    for bad in ["10,5", "0,8", "8", "a,b"] {
+        let output = with(&[
+            "--craters",
+            crater_list,
+            "--probabilities",
+            "p.png",
+            "--diameters",
+            bad,
+        ]);
+        assert!(!output.status.success());
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains("--diameters wants MIN,MAX"),
+            "{bad}: {error}"
+        );
+    }
+    let output = with(&["--craters", crater_list, "--probabilities", "missing.png"]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("missing.png"), "{error}");
 }
 
 #[test]

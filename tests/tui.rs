@@ -246,6 +246,7 @@ fn report() -> EvalReport {
             scores: DetectionScores::new(6, 4, 1),
         }],
         craters: Some(DetectionScores::new(5, 4, 2)),
+        crater_blobs: None,
     }
 }
 

@@ -366,6 +366,7 @@ fn steps(workspace: &Path, config: RunConfig, device: &str) -> Vec<Step> {
                     class: 1,
                     fill: CIRCLE_SCALE,
                     min_pixels: 4,
+                    blobs: None,
                 }),
                 run: Some(run),
             }),

@@ -5,11 +5,12 @@
 use super::jobs::{job_failure, Daemon};
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
+use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::RunConfig;
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use crate::pipeline::evaluate::{
-    CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
+    BlobScoring, CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
 };
 use crate::pipeline::train::{InferJob, TrainJob};
 use crate::workspace::Workspace;
@@ -145,6 +146,17 @@ pub struct EvalArgs {
     /// Smallest component taken as a crater, in pixels.
     #[arg(long, default_value_t = 4)]
     pub min_pixels: u64,
+    /// Find craters as discs that stand out in this map of the crater class's probability
+    /// (the 16-bit PNG of `areo infer --probabilities`) instead of as components of the
+    /// predicted mask: finds faint small craters and keeps touching ones apart.
+    #[arg(long, requires = "craters")]
+    pub probabilities: Option<PathBuf>,
+    /// How much a disc's mean probability must exceed its surrounding ring's (0-1).
+    #[arg(long, default_value_t = BlobSearch::default().contrast, requires = "probabilities")]
+    pub contrast: f32,
+    /// Crater diameters searched in the probability map, in pixels: MIN,MAX.
+    #[arg(long, default_value = "4,200", requires = "probabilities")]
+    pub diameters: String,
     /// Also write the per-class table as CSV.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -461,6 +473,20 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
 
 pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
+    let blobs = match &args.probabilities {
+        None => None,
+        Some(map) => {
+            let (min_diameter, max_diameter) = parse_diameters(&args.diameters)?;
+            Some(BlobScoring {
+                probabilities: cwd.join(map),
+                search: BlobSearch {
+                    min_diameter,
+                    max_diameter,
+                    contrast: args.contrast,
+                },
+            })
+        }
+    };
     let request = EvalRequest {
         name: args.name.clone(),
         truth: cwd.join(&args.truth),
@@ -477,6 +503,7 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
             class: args.crater_class,
             fill: args.fill,
             min_pixels: args.min_pixels,
+            blobs,
         }),
         run: args.run.clone(),
     };
@@ -560,10 +587,29 @@ pub fn print_report(report: &EvalReport) {
         );
     }
     if let Some(s) = &report.craters {
+        let found_as = match &report.crater_blobs {
+            None => "mask components".to_string(),
+            Some(b) => format!(
+                "discs of contrast >= {} in {}",
+                b.search.contrast,
+                b.probabilities.display()
+            ),
+        };
         println!(
-            "craters (PyCDA rule, 0.4): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
+            "craters (PyCDA rule, 0.4; {found_as}): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
             s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
         );
+    }
+}
+
+/// `MIN,MAX` diameters in pixels, 0 < MIN <= MAX.
+fn parse_diameters(text: &str) -> anyhow::Result<(f64, f64)> {
+    let parsed = text
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)));
+    match parsed {
+        Some((low, high)) if low > 0.0 && low <= high && high.is_finite() => Ok((low, high)),
+        _ => bail!("--diameters wants MIN,MAX in pixels with 0 < MIN <= MAX, not {text:?}"),
     }
 }
 

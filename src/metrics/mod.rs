@@ -1,11 +1,13 @@
 //! Scores of a segmentation against the truth: pixel confusion matrices and per-class
 //! precision, recall, F1 and IoU; objects (connected components matched one-to-one at
-//! IoU >= 0.5); craters (components as circles, matched to a crater list by PyCDA's rule).
+//! IoU >= 0.5); craters (components as circles, or discs standing out in a probability map,
+//! matched to a crater list by PyCDA's rule).
 //!
 //! Zero divisions give 0, as scikit-learn's `precision_recall_fscore_support` and
 //! `jaccard_score` do by default: a class that is neither in the truth nor predicted scores
 //! 0 everywhere, and its `support` of 0 says why.
 
+pub mod blobs;
 pub mod objects;
 
 use serde::{Deserialize, Serialize};

@@ -5,9 +5,11 @@
 use super::dataset::{read_mask, DatasetError};
 use crate::fsio::write_atomically;
 use crate::labels::craters::{self, Crater};
+use crate::metrics::blobs::{disc_blobs, BlobSearch};
 use crate::metrics::objects::{circles, match_craters, match_objects, Circle};
 use crate::metrics::{macro_mean, ClassScores, ConfusionMatrix, DetectionScores};
 use crate::product::check_plain_name;
+use crate::raster::Image;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -42,7 +44,8 @@ pub struct EvalRequest {
     pub run: Option<String>,
 }
 
-/// Crater detection: predicted components as circles against a crater list.
+/// Crater detection against a crater list: the predicted mask's components as circles, or
+/// the discs that stand out in the crater class's probability map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CraterScoring {
     /// x,y,diameter in pixels of the full image.
@@ -50,8 +53,18 @@ pub struct CraterScoring {
     pub class: u8,
     /// The fraction of a crater's diameter its training disc covered.
     pub fill: f64,
-    /// The smallest component taken as a crater, in pixels.
+    /// The smallest component taken as a crater, in pixels (mask components only).
     pub min_pixels: u64,
+    /// Find craters as blobs in this map of the class's probability (the 16-bit PNG `areo
+    /// infer --probabilities` writes, the mask's size) instead of as mask components.
+    #[serde(default)]
+    pub blobs: Option<BlobScoring>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobScoring {
+    pub probabilities: PathBuf,
+    pub search: BlobSearch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +78,9 @@ pub struct EvalReport {
     pub pixel: PixelScores,
     pub objects: Vec<ObjectScores>,
     pub craters: Option<DetectionScores>,
+    /// How craters were found when blobs of a probability map (else mask components).
+    #[serde(default)]
+    pub crater_blobs: Option<BlobScoring>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +178,7 @@ impl EvalRequest {
             },
             objects,
             craters,
+            crater_blobs: self.craters.as_ref().and_then(|c| c.blobs.clone()),
         })
     }
 
@@ -214,15 +231,57 @@ impl CraterScoring {
                 truth.push(Circle { x, y, diameter });
             }
         }
-        let mut found = circles(
-            predicted,
-            width as usize,
-            self.class,
-            self.fill,
-            self.min_pixels,
-        );
+        let mut found = match &self.blobs {
+            None => circles(
+                predicted,
+                width as usize,
+                self.class,
+                self.fill,
+                self.min_pixels,
+            ),
+            Some(blobs) => blobs.circles(width, predicted.len() as u32 / width, self.fill)?,
+        };
         found.retain(|c| inside(c.x, c.y));
         Ok(match_craters(&found, &truth, 0.4))
+    }
+}
+
+impl BlobScoring {
+    /// The discs of the probability map, which must be `width` x `height`, with diameters
+    /// divided by `fill` (the search itself is in crater diameters, so it is scaled to the
+    /// painted discs first).
+    fn circles(&self, width: u32, height: u32, fill: f64) -> Result<Vec<Circle>, EvalError> {
+        let file_error = |message: String| EvalError::File {
+            path: self.probabilities.clone(),
+            message,
+        };
+        let map = Image::open(&self.probabilities).map_err(|e| file_error(e.to_string()))?;
+        if map.bands != 1 {
+            return Err(file_error(format!(
+                "a probability map has one band, this has {}",
+                map.bands
+            )));
+        }
+        if (map.width, map.height) != (width, height) {
+            return Err(file_error(format!(
+                "the probability map is {} x {}, the masks {width} x {height}",
+                map.width, map.height
+            )));
+        }
+        let scale = map.depth.max();
+        let probability: Vec<f32> = map.data.iter().map(|v| v / scale).collect();
+        let search = BlobSearch {
+            min_diameter: self.search.min_diameter * fill,
+            max_diameter: self.search.max_diameter * fill,
+            ..self.search
+        };
+        Ok(disc_blobs(&probability, width as usize, &search)
+            .into_iter()
+            .map(|blob| Circle {
+                diameter: blob.circle.diameter / fill,
+                ..blob.circle
+            })
+            .collect())
     }
 }
 
@@ -306,6 +365,7 @@ mod tests {
                 class: 1,
                 fill: 1.0,
                 min_pixels: 4,
+                blobs: None,
             }),
             run: None,
         }
@@ -319,5 +379,93 @@ mod tests {
         );
         assert!((craters.precision - 1.0).abs() < 1e-12);
         assert!((craters.recall - 0.5).abs() < 1e-12);
+    }
+
+    /// Three listed craters: two touching (radius 7 at x 20 and 34) and a small one (radius 3)
+    /// that the model saw only faintly (probability 0.4). The mask (probability >= 0.5) loses
+    /// the faint one; the probability map's discs find all three.
+    #[test]
+    fn blobs_of_the_probability_map_split_touching_craters_and_find_faint_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let craters = [
+            (20.0, 20.0, 7.0, 1.0),
+            (34.0, 20.0, 7.0, 0.9),
+            (60.0, 30.0, 3.0, 0.4),
+        ];
+        let list = dir.path().join("craters.csv");
+        let mut text = String::from("x,y,diameter\n");
+        for (x, y, r, _) in craters {
+            text.push_str(&format!("{x},{y},{}\n", 2.0 * r));
+        }
+        std::fs::write(&list, text).unwrap();
+        let (width, height) = (80u32, 48u32);
+        let probability = |x: u32, y: u32| {
+            craters
+                .iter()
+                .filter(|(cx, cy, r, _)| (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) <= r * r)
+                .map(|c| c.3)
+                .fold(0.0f64, f64::max)
+        };
+        let map = dir.path().join("probability-1.png");
+        image::ImageBuffer::<image::Luma<u16>, _>::from_fn(width, height, |x, y| {
+            image::Luma([(probability(x, y) * 65535.0).round() as u16])
+        })
+        .save(&map)
+        .unwrap();
+        let mask = dir.path().join("mask.png");
+        image::GrayImage::from_fn(width, height, |x, y| {
+            image::Luma([u8::from(probability(x, y) >= 0.5)])
+        })
+        .save(&mask)
+        .unwrap();
+        let truth = dir.path().join("truth.png");
+        let listed: Vec<(f64, f64, f64)> = craters.iter().map(|c| (c.0, c.1, c.2)).collect();
+        disc_mask(width, height, &listed).save(&truth).unwrap();
+        let request = |blobs| EvalRequest {
+            name: None,
+            truth: truth.clone(),
+            predicted: mask.clone(),
+            classes: Some(2),
+            ignore: 255,
+            region: None,
+            craters: Some(CraterScoring {
+                list: list.clone(),
+                class: 1,
+                fill: 1.0,
+                min_pixels: 4,
+                blobs,
+            }),
+            run: None,
+        };
+        let counts = |report: EvalReport| {
+            let c = report.craters.unwrap();
+            (c.truth, c.predicted, c.matched)
+        };
+        // Components: the touching pair split by its distance transform, the faint one lost.
+        assert_eq!(counts(request(None).run().unwrap()), (3, 2, 2));
+        let blobs = BlobScoring {
+            probabilities: map.clone(),
+            search: BlobSearch::default(),
+        };
+        let report = request(Some(blobs.clone())).run().unwrap();
+        assert_eq!(report.crater_blobs.as_ref(), Some(&blobs));
+        assert_eq!(counts(report), (3, 3, 3));
+
+        // A map of another size, or not an image at all, is an error naming it.
+        let small = dir.path().join("small.png");
+        image::ImageBuffer::<image::Luma<u16>, _>::new(40, 48)
+            .save(&small)
+            .unwrap();
+        let broken = dir.path().join("broken.png");
+        std::fs::write(&broken, b"\x89PNG not really").unwrap();
+        for (path, says) in [(&small, "is 40 x 48, the masks 80 x 48"), (&broken, "")] {
+            let wrong = BlobScoring {
+                probabilities: path.clone(),
+                search: BlobSearch::default(),
+            };
+            let error = request(Some(wrong)).run().unwrap_err().to_string();
+            assert!(error.contains(&path.display().to_string()), "{error}");
+            assert!(error.contains(says), "{error}");
+        }
     }
 }
