@@ -367,6 +367,7 @@ fn steps(workspace: &Path, config: RunConfig, device: &str) -> Vec<Step> {
                     fill: CIRCLE_SCALE,
                     min_pixels: 4,
                     blobs: None,
+                    found_out: None,
                 }),
                 run: Some(run),
             }),

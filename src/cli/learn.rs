@@ -154,6 +154,9 @@ pub struct EvalArgs {
     /// How much a disc's mean probability must exceed its surrounding ring's (0-1).
     #[arg(long, default_value_t = BlobSearch::default().contrast, requires = "probabilities")]
     pub contrast: f32,
+    /// Also write the craters found in the box to this file (x,y,diameter in pixels).
+    #[arg(long, requires = "craters")]
+    pub found_craters: Option<PathBuf>,
     /// Crater diameters searched in the probability map, in pixels: MIN,MAX.
     #[arg(long, default_value = "4,200", requires = "probabilities")]
     pub diameters: String,
@@ -504,6 +507,7 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
             fill: args.fill,
             min_pixels: args.min_pixels,
             blobs,
+            found_out: args.found_craters.as_ref().map(|path| cwd.join(path)),
         }),
         run: args.run.clone(),
     };

@@ -59,6 +59,10 @@ pub struct CraterScoring {
     /// infer --probabilities` writes, the mask's size) instead of as mask components.
     #[serde(default)]
     pub blobs: Option<BlobScoring>,
+    /// Also write the craters found in the region here, as a crater list (x,y,diameter in
+    /// pixels, one per line, `areo labels` reads it).
+    #[serde(default)]
+    pub found_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +246,16 @@ impl CraterScoring {
             Some(blobs) => blobs.circles(width, predicted.len() as u32 / width, self.fill)?,
         };
         found.retain(|c| inside(c.x, c.y));
+        if let Some(path) = &self.found_out {
+            let mut text = String::from("x,y,diameter\n");
+            for c in &found {
+                text.push_str(&format!("{},{},{:.2}\n", c.x, c.y, c.diameter));
+            }
+            write_atomically(path, text.as_bytes()).map_err(|e| EvalError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        }
         Ok(match_craters(&found, &truth, 0.4))
     }
 }
@@ -366,6 +380,7 @@ mod tests {
                 fill: 1.0,
                 min_pixels: 4,
                 blobs: None,
+                found_out: None,
             }),
             run: None,
         }
@@ -421,6 +436,7 @@ mod tests {
         let truth = dir.path().join("truth.png");
         let listed: Vec<(f64, f64, f64)> = craters.iter().map(|c| (c.0, c.1, c.2)).collect();
         disc_mask(width, height, &listed).save(&truth).unwrap();
+        let found = dir.path().join("found.csv");
         let request = |blobs| EvalRequest {
             name: None,
             truth: truth.clone(),
@@ -434,6 +450,7 @@ mod tests {
                 fill: 1.0,
                 min_pixels: 4,
                 blobs,
+                found_out: Some(found.clone()),
             }),
             run: None,
         };
@@ -450,6 +467,22 @@ mod tests {
         let report = request(Some(blobs.clone())).run().unwrap();
         assert_eq!(report.crater_blobs.as_ref(), Some(&blobs));
         assert_eq!(counts(report), (3, 3, 3));
+        // The found craters, as a list: centres exact, diameters on the radius grid.
+        let text = std::fs::read_to_string(&found).unwrap();
+        let mut rows: Vec<(f64, f64, f64)> = text
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let v: Vec<f64> = line.split(',').map(|f| f.parse().unwrap()).collect();
+                (v[0], v[1], v[2])
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(text.lines().next(), Some("x,y,diameter"));
+        for ((x, y, d), (tx, ty, r, _)) in rows.iter().zip(&craters) {
+            assert_eq!((*x, *y), (*tx, *ty));
+            assert!((d - 2.0 * r).abs() / (2.0 * r) < 0.12, "{d} for radius {r}");
+        }
 
         // A map of another size, or not an image at all, is an error naming it.
         let small = dir.path().join("small.png");
