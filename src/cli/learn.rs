@@ -148,7 +148,7 @@ pub struct EvalArgs {
     pub min_pixels: u64,
     /// Find craters as discs that stand out in this map of the crater class's probability
     /// (the 16-bit PNG of `areo infer --probabilities`) instead of as components of the
-    /// predicted mask: finds faint small craters and keeps touching ones apart.
+    /// predicted mask: finds the faint small craters the mask's threshold loses.
     #[arg(long, requires = "craters")]
     pub probabilities: Option<PathBuf>,
     /// How much a disc's mean probability must exceed its surrounding ring's (0-1).
@@ -158,8 +158,8 @@ pub struct EvalArgs {
     #[arg(long, requires = "craters")]
     pub found_craters: Option<PathBuf>,
     /// Crater diameters searched in the probability map, in pixels: MIN,MAX.
-    #[arg(long, default_value = "4,200", requires = "probabilities")]
-    pub diameters: String,
+    #[arg(long, default_value = "4,200", value_parser = parse_diameters, requires = "probabilities")]
+    pub diameters: (f64, f64),
     /// Also write the per-class table as CSV.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -478,17 +478,14 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
     let cwd = std::env::current_dir()?;
     let blobs = match &args.probabilities {
         None => None,
-        Some(map) => {
-            let (min_diameter, max_diameter) = parse_diameters(&args.diameters)?;
-            Some(BlobScoring {
-                probabilities: cwd.join(map),
-                search: BlobSearch {
-                    min_diameter,
-                    max_diameter,
-                    contrast: args.contrast,
-                },
-            })
-        }
+        Some(map) => Some(BlobScoring {
+            probabilities: cwd.join(map),
+            search: BlobSearch {
+                min_diameter: args.diameters.0,
+                max_diameter: args.diameters.1,
+                contrast: args.contrast,
+            },
+        }),
     };
     let request = EvalRequest {
         name: args.name.clone(),
@@ -607,13 +604,13 @@ pub fn print_report(report: &EvalReport) {
 }
 
 /// `MIN,MAX` diameters in pixels, 0 < MIN <= MAX.
-fn parse_diameters(text: &str) -> anyhow::Result<(f64, f64)> {
+fn parse_diameters(text: &str) -> Result<(f64, f64), String> {
     let parsed = text
         .split_once(',')
         .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)));
     match parsed {
         Some((low, high)) if low > 0.0 && low <= high && high.is_finite() => Ok((low, high)),
-        _ => bail!("--diameters wants MIN,MAX in pixels with 0 < MIN <= MAX, not {text:?}"),
+        _ => Err("expected MIN,MAX in pixels with 0 < MIN <= MAX".into()),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Craters found in a class-probability map rather than in its thresholded mask: discs whose
 //! mean probability stands out from the ring around them, searched over position and size
 //! (scale-space blob detection with a disc-minus-annulus kernel). Thresholding at one half
-//! first loses the small, faint craters whose probability peaks lower, and merges touching
-//! ones into one blob; the contrast of a disc against its own ring keeps both.
+//! first loses the small, faint craters whose probability peaks lower; the contrast of a
+//! disc against its own ring keeps them, and keeps touching craters apart.
 
 use super::objects::Circle;
 use rayon::prelude::*;
@@ -45,6 +45,12 @@ const PEAK_REACH: usize = 2;
 /// its square.
 const GRID_PER_RADIUS: f64 = 8.0;
 
+/// A disc's mean is at most its bounding square's sum over its own pixel count, and a disc
+/// (cut by the image edges or not) holds at least this fraction of the pixels its square
+/// holds (pi/4 for large discs, 13/25 at radius 2), so where the square's mean is below this
+/// fraction of the threshold no disc there can reach it and the ring is not summed.
+const DISC_SHARE_OF_SQUARE: f64 = 0.5;
+
 fn grid_step(r: f64) -> usize {
     ((r / GRID_PER_RADIUS).floor() as usize).max(1)
 }
@@ -59,7 +65,7 @@ pub struct Blob {
 /// The blobs of `probability` (row-major, `width` wide, values 0..=1): local maxima of the
 /// disc-minus-ring contrast over position and radius, at least `search.contrast`, strongest
 /// first; a weaker one whose centre lies within half the larger diameter of a stronger one
-/// kept is the same crater and dropped. Pixels beyond the edge count as probability 0.
+/// kept is the same crater and dropped. Only pixels inside the image enter the means.
 pub fn disc_blobs(probability: &[f32], width: usize, search: &BlobSearch) -> Vec<Blob> {
     let height = probability.len().checked_div(width).unwrap_or(0);
     if height == 0 || search.max_diameter < search.min_diameter || search.min_diameter <= 0.0 {
@@ -111,12 +117,6 @@ fn radii(low: f64, high: f64) -> Vec<f64> {
     }
     radii
 }
-
-/// A disc's mean is at most its bounding square's sum over its own pixel count, and a disc
-/// (cut by the image edges or not) holds at least this fraction of the pixels its square
-/// holds (pi/4 for large discs, 13/25 at radius 2), so where the square's mean is below this
-/// fraction of the threshold no disc there can reach it and the ring is not summed.
-const DISC_SHARE_OF_SQUARE: f64 = 0.5;
 
 /// Prefix sums along each row, so a disc's sum is one subtraction per row it spans, and a
 /// summed-area table, so a square's is four lookups.

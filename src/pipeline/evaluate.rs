@@ -247,10 +247,17 @@ impl CraterScoring {
         };
         found.retain(|c| inside(c.x, c.y));
         if let Some(path) = &self.found_out {
-            let mut text = String::from("x,y,diameter\n");
-            for c in &found {
-                text.push_str(&format!("{},{},{:.2}\n", c.x, c.y, c.diameter));
-            }
+            let listed: Vec<Crater> = found
+                .iter()
+                .map(|c| Crater::Pixels {
+                    x: c.x,
+                    y: c.y,
+                    diameter: c.diameter,
+                })
+                .collect();
+            let labels = craters::to_labels("found craters", &listed, "", None)
+                .expect("craters in pixels always become labels");
+            let (text, _) = craters::write(&labels);
             write_atomically(path, text.as_bytes()).map_err(|e| EvalError::File {
                 path: path.clone(),
                 message: e.to_string(),
