@@ -181,7 +181,7 @@ impl BasicBlock {
             Some(downsample) => downsample.forward_t(x, train, false)?,
             None => x.clone(),
         };
-        (y + shortcut)?.relu()
+        kernels::add_relu(&y, &shortcut)
     }
 }
 

@@ -1,8 +1,10 @@
 //! AdamW with parameter groups and fastai's one-cycle schedule. candle's AdamW has neither
 //! groups (so it decays batch-norm parameters) nor state that can be saved and restored.
 
+use super::kernels;
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Which group a parameter is in: the encoder can be frozen or given a lower rate; biases
@@ -65,7 +67,8 @@ impl AdamW {
         }
     }
 
-    /// One update: decoupled weight decay, then the bias-corrected Adam step.
+    /// One update: decoupled weight decay, then the bias-corrected Adam step; in place on the
+    /// CPU (areo's kernels), as tensor ops elsewhere.
     pub fn step(&mut self, grads: &GradStore, rates: StepRates) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
@@ -81,6 +84,33 @@ impl AdamW {
                 continue;
             }
             let Some(grad) = grads.get(var) else { continue };
+            let weight_decay = if group.decay { self.weight_decay } else { 0.0 };
+            if kernels::applies_to(var.as_tensor()) {
+                let (m, v) = match self.moments.entry(name.clone()) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => entry.insert((var.zeros_like()?, var.zeros_like()?)),
+                };
+                let grad = grad.contiguous()?;
+                let first = kernels::adamw::MomentUpdate {
+                    decay: rates.beta1 as f32,
+                    squared: false,
+                };
+                let second = kernels::adamw::MomentUpdate {
+                    decay: self.beta2 as f32,
+                    squared: true,
+                };
+                m.inplace_op2(&grad, &first)?;
+                v.inplace_op2(&grad, &second)?;
+                let update = kernels::adamw::ParameterUpdate {
+                    lr: lr as f32,
+                    weight_decay: weight_decay as f32,
+                    correction1: correction1 as f32,
+                    correction2: correction2 as f32,
+                    eps: self.eps as f32,
+                };
+                var.as_tensor().inplace_op3(m, v, &update)?;
+                continue;
+            }
             let (m, v) = match self.moments.get(name) {
                 Some((m, v)) => (
                     ((m * rates.beta1)? + (grad * (1.0 - rates.beta1))?)?,
@@ -92,8 +122,8 @@ impl AdamW {
                 ),
             };
             let update = ((&m / correction1)? / ((&v / correction2)?.sqrt()? + self.eps)?)?;
-            let decayed = if group.decay && self.weight_decay > 0.0 {
-                (var.as_tensor() * (1.0 - lr * self.weight_decay))?
+            let decayed = if weight_decay > 0.0 {
+                (var.as_tensor() * (1.0 - lr * weight_decay))?
             } else {
                 var.as_tensor().clone()
             };
@@ -126,8 +156,9 @@ impl AdamW {
                         candle_core::bail!("optimiser state for {name} has the wrong shape")
                     }
                     let device = var.device();
-                    self.moments
-                        .insert(name.clone(), (m.to_device(device)?, v.to_device(device)?));
+                    // Copies: the update may write the moments in place.
+                    let (m, v) = (m.to_device(device)?.copy()?, v.to_device(device)?.copy()?);
+                    self.moments.insert(name.clone(), (m, v));
                 }
                 (None, None) => {}
                 _ => candle_core::bail!("optimiser state for {name} is half missing"),
@@ -180,7 +211,7 @@ impl OneCycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn one_cycle_rises_to_the_peak_then_anneals() {
@@ -203,12 +234,19 @@ mod tests {
         assert!(rates.windows(2).all(|w| w[1] <= w[0]));
     }
 
-    /// Two steps by hand: m, v, bias correction and decoupled decay.
-    #[test]
-    fn adamw_steps_match_the_hand_computed_update() {
+    /// Two steps by hand (in f64): m, v, bias correction and decoupled decay, checked on
+    /// variables of `dtype` to within `tolerance`.
+    fn adamw_matches_the_hand_computed_update(dtype: DType, tolerance: f64) {
         let device = Device::Cpu;
         let weight = Var::from_vec(vec![1.0f64, -2.0], (1, 2, 1, 1), &device).unwrap();
-        let bias = Var::from_vec(vec![0.5f64], 1, &device).unwrap();
+        let weight = Var::from_tensor(&weight.to_dtype(dtype).unwrap()).unwrap();
+        let bias = Var::from_tensor(
+            &Tensor::new(&[0.5f64], &device)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap(),
+        )
+        .unwrap();
         let mut optimiser = AdamW::new(
             vec![
                 ("head.weight".into(), weight.clone()),
@@ -241,20 +279,31 @@ mod tests {
             vb = 0.99 * vb + 0.01 * 9.0;
             b -= 0.01 * (mb / c1) / ((vb / c2).sqrt() + 1e-5);
         }
-        let got = weight
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap();
+        let values = |t: &Tensor| {
+            let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+            t.to_vec1::<f64>().unwrap()
+        };
+        let got = values(weight.as_tensor());
         assert!(
-            (got[0] - w[0]).abs() < 1e-12 && (got[1] - w[1]).abs() < 1e-12,
+            (got[0] - w[0]).abs() < tolerance && (got[1] - w[1]).abs() < tolerance,
             "{got:?} {w:?}"
         );
-        let got_b = bias.as_tensor().to_vec1::<f64>().unwrap()[0];
+        let got_b = values(bias.as_tensor())[0];
         assert!(
-            (got_b - b).abs() < 1e-12,
+            (got_b - b).abs() < tolerance,
             "bias is not decayed: {got_b} vs {b}"
         );
+    }
+
+    /// f64 runs candle's tensor ops.
+    #[test]
+    fn adamw_as_tensor_ops_matches_the_hand_computed_update() {
+        adamw_matches_the_hand_computed_update(DType::F64, 1e-12);
+    }
+
+    /// f32 on the CPU runs areo's in-place kernels (unless AREO_KERNELS=candle).
+    #[test]
+    fn adamw_in_place_matches_the_hand_computed_update() {
+        adamw_matches_the_hand_computed_update(DType::F32, 1e-6);
     }
 }

@@ -1,13 +1,16 @@
 //! areo's own CPU kernels for the layers candle 0.11 runs slowly on the CPU (its conv2d
 //! gathers im2col one strided scalar at a time and computes every input gradient through a
-//! naive conv_transpose2d; its batch norm is a dozen single-threaded element-wise passes).
+//! naive conv_transpose2d; its batch norm is a dozen single-threaded element-wise passes; its
+//! ReLU backward is a comparison and a conversion that cost more than the convolution).
 //! They are candle custom ops, so the model code and autograd stay as they are, and they are
 //! used for f32 tensors on the CPU unless `AREO_KERNELS=candle` (or [`set_backend`]) asks for
 //! candle's own ops, which every other device and dtype uses anyway.
 
+pub mod adamw;
 pub mod conv;
 pub mod norm;
 pub mod resample;
+pub mod residual;
 
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -76,6 +79,16 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Res
             .apply_op2(&weight.contiguous()?, conv::Conv2d { stride, padding })
     } else {
         x.conv2d(weight, padding, stride, 1, 1)
+    }
+}
+
+/// `relu(a + b)`, the end of a ResNet block, as one op with a one-pass backward.
+pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if applies_to(a) {
+        a.contiguous()?
+            .apply_op2(&b.contiguous()?, residual::AddRelu)
+    } else {
+        (a + b)?.relu()
     }
 }
 
