@@ -61,14 +61,14 @@ impl ConvBn {
         }
         let (gamma, beta) = self.bn.weight_and_bias().expect("affine batch norm");
         if train {
-            let y = kernels::conv2d(x, &self.weight, self.stride, self.padding)?;
             // The batch norm's running statistics are variables: these share their storage.
             let running_mean = Var::from_tensor(self.bn.running_mean())?;
             let running_var = Var::from_tensor(self.bn.running_var())?;
-            return kernels::norm::batch_norm_train(
-                &y,
-                gamma,
-                beta,
+            return kernels::norm::conv_bn_train(
+                x,
+                &self.weight,
+                (self.stride, self.padding),
+                (gamma, beta),
                 (&running_mean, &running_var),
                 self.bn.eps(),
                 self.bn.momentum(),
@@ -275,11 +275,7 @@ impl DecoderBlock {
     }
 
     fn forward_t(&self, x: &Tensor, skip: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        let up = kernels::upsample2x(x)?;
-        let joined = match skip {
-            Some(skip) => Tensor::cat(&[&up, skip], 1)?,
-            None => up,
-        };
+        let joined = kernels::upsample_join(x, skip)?;
         let y = self.first.forward_t(&joined, train, true)?;
         self.second.forward_t(&y, train, true)
     }

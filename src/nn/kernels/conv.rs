@@ -586,7 +586,7 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    fn geometry(&self, input: &[usize], weight: &[usize]) -> Result<Geometry> {
+    pub(super) fn geometry(&self, input: &[usize], weight: &[usize]) -> Result<Geometry> {
         Geometry::of(input, weight, self.stride, self.padding)
     }
 }
@@ -621,16 +621,28 @@ impl CustomOp2 for Conv2d {
         output_grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.geometry(input.dims(), weight.dims())?;
-        let output_grad = output_grad.contiguous()?;
-        // The image fed to the first layer needs no gradient: skip its (large) computation.
-        let input_grad = if input.track_op() {
-            Some(output_grad.apply_op2_no_bwd(weight, &InputGradient(g))?)
-        } else {
-            None
-        };
-        let weight_grad = input.apply_op2_no_bwd(&output_grad, &WeightGradient(g))?;
+        let (input_grad, weight_grad) = gradients(&g, input, weight, output_grad)?;
         Ok((input_grad, Some(weight_grad)))
     }
+}
+
+/// The input gradient (none when the input needs none) and the weight gradient of a
+/// convolution, from its output's gradient.
+pub(super) fn gradients(
+    g: &Geometry,
+    input: &Tensor,
+    weight: &Tensor,
+    output_grad: &Tensor,
+) -> Result<(Option<Tensor>, Tensor)> {
+    let output_grad = output_grad.contiguous()?;
+    // The image fed to the first layer needs no gradient: skip its (large) computation.
+    let input_grad = if input.track_op() {
+        Some(output_grad.apply_op2_no_bwd(weight, &InputGradient(*g))?)
+    } else {
+        None
+    };
+    let weight_grad = input.apply_op2_no_bwd(&output_grad, &WeightGradient(*g))?;
+    Ok((input_grad, weight_grad))
 }
 
 /// (output gradient, weights) -> input gradient.

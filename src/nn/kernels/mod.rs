@@ -92,13 +92,22 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Nearest-neighbour upsampling by 2 on both axes, (N, C, H, W) -> (N, C, 2H, 2W).
-pub fn upsample2x(x: &Tensor) -> Result<Tensor> {
+/// Nearest-neighbour upsampling by 2 on both axes, (N, C, H, W) -> (N, C, 2H, 2W), with the
+/// skip map (N, S, 2H, 2W) after it on the channel axis when there is one: a U-Net decoder's
+/// input, made in one op on the CPU.
+pub fn upsample_join(x: &Tensor, skip: Option<&Tensor>) -> Result<Tensor> {
     if applies_to(x) {
-        x.contiguous()?.apply_op1(resample::Upsample2x)
-    } else {
-        let (_, _, h, w) = x.dims4()?;
-        x.upsample_nearest2d(2 * h, 2 * w)
+        let x = x.contiguous()?;
+        return match skip {
+            Some(skip) => x.apply_op2(&skip.contiguous()?, resample::UpsampleJoin),
+            None => x.apply_op1(resample::Upsample2x),
+        };
+    }
+    let (_, _, h, w) = x.dims4()?;
+    let up = x.upsample_nearest2d(2 * h, 2 * w)?;
+    match skip {
+        Some(skip) => Tensor::cat(&[&up, skip], 1),
+        None => Ok(up),
     }
 }
 
