@@ -9,6 +9,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // candle's CPU thread pool spins 25,000 rounds after each of its ops before it sleeps;
+    // areo's kernels run on rayon's threads right after, and on a machine of few cores the
+    // spinning took their time (4 % of a U-Net training step on 2 cores). A limit the user
+    // set is kept. Set before any thread exists, as the environment must be.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AREO_LOG")
