@@ -1,8 +1,9 @@
 //! The end of a ResNet block, `relu(branch + shortcut)`, as one op. In candle it is an add
 //! and a ReLU, and the ReLU's backward alone (a comparison to a zeros tensor, a u8-to-f32
-//! conversion and a multiply) took 78 ms per 4 M values here: 70 ms of every ResNet-18
-//! training step at batch 4. Fused, the forward is one pass and the backward one masked copy
-//! shared by both operands (the gradient of a sum goes to each term unchanged).
+//! conversion and a multiply) took 65-78 ms per 4 M values here, and a ResNet-18 U-Net at
+//! 256 px, batch 4, has 3.8 M residual values a step. Fused, the forward is one pass and the
+//! backward one masked copy shared by both operands (the gradient of a sum goes to each term
+//! unchanged).
 
 use super::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
