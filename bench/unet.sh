@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # areo's U-Net against the same network in PyTorch on this machine's CPU, same thread count:
 # one line per figure, `<figure> areo=<seconds> torch=<seconds> ratio=<areo/torch>`, for
-# inference per image at batch 1 and 4 and a training step at batch 4 (256 px by default).
+# inference per image at batch 1 and 4 and a training step at batch 4 (256 px by default), and
+# on the CPU the step's forward, backward and optimiser phases.
 # PyTorch is installed into target/bench-venv on first use.
 # usage: bench/unet.sh [CONFIG] [THREADS]     (default models/unet-resnet18.toml, nproc)
 set -euo pipefail

@@ -132,15 +132,28 @@ def main():
         y = torch.randint(0, model_cfg["classes"], (b, tile, tile), device=a.device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
+        # Seconds of each phase per step (CPU only: on a GPU they would need a sync each).
+        phases = []
+
         def step():
+            start = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            loss = F.cross_entropy(model(x), y)
+            forward = time.perf_counter()
+            loss.backward()
+            backward = time.perf_counter()
             opt.step()
+            phases.append((forward - start, backward - forward, time.perf_counter() - backward))
 
         if a.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         seconds = median_time(a.repeats, a.device, step)
         print(f"train_b{b} torch={seconds:.6f}", flush=True)
+        if a.device == "cpu":
+            timed = phases[2:]  # after the two warm-up steps
+            for i, name in enumerate(["forward", "backward", "optimiser"]):
+                phase = statistics.median(p[i] for p in timed)
+                print(f"train_b{b}_{name} torch={phase:.6f}", flush=True)
         if a.device.startswith("cuda"):
             print(f"# peak memory in the training step: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB", flush=True)
 

@@ -549,6 +549,14 @@ fn the_speed_bench_times_real_chips_and_finds_the_cpu_agrees_with_itself() {
     for figure in ["infer_b1", "infer_b2", "train_b2"] {
         assert!(report[figure].as_f64().unwrap() > 0.0, "{report}");
     }
+    // One timed step: its phases lie inside it and make up nearly all of it.
+    let phases: f64 = ["forward", "backward", "optimiser"]
+        .iter()
+        .map(|phase| report[format!("train_b2_{phase}")].as_f64().unwrap())
+        .inspect(|&seconds| assert!(seconds > 0.0, "{report}"))
+        .sum();
+    let step = report["train_b2"].as_f64().unwrap();
+    assert!(phases <= step && phases > 0.5 * step, "{report}");
     assert_eq!(report["agreement"]["fraction"], 1.0, "{report}");
     // 96 px chips at stride 48 over 512 x 320: 10 columns (the last shifted in) x 6 rows.
     assert_eq!(report["agreement"]["pixels"], 10 * 6 * 96 * 96, "{report}");

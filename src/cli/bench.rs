@@ -171,13 +171,35 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
             encoder_factor: 1.0,
             beta1: 0.9,
         };
+        // Seconds of each phase per step (CPU only: on a GPU they would need a sync each).
+        let mut phases: Vec<[f64; 3]> = Vec::new();
         let seconds = median_time(args.repeats, &device, || {
+            let start = Instant::now();
             let logits = trainable.forward(&images, true, false)?;
             let value = loss(config.train.loss, &logits, &targets)?;
-            optimiser.step(&value.backward()?, rates)?;
+            let forward = Instant::now();
+            let grads = value.backward()?;
+            let backward = Instant::now();
+            optimiser.step(&grads, rates)?;
+            phases.push([
+                (forward - start).as_secs_f64(),
+                (backward - forward).as_secs_f64(),
+                backward.elapsed().as_secs_f64(),
+            ]);
             Ok(())
         })?;
         figures.push((format!("train_b{batch}"), seconds));
+        if device.is_cpu() {
+            // After the two warm-up steps.
+            let timed = &phases[2.min(phases.len())..];
+            for (i, name) in ["forward", "backward", "optimiser"].iter().enumerate() {
+                let mut phase: Vec<f64> = timed.iter().map(|p| p[i]).collect();
+                phase.sort_by(f64::total_cmp);
+                if let Some(&median) = phase.get(phase.len() / 2) {
+                    figures.push((format!("train_b{batch}_{name}"), median));
+                }
+            }
+        }
     }
 
     if json {
