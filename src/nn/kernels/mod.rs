@@ -199,6 +199,24 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> R
     }
 }
 
+/// The same for a tensor written in place.
+fn contiguous_f32_mut<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a mut [f32]> {
+    let CpuStorage::F32(values) = storage else {
+        candle_core::bail!("{what}: areo's kernels take f32 tensors")
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut values[start..end]),
+        None => candle_core::bail!("{what}: areo's kernels take contiguous tensors"),
+    }
+}
+
+/// Values per rayon task of the element-wise kernels: enough that spawning pays.
+const ELEMENTWISE_CHUNK: usize = 32 * 1024;
+
 /// A read-only matrix operand: element (i, j) at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy)]
 struct Operand<'a> {

@@ -138,32 +138,13 @@ impl CustomOp1 for Upsample2x {
         ))
     }
 
-    fn bwd(&self, _x: &Tensor, _up: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&SumPool2x)?))
-    }
-}
-
-/// The sum of each 2 x 2 block: the gradient of [`Upsample2x`].
-struct SumPool2x;
-
-impl CustomOp1 for SumPool2x {
-    fn name(&self) -> &'static str {
-        "areo-sum-pool-2x"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let grad = contiguous_f32(storage, layout, "upsample gradient")?;
-        let (planes, h2, w2) = plane_dims(layout)?;
-        if h2 % 2 != 0 || w2 % 2 != 0 {
-            candle_core::bail!("upsample gradient is {h2} x {w2}: odd")
-        }
-        let (h, w) = (h2 / 2, w2 / 2);
-        let mut out = vec![0f32; planes * h * w];
-        out.par_chunks_mut(h * w)
-            .zip(grad.par_chunks(h2 * w2))
-            .for_each(|(out, plane)| sum_pool_plane(plane, w, out));
-        let dims = layout.dims();
-        Ok((CpuStorage::F32(out), Shape::from((dims[0], dims[1], h, w))))
+    fn bwd(&self, x: &Tensor, _up: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // A join with no skip map: every plane is upsampled.
+        let gradient = JoinGradient {
+            channels: x.dim(1)?,
+            part: JoinPart::Upsampled,
+        };
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&gradient)?))
     }
 }
 
@@ -276,8 +257,8 @@ enum JoinPart {
     Skip,
 }
 
-/// One operand's share of an [`UpsampleJoin`]'s gradient: the 2 x 2 sums of the first
-/// `channels` planes of each image, or a copy of the rest.
+/// One operand's share of an [`UpsampleJoin`]'s gradient (or all of an [`Upsample2x`]'s):
+/// the 2 x 2 sums of the first `channels` planes of each image, or a copy of the rest.
 struct JoinGradient {
     channels: usize,
     part: JoinPart,

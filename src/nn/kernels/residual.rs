@@ -5,12 +5,9 @@
 //! backward one masked copy shared by both operands (the gradient of a sum goes to each term
 //! unchanged).
 
-use super::contiguous_f32;
+use super::{contiguous_f32, ELEMENTWISE_CHUNK as CHUNK};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-
-/// Values per rayon task: enough that spawning pays.
-const CHUNK: usize = 32 * 1024;
 
 /// `relu(a + b)` for two tensors of one shape.
 pub struct AddRelu;
