@@ -2,8 +2,9 @@
 //! load as a pretrained encoder) and a decoder of nearest x2 upsampling, skip concatenation
 //! and two 3x3 conv-BN-ReLU layers per scale.
 //!
-//! Convolutions, batch norm, the stem's 3x3 stride-2 max pool and the upsampling go through
-//! `nn::kernels` (areo's CPU ops, candle's elsewhere). On candle's ops the pool is built from
+//! Convolutions with their batch norm, the stem's 3x3 stride-2 max pool, the residual
+//! add+ReLU and the decoder's upsample-and-join go through `nn::kernels` (areo's CPU ops,
+//! candle's elsewhere). On candle's ops the pool is built from
 //! ops that have a gradient (candle's own has none unless kernel == stride), and the input of
 //! every upsampling has no other consumer (candle overwrites, rather than adds, the gradient
 //! of an upsample's input).
