@@ -6,8 +6,8 @@
 #   bench/craters.sh [CONFIG] [WORKSPACE]    # defaults models/unet-craters.toml, a temp folder
 #
 # Areas (x, y, width, height in tile pixels), on the 64 px grid the chips start on: training
-# x < 896 (143 craters); validation [896, 0, 224, 850] (15 craters, picks the best epoch); test
-# [1120, 0, 580, 850] (48 craters).
+# x < 896 (143 craters); validation [896, 0, 224, 850] (15 craters: the run's per-epoch
+# scores; inference takes the last epoch's weights); test [1120, 0, 580, 850] (48 craters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-models/unet-craters.toml}

@@ -3,7 +3,7 @@
 //! are refused with errors that name them.
 
 use areo::nn::checkpoint;
-use areo::nn::config::{Flips, RunConfig};
+use areo::nn::config::{Flips, KeptWeights, RunConfig};
 use areo::nn::infer::{InferOptions, Predictor};
 use areo::nn::train::{read_metrics, train, RunRecord, TrainError, TrainRequest};
 use areo::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
@@ -166,9 +166,15 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
         batch: 4,
         probabilities: true,
         flips: false,
+        weights: None,
     }
     .run(dir.path(), &Silent)
     .unwrap();
+    assert_eq!(
+        summary.weights,
+        KeptWeights::Last,
+        "the configuration's default"
+    );
     assert_eq!((summary.width, summary.height), (512, 320));
     assert_eq!(summary.class_pixels.iter().sum::<u64>(), 512 * 320);
     assert!(summary.class_pixels[1] > 500, "{:?}", summary.class_pixels);
@@ -186,10 +192,12 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
         assert_eq!(m.0[0] == 1, p.0[0] > 32768, "{} {}", m.0[0], p.0[0]);
     }
 
+    kept_weights_are_the_last_epochs_and_the_best_epochs(&dir.path().join("runs/learn"), &run);
+
     // Averaging over flips makes a chip's prediction mirror-symmetric: the mirrored chip gets
     // the mirrored probabilities, which the network alone does not give.
     let mut predictor =
-        Predictor::load(&dir.path().join("runs").join("learn"), Device::Cpu).unwrap();
+        Predictor::load(&dir.path().join("runs").join("learn"), None, Device::Cpu).unwrap();
     let chip = Image::open(Path::new(SAMPLE))
         .unwrap()
         .crop(0, 0, 64, 64)
@@ -717,4 +725,56 @@ fn narrower_crater_discs_paint_a_quarter_of_the_pixels_at_half_the_radius() {
         full > 3000 && (0.22..0.35).contains(&ratio),
         "{full} -> {half}: {ratio}"
     );
+}
+
+/// `last.safetensors` holds the weights the run ended with (those of its checkpoint), and
+/// inference takes them unless asked for the best epoch's, which differ unless the last
+/// epoch was the best; a run without the asked-for file says which it lacks.
+fn kept_weights_are_the_last_epochs_and_the_best_epochs(run_dir: &Path, run: &RunRecord) {
+    let (last, _) = checkpoint::load(&run_dir.join("last.safetensors"), &Device::Cpu).unwrap();
+    let (check, _) =
+        checkpoint::load(&run_dir.join("checkpoint.safetensors"), &Device::Cpu).unwrap();
+    assert!(
+        last.len() > 10 && check.len() > last.len(),
+        "the checkpoint adds the optimiser"
+    );
+    for (name, tensor) in &last {
+        let saved = check[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(
+            tensor.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            saved,
+            "{name}"
+        );
+    }
+    let chip = Image::open(Path::new(SAMPLE))
+        .unwrap()
+        .crop(0, 0, 64, 64)
+        .unwrap();
+    let predict = |weights| {
+        Predictor::load(run_dir, weights, Device::Cpu)
+            .unwrap()
+            .predict(&chip, &InferOptions::default(), &Silent)
+            .unwrap()
+            .probabilities
+    };
+    let by_default = predict(None);
+    assert_eq!(by_default, predict(Some(KeptWeights::Last)));
+    let best_epoch = run.best.as_ref().unwrap().epoch;
+    assert_eq!(
+        by_default == predict(Some(KeptWeights::Best)),
+        best_epoch == run.epochs_done,
+        "best epoch {best_epoch} of {}",
+        run.epochs_done
+    );
+    let moved = run_dir.join("moved.safetensors");
+    std::fs::rename(run_dir.join("last.safetensors"), &moved).unwrap();
+    let error = Predictor::load(run_dir, None, Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("no last.safetensors") && error.contains("--weights best"),
+        "{error}"
+    );
+    std::fs::rename(moved, run_dir.join("last.safetensors")).unwrap();
 }

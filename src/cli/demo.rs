@@ -388,6 +388,7 @@ fn infer(run: &str, image: PathBuf, out: PathBuf, device: &str) -> JobSpec {
         batch: 8,
         probabilities: false,
         flips: false,
+        weights: None,
     })
 }
 

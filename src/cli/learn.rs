@@ -6,7 +6,7 @@ use super::jobs::{job_failure, Daemon};
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
 use crate::metrics::blobs::BlobSearch;
-use crate::nn::config::RunConfig;
+use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use crate::pipeline::evaluate::{
@@ -116,6 +116,10 @@ pub struct InferArgs {
     /// ways the run trained with (`flips` in its configuration; up to four passes).
     #[arg(long)]
     pub flips: bool,
+    /// The run's weights to use: `last` (the end of training) or `best` (its best validation
+    /// epoch); default: those its configuration's `keep` names.
+    #[arg(long, value_parser = KeptWeights::parse)]
+    pub weights: Option<KeptWeights>,
 }
 
 #[derive(Debug, Args)]
@@ -387,7 +391,15 @@ pub fn runs(
                 record.device
             );
             if let Some(best) = &record.best {
-                println!("best epoch {} (score {:.4})", best.epoch, best.score);
+                println!(
+                    "best epoch {} (score {:.4}); inference takes the {} weights",
+                    best.epoch,
+                    best.score,
+                    match record.config.train.keep {
+                        KeptWeights::Last => "last epoch's",
+                        KeptWeights::Best => "best epoch's",
+                    }
+                );
             }
             let rows: Vec<Vec<String>> = metrics
                 .iter()
@@ -460,13 +472,15 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         batch: args.batch,
         probabilities: args.probabilities,
         flips: args.flips,
+        weights: args.weights,
     });
     daemon.run_and_print(spec, json, |result| {
         format!(
-            "{} x {} px in {:.1} s: mask {}, overlay {}; pixels per class {}",
+            "{} x {} px in {:.1} s with the {} weights: mask {}, overlay {}; pixels per class {}",
             result["width"],
             result["height"],
             result["seconds"].as_f64().unwrap_or_default(),
+            result["weights"].as_str().unwrap_or_default(),
             result["mask"].as_str().unwrap_or_default(),
             result["overlay"].as_str().unwrap_or_default(),
             result["class_pixels"]

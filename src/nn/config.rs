@@ -117,7 +117,41 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Write a checkpoint every this many steps as well as after every epoch (0: epochs only).
     pub checkpoint_every: usize,
+    /// The weights inference takes unless told otherwise (a run keeps both).
+    pub keep: KeptWeights,
     pub augment: Augment,
+}
+
+/// A run's two sets of weights: those at the end of its last epoch, and those of its epoch
+/// with the best validation score.
+///
+/// `last` by default, as fastai's one-cycle training keeps: the schedule anneals the learning
+/// rate to zero so that the final weights are the settled ones, while the best-scoring epoch is
+/// often one still at a high learning rate that a small validation area happened to favour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeptWeights {
+    #[default]
+    Last,
+    Best,
+}
+
+impl KeptWeights {
+    /// The weights' file in the run's folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            KeptWeights::Last => "last.safetensors",
+            KeptWeights::Best => "best.safetensors",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "last" => Ok(KeptWeights::Last),
+            "best" => Ok(KeptWeights::Best),
+            other => Err(format!("weights {other:?}: \"last\" or \"best\"")),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -136,6 +170,7 @@ impl Default for TrainConfig {
             ignore_index: Some(255),
             seed: 42,
             checkpoint_every: 0,
+            keep: KeptWeights::Last,
             augment: Augment::default(),
         }
     }
@@ -325,6 +360,24 @@ tile = 64
         assert!(RunConfig::parse("t.toml", &bad)
             .unwrap_err()
             .contains("1 values for 2 classes"));
+    }
+
+    #[test]
+    fn inference_keeps_the_last_weights_unless_told_the_best() {
+        let keep = |line: &str| {
+            RunConfig::parse(
+                "t.toml",
+                &TINY.replace("tile = 64", &format!("tile = 64\n{line}")),
+            )
+            .map(|c| c.train.keep)
+        };
+        assert_eq!(keep(""), Ok(KeptWeights::Last));
+        assert_eq!(keep("keep = \"best\""), Ok(KeptWeights::Best));
+        assert!(keep("keep = \"first\"").unwrap_err().contains("keep"));
+        assert_eq!(KeptWeights::parse("best"), Ok(KeptWeights::Best));
+        assert!(KeptWeights::parse("worst")
+            .unwrap_err()
+            .contains("\"last\" or \"best\""));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! probabilities blended with weights that fall off toward each chip's edges (so seams get
 //! the chips that see them best), then the most likely class per pixel.
 
-use super::config::RunConfig;
+use super::config::{KeptWeights, RunConfig};
 use super::data::Normalisation;
 use super::model::{probabilities, UNet};
 use super::train::{inference_model, RunRecord, TrainError};
@@ -57,10 +57,27 @@ pub struct Prediction {
 }
 
 impl Predictor {
-    /// The run's best weights (`best.safetensors`) with its configuration.
-    pub fn load(run_dir: &Path, device: Device) -> Result<Self, TrainError> {
+    /// The run's configuration with its `weights` (by default those its configuration keeps).
+    pub fn load(
+        run_dir: &Path,
+        weights: Option<KeptWeights>,
+        device: Device,
+    ) -> Result<Self, TrainError> {
         let record = RunRecord::read(run_dir)?;
-        let path = run_dir.join("best.safetensors");
+        let kept = weights.unwrap_or(record.config.train.keep);
+        let path = run_dir.join(kept.file_name());
+        if !path.exists() {
+            return Err(TrainError::Invalid(format!(
+                "{} has no {} yet (no epoch has finished{})",
+                run_dir.display(),
+                kept.file_name(),
+                match kept {
+                    KeptWeights::Last =>
+                        ", or it was trained before areo kept them: infer with `--weights best`",
+                    KeptWeights::Best => "",
+                }
+            )));
+        }
         let (tensors, _) = super::checkpoint::load(&path, &device)?;
         let model = inference_model(&record.config, tensors, &device)?;
         Ok(Predictor {

@@ -3,11 +3,12 @@
 //! the checkpoint after a crash gives the weights an uninterrupted run would have.
 //!
 //! A run folder holds `run.json` (the record), `metrics.jsonl` (one line per epoch),
-//! `checkpoint.safetensors` (weights, optimiser, state) and `best.safetensors` (the weights
-//! of the best validation epoch, used for inference).
+//! `checkpoint.safetensors` (weights, optimiser, state), `last.safetensors` (the weights at
+//! the end of the last epoch) and `best.safetensors` (those of the best validation epoch);
+//! inference takes the pair's member the configuration's `keep` names.
 
 use super::checkpoint::{self, CheckpointError};
-use super::config::RunConfig;
+use super::config::{KeptWeights, RunConfig};
 use super::data::{
     batches_per_epoch, eval_batches, train_batches, BatchPlan, HostBatch, Normalisation, Sample,
 };
@@ -411,6 +412,11 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             seconds,
             tiles_per_second: (trained * settings.batch) as f64 / seconds.max(1e-9),
         };
+        checkpoint::save(
+            &run_dir.join(KeptWeights::Last.file_name()),
+            checkpoint::weights(&varmap),
+            None,
+        )?;
         let score = metrics.mean_iou.unwrap_or(-train_loss);
         if state.best.as_ref().is_none_or(|b| score > b.score) {
             state.best = Some(Best {
@@ -418,7 +424,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
                 score,
             });
             checkpoint::save(
-                &run_dir.join("best.safetensors"),
+                &run_dir.join(KeptWeights::Best.file_name()),
                 checkpoint::weights(&varmap),
                 None,
             )?;

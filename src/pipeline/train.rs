@@ -5,7 +5,7 @@
 use super::dataset::{DatasetError, DatasetRecord, Split};
 use crate::fsio::write_atomically;
 use crate::labels::rasterize::palette;
-use crate::nn::config::RunConfig;
+use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::infer::{InferOptions, Predictor};
 use crate::nn::train::{train, RunRecord, TrainError, TrainRequest};
 use crate::product::check_plain_name;
@@ -91,6 +91,9 @@ pub struct InferJob {
     /// Average over flipped copies of each chip (four passes).
     #[serde(default)]
     pub flips: bool,
+    /// Which of the run's weights (default: those its configuration keeps).
+    #[serde(default)]
+    pub weights: Option<KeptWeights>,
 }
 
 /// What an inference wrote.
@@ -106,6 +109,9 @@ pub struct InferSummary {
     pub overlay: PathBuf,
     pub probabilities: Vec<PathBuf>,
     pub seconds: f64,
+    /// Which of the run's weights made it.
+    #[serde(default)]
+    pub weights: KeptWeights,
 }
 
 impl InferJob {
@@ -117,7 +123,8 @@ impl InferJob {
         check_plain_name("run name", &self.run).map_err(|e| StepError::Invalid(e.to_string()))?;
         let started = std::time::Instant::now();
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
-        let predictor = Predictor::load(&workspace.join("runs").join(&self.run), device)?;
+        let run_dir = workspace.join("runs").join(&self.run);
+        let predictor = Predictor::load(&run_dir, self.weights, device)?;
         let mut source = super::source::open_rows(&self.image)?;
         let rows = source.rows();
         let (width, height, depth) = (rows.width(), rows.height(), rows.depth());
@@ -180,6 +187,7 @@ impl InferJob {
             overlay: overlay_path,
             probabilities,
             seconds: started.elapsed().as_secs_f64(),
+            weights: self.weights.unwrap_or(predictor.config.train.keep),
         };
         let path = self.out.join("prediction.json");
         write_atomically(
