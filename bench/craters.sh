@@ -4,6 +4,10 @@
 # third, which training never sees.
 #
 #   bench/craters.sh [CONFIG] [WORKSPACE]    # defaults models/unet-craters.toml, a temp folder
+#   SEEDS="42 7 1 3" bench/craters.sh         # one run per seed, then their F1s and mean
+#
+# One run's F1 moves by up to +-0.1 with the seed (one crater is 0.02 of F1 on 48): compare
+# configurations over several seeds.
 #
 # Areas (x, y, width, height in tile pixels), on the 64 px grid the chips start on: training
 # x < 896 (143 craters); validation [896, 0, 224, 850] (15 craters: the run's per-epoch
@@ -22,7 +26,6 @@ export AREO_HOME="$ws"
 # apart); chips of the training tile + 32 px every 64 px.
 fill=${FILL:-1.0}
 tile=$(sed -n 's/^tile *= *//p' "$config")
-run=craters-$(date +%s)
 trap '"$areo" stop >/dev/null 2>&1 || true' EXIT
 
 "$areo" labels rasterize --from craters --size 1700x850 --circle-scale "$fill" \
@@ -31,19 +34,32 @@ trap '"$areo" stop >/dev/null 2>&1 || true' EXIT
     --from craters --circle-scale "$fill" --out "$ws/chips" >/dev/null
 "$areo" dataset create craters --tiles "$ws/chips" --validation-box 896,0,224,850 \
     --test-box 1120,0,580,850 --replace >/dev/null
-start=$(date +%s)
-"$areo" train --config "$config" --dataset craters --name "$run" | grep --line-buffered "epoch"
-echo "training: $(( $(date +%s) - start )) s"
-"$areo" infer --run "$run" --image "$data/tile.png" --flips --probabilities \
-    --out "$ws/prediction" >/dev/null
+grep -q '^seed *=' "$config" || { echo "$config: no seed = line under [train]" >&2; exit 2; }
+seeds=${SEEDS:-$(sed -n 's/^seed *= *//p' "$config")}
 # Craters are the discs standing out in the crater probability map. The validation area first
 # (what a user may tune on), the test area with mask components for comparison, then the
 # test area as reported.
 score() {
-  "$areo" eval --truth "$ws/truth/craters.png" --predicted "$ws/prediction/mask.png" \
+  "$areo" eval --truth "$ws/truth/craters.png" --predicted "$out/mask.png" \
       --classes 2 --craters "$data/craters.csv" --fill "$fill" "$@"
 }
-blobs=(--probabilities "$ws/prediction/probability-1.png")
-score --box 896,0,224,850 "${blobs[@]}" | sed -n '$s/^/validation /p'
-score --box 1120,0,580,850 | sed -n '$s/^/test, /p'
-score --box 1120,0,580,850 "${blobs[@]}" --name craters --run "$run"
+f1s=()
+for seed in $seeds; do
+  run=craters-$(date +%s)-seed$seed
+  out="$ws/prediction-seed$seed"
+  sed "s/^seed *=.*/seed = $seed/" "$config" > "$ws/$run.toml"
+  start=$(date +%s)
+  "$areo" train --config "$ws/$run.toml" --dataset craters --name "$run" \
+      | grep --line-buffered "epoch"
+  echo "seed $seed training: $(( $(date +%s) - start )) s"
+  "$areo" infer --run "$run" --image "$data/tile.png" --flips --probabilities \
+      --out "$out" >/dev/null
+  blobs=(--probabilities "$out/probability-1.png")
+  score --box 896,0,224,850 "${blobs[@]}" | sed -n "\$s/^/seed $seed validation /p"
+  score --box 1120,0,580,850 | sed -n "\$s/^/seed $seed test, /p"
+  line=$(score --box 1120,0,580,850 "${blobs[@]}" --name "$run" --run "$run" | tail -n 1)
+  echo "seed $seed $line"
+  f1s+=("$(sed -n 's/.*F1 \([0-9.]*\).*/\1/p' <<<"$line")")
+done
+echo "test crater F1 over seeds ($seeds): ${f1s[*]}; mean $(printf '%s\n' "${f1s[@]}" \
+    | awk '{ sum += $1 } END { printf "%.3f", sum / NR }')"
