@@ -193,10 +193,8 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
             // After the two warm-up steps.
             let timed = &phases[2.min(phases.len())..];
             for (i, name) in ["forward", "backward", "optimiser"].iter().enumerate() {
-                let mut phase: Vec<f64> = timed.iter().map(|p| p[i]).collect();
-                phase.sort_by(f64::total_cmp);
-                if let Some(&median) = phase.get(phase.len() / 2) {
-                    figures.push((format!("train_b{batch}_{name}"), median));
+                if let Some(phase) = median(timed.iter().map(|p| p[i]).collect()) {
+                    figures.push((format!("train_b{batch}_{name}"), phase));
                 }
             }
         }
@@ -455,6 +453,11 @@ fn median_time(
         device.synchronize()?;
         times.push(started.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(median(times).expect("at least one repeat"))
+}
+
+/// The middle value (the upper of the two middle ones for an even count); none of none.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }

@@ -122,8 +122,9 @@ pub struct TrainConfig {
     pub augment: Augment,
 }
 
-/// A run's two sets of weights: those at the end of its last epoch, and those of its epoch
-/// with the best validation score.
+/// A run's two sets of weights: its checkpoint's (those it ended with once finished; while it
+/// trains, or after a stop, the latest saved), and those of its epoch with the best validation
+/// score.
 ///
 /// `last` by default, as fastai's one-cycle training keeps: the schedule anneals the learning
 /// rate to zero so that the final weights are the settled ones, while the best-scoring epoch is
@@ -137,10 +138,11 @@ pub enum KeptWeights {
 }
 
 impl KeptWeights {
-    /// The weights' file in the run's folder.
+    /// The weights' file in the run's folder (inference ignores the checkpoint's optimiser
+    /// moments).
     pub fn file_name(self) -> &'static str {
         match self {
-            KeptWeights::Last => "last.safetensors",
+            KeptWeights::Last => "checkpoint.safetensors",
             KeptWeights::Best => "best.safetensors",
         }
     }

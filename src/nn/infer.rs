@@ -68,14 +68,9 @@ impl Predictor {
         let path = run_dir.join(kept.file_name());
         if !path.exists() {
             return Err(TrainError::Invalid(format!(
-                "{} has no {} yet (no epoch has finished{})",
+                "{} has no {} yet (no epoch has finished)",
                 run_dir.display(),
                 kept.file_name(),
-                match kept {
-                    KeptWeights::Last =>
-                        ", or it was trained before areo kept them: infer with `--weights best`",
-                    KeptWeights::Best => "",
-                }
             )));
         }
         let (tensors, _) = super::checkpoint::load(&path, &device)?;

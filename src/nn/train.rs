@@ -3,9 +3,9 @@
 //! the checkpoint after a crash gives the weights an uninterrupted run would have.
 //!
 //! A run folder holds `run.json` (the record), `metrics.jsonl` (one line per epoch),
-//! `checkpoint.safetensors` (weights, optimiser, state), `last.safetensors` (the weights at
-//! the end of the last epoch) and `best.safetensors` (those of the best validation epoch);
-//! inference takes the pair's member the configuration's `keep` names.
+//! `checkpoint.safetensors` (weights, optimiser, state) and `best.safetensors` (the weights of
+//! the best validation epoch); inference takes the weights of the one the configuration's
+//! `keep` names.
 
 use super::checkpoint::{self, CheckpointError};
 use super::config::{KeptWeights, RunConfig};
@@ -234,7 +234,8 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             settings.batch
         )));
     }
-    let checkpoint_path = run_dir.join("checkpoint.safetensors");
+    // The checkpoint holds the last weights inference may take.
+    let checkpoint_path = run_dir.join(KeptWeights::Last.file_name());
     let exists = checkpoint_path.exists();
     if exists && !resume {
         return Err(TrainError::Invalid(format!(
@@ -412,11 +413,6 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             seconds,
             tiles_per_second: (trained * settings.batch) as f64 / seconds.max(1e-9),
         };
-        checkpoint::save(
-            &run_dir.join(KeptWeights::Last.file_name()),
-            checkpoint::weights(&varmap),
-            None,
-        )?;
         let score = metrics.mean_iou.unwrap_or(-train_loss);
         if state.best.as_ref().is_none_or(|b| score > b.score) {
             state.best = Some(Best {

@@ -123,8 +123,11 @@ impl InferJob {
         check_plain_name("run name", &self.run).map_err(|e| StepError::Invalid(e.to_string()))?;
         let started = std::time::Instant::now();
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
-        let run_dir = workspace.join("runs").join(&self.run);
-        let predictor = Predictor::load(&run_dir, self.weights, device)?;
+        let predictor = Predictor::load(
+            &workspace.join("runs").join(&self.run),
+            self.weights,
+            device,
+        )?;
         let mut source = super::source::open_rows(&self.image)?;
         let rows = source.rows();
         let (width, height, depth) = (rows.width(), rows.height(), rows.depth());
