@@ -3,7 +3,8 @@
 # internet), run from the repository root with dist-cuda/ beside it (bench/build-cuda.sh
 # makes it here; the `device` tool's `carry` takes it there):
 #   1. CUDA and CPU give the same classes for the same unet-resnet18 weights on real chips;
-#   2. a short CUDA training run (unet-resnet18 on the crater sample) lowers the loss, and
+#   2. a short CUDA training run (unet-resnet18 on the crater sample) lowers the loss and
+#      records the GPU memory per epoch (what `areo runs show` and the runs view show), and
 #      its CUDA and CPU predictions of the whole sample agree;
 #   3. speed beside PyTorch on the same GPU: inference per image at batch 1/16/64, a training
 #      step at batch 16, peak GPU memory.
@@ -41,6 +42,11 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 first, last = lines[0]["train_loss"], lines[-1]["train_loss"]
 print(f"CUDA training loss {first:.4f} -> {last:.4f}: {'LOWERED' if last < first else 'NOT LOWERED'}")
+memory = [l.get("gpu_memory") for l in lines]
+ok = all(m and 0 < m["used"] <= m["total"] for m in memory)
+print("GPU memory per epoch (device-wide, busiest step, GiB):",
+      " ".join(f"{m['used'] / 2**30:.2f}" if m else "-" for m in memory),
+      "RECORDED" if ok else "MISSING")
 PYEOF
 for device in cuda cpu; do
   timeout 300 "${AREO[@]}" infer --run r18 --image data/craters/nanedi-512x320.png --device $device \

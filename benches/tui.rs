@@ -80,6 +80,7 @@ fn main() {
             pixel_accuracy: Some(0.9),
             seconds: 10.0,
             tiles_per_second: 5.0,
+            gpu_memory: None,
         })
         .collect();
     let mut job = JobRecord::new(

@@ -252,6 +252,27 @@ fn the_headless_demo_runs_the_crater_pipeline_and_scores_above_chance() {
     assert_eq!(again["evaluation"]["pixel"], report["pixel"]);
     let run = json(&areo(&ws, &["--json", "runs", "show", "demo-demo-small"]));
     assert_eq!(run["run"]["epochs_done"], 5, "{run}");
+    // A CPU run's epochs have no GPU memory column; a CUDA run's lines carry the reading.
+    let shown = stdout(&areo(&ws, &["runs", "show", "demo-demo-small"]));
+    assert!(!shown.contains("GPU memory"), "{shown}");
+    let metrics = ws.join("runs/demo-demo-small/metrics.jsonl");
+    let on_gpu: String = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut epoch: Value = serde_json::from_str(line).unwrap();
+            let used = epoch["epoch"].as_u64().unwrap() << 29;
+            epoch["gpu_memory"] = json!({"used": used, "total": 80u64 << 30});
+            format!("{epoch}\n")
+        })
+        .collect();
+    std::fs::write(&metrics, on_gpu).unwrap();
+    let shown = stdout(&areo(&ws, &["runs", "show", "demo-demo-small"]));
+    assert!(shown.contains("GPU memory"), "{shown}");
+    assert!(
+        shown.contains("0.5/80.0 GiB") && shown.contains("2.5/80.0 GiB"),
+        "epochs 1 and 5 at 2^29 bytes an epoch: {shown}"
+    );
     // The sample ODE product and the sample image, registered as a local product.
     let products = json(&areo(&ws, &["--json", "catalog", "list"]));
     let ids: Vec<&str> = products

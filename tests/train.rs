@@ -141,6 +141,11 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
     );
     let metrics = read_metrics(&dir.path().join("runs/learn")).unwrap();
     assert_eq!(metrics.len(), 8);
+    let lines = std::fs::read_to_string(dir.path().join("runs/learn/metrics.jsonl")).unwrap();
+    assert!(
+        metrics.iter().all(|m| m.gpu_memory.is_none()) && !lines.contains("gpu_memory"),
+        "a CPU run reads no GPU memory and writes the lines older areo reads"
+    );
     let (first, last) = (&metrics[0], &metrics[7]);
     assert!(
         last.train_loss < 0.75 * first.train_loss,

@@ -10,6 +10,7 @@ use areo::lineage::{Artifact, ArtifactKind, Input};
 use areo::metrics::{ClassScores, DetectionScores};
 use areo::nn::config::RunConfig;
 use areo::nn::train::{EpochMetrics, RunRecord};
+use areo::nn::DeviceMemory;
 use areo::pipeline::evaluate::{EvalReport, ObjectScores, PixelScores};
 use areo::product::FileState;
 use areo::tui::app::{App, Command, Mode, ProductDetail, Update, View};
@@ -204,6 +205,7 @@ fn epochs(n: usize) -> Vec<EpochMetrics> {
                 pixel_accuracy: Some(0.95),
                 seconds: 11.5,
                 tiles_per_second: 3.7,
+                gpu_memory: None,
             }
         })
         .collect()
@@ -459,6 +461,36 @@ fn live_step_losses_feed_the_runs_chart_and_the_progress_gives_a_rate() {
     let text = render(&app, 100, 12);
     assert!(text.contains("3.0/s"), "30 steps in 10 s: {text}");
     assert!(text.contains("50s"), "150 steps left at 3/s: {text}");
+}
+
+#[test]
+fn a_run_on_a_gpu_shows_the_device_memory_of_its_last_epoch() {
+    let mut app = busy_app();
+    app.key(key('3'));
+    assert!(!render(&app, 80, 24).contains("GPU"), "a CPU run has none");
+    let mut run = run_record("demo-unet-tiny", "running", 14);
+    run.device = "cuda:0".into();
+    let total = 150_754_820_096; // an H200's 140.4 GiB
+    let metrics = epochs(14)
+        .into_iter()
+        .map(|m| EpochMetrics {
+            gpu_memory: Some(DeviceMemory {
+                used: (10 + m.epoch as u64) << 28,
+                total,
+            }),
+            ..m
+        })
+        .collect();
+    app.update(Update::Runs(vec![
+        run.clone(),
+        run_record("tiny-lr1e-2", "finished", 15),
+    ]));
+    app.update(Update::Run(Box::new(run), metrics));
+    // The 14th epoch's busiest step: 24 x 2^28 bytes = 6 GiB.
+    let text = render(&app, 80, 24);
+    assert!(text.contains("· cuda:0 ·"), "{text}");
+    assert!(text.contains("GPU 6.0/140.4 GiB"), "{text}");
+    insta::assert_snapshot!(text);
 }
 
 #[test]

@@ -401,10 +401,12 @@ pub fn runs(
                     }
                 );
             }
+            // A run on a GPU also shows the device's memory at each epoch's busiest step.
+            let on_gpu = metrics.iter().any(|m| m.gpu_memory.is_some());
             let rows: Vec<Vec<String>> = metrics
                 .iter()
                 .map(|m| {
-                    vec![
+                    let mut row = vec![
                         m.epoch.to_string(),
                         format!("{:.4}", m.train_loss),
                         optional(m.val_loss.map(|v| format!("{v:.4}"))),
@@ -417,22 +419,27 @@ pub fn runs(
                         format!("{:.2e}", m.lr),
                         format!("{:.1}", m.tiles_per_second),
                         format!("{:.1}", m.seconds),
-                    ]
+                    ];
+                    if on_gpu {
+                        row.push(optional(m.gpu_memory.map(|g| g.to_string())));
+                    }
+                    row
                 })
                 .collect();
-            print_table(
-                &[
-                    "epoch",
-                    "train loss",
-                    "val loss",
-                    "mIoU",
-                    "IoU per class",
-                    "lr",
-                    "tiles/s",
-                    "s",
-                ],
-                &rows,
-            );
+            let mut header = vec![
+                "epoch",
+                "train loss",
+                "val loss",
+                "mIoU",
+                "IoU per class",
+                "lr",
+                "tiles/s",
+                "s",
+            ];
+            if on_gpu {
+                header.push("GPU memory");
+            }
+            print_table(&header, &rows);
         }
     }
     Ok(ExitCode::SUCCESS)

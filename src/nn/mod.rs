@@ -13,6 +13,7 @@ pub mod optim;
 pub mod train;
 
 use candle_core::Device;
+use serde::{Deserialize, Serialize};
 
 /// `cpu`, `cuda` or `cuda:N`. A binary built without the `cuda` feature says so.
 pub fn device(name: &str) -> Result<Device, String> {
@@ -47,4 +48,73 @@ fn cuda(ordinal: usize) -> Result<Device, String> {
         ));
     }
     Device::new_cuda(ordinal).map_err(|e| format!("device cuda:{ordinal}: {e}"))
+}
+
+/// Memory on a GPU in bytes: in use on the whole device (every process's, as the driver counts
+/// it) and its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMemory {
+    pub used: u64,
+    pub total: u64,
+}
+
+impl std::fmt::Display for DeviceMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const GIB: f64 = (1u64 << 30) as f64;
+        write!(
+            f,
+            "{:.1}/{:.1} GiB",
+            self.used as f64 / GIB,
+            self.total as f64 / GIB
+        )
+    }
+}
+
+impl DeviceMemory {
+    /// The larger use of two readings of one device.
+    pub fn max(self, other: DeviceMemory) -> DeviceMemory {
+        if other.used > self.used {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The CUDA driver's reading of `device`'s memory; None on the CPU, or if the driver cannot
+/// say (a reading must never stop a run).
+pub fn device_memory(device: &Device) -> Option<DeviceMemory> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(cuda) => {
+            let (free, total) = cuda.cuda_stream().context().mem_get_info().ok()?;
+            Some(DeviceMemory {
+                used: total.saturating_sub(free) as u64,
+                total: total as u64,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_memory_reads_nothing_on_the_cpu_and_prints_gib() {
+        assert_eq!(device_memory(&Device::Cpu), None);
+        let h200 = 150_754_820_096;
+        let early = DeviceMemory {
+            used: 6 << 30,
+            total: h200,
+        };
+        assert_eq!(early.to_string(), "6.0/140.4 GiB");
+        let busier = DeviceMemory {
+            used: 7 << 30,
+            total: h200,
+        };
+        assert_eq!(early.max(busier), busier);
+        assert_eq!(busier.max(early), busier);
+    }
 }

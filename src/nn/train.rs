@@ -16,6 +16,7 @@ use super::init::initialise;
 use super::loss::{loss, Targets};
 use super::model::{argmax_classes, UNet};
 use super::optim::{AdamW, OneCycle, StepRates};
+use super::{device_memory, DeviceMemory};
 use crate::fsio::write_atomically;
 use crate::metrics::{macro_mean, ConfusionMatrix};
 use crate::progress::Progress;
@@ -62,6 +63,9 @@ pub struct EpochMetrics {
     pub pixel_accuracy: Option<f64>,
     pub seconds: f64,
     pub tiles_per_second: f64,
+    /// On a GPU, the device's memory at the epoch's busiest reading (one after every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<DeviceMemory>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -348,6 +352,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         let first_batch = state.batch;
         let (batches, loader) = train_batches(train.clone(), plan.clone(), epoch, first_batch);
         let mut lr = 0.0;
+        let mut gpu_memory = None;
         for host in batches.iter() {
             if progress.cancelled() {
                 drop(batches);
@@ -381,6 +386,9 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
                     beta1,
                 },
             )?;
+            if let Some(now) = device_memory(&device) {
+                gpu_memory = Some(gpu_memory.map_or(now, |peak: DeviceMemory| peak.max(now)));
+            }
             state.step += 1;
             state.batch += 1;
             state.loss_sum += scalar as f64;
@@ -412,6 +420,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             pixel_accuracy: confusion.as_ref().map(ConfusionMatrix::accuracy),
             seconds,
             tiles_per_second: (trained * settings.batch) as f64 / seconds.max(1e-9),
+            gpu_memory,
         };
         let score = metrics.mean_iou.unwrap_or(-train_loss);
         if state.best.as_ref().is_none_or(|b| score > b.score) {

@@ -628,8 +628,13 @@ fn draw_epoch_table(
     )
     .header(Row::new(["EPOCH", "TRAIN", "VAL", "mIoU", "IoU/CLASS", "TILES/S", "S"]).style(HEADER))
     .block(titled(format!(
-        " Epochs ({} done, best in green) ",
-        metrics.len()
+        " Epochs ({} done, best in green){} ",
+        metrics.len(),
+        // The chart's title has no room left at 80 columns.
+        metrics
+            .last()
+            .and_then(|m| m.gpu_memory)
+            .map_or(String::new(), |g| format!(" · GPU {g}"))
     )));
     frame.render_widget(table, area);
 }
