@@ -51,8 +51,8 @@ fn cuda(ordinal: usize) -> Result<Device, String> {
 }
 
 /// Memory on a GPU in bytes: in use on the whole device (every process's, as the driver counts
-/// it) and its total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// it) and its total. Readings of one device order by use, so the busiest is their `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DeviceMemory {
     pub used: u64,
     pub total: u64,
@@ -67,17 +67,6 @@ impl std::fmt::Display for DeviceMemory {
             self.used as f64 / GIB,
             self.total as f64 / GIB
         )
-    }
-}
-
-impl DeviceMemory {
-    /// The larger use of two readings of one device.
-    pub fn max(self, other: DeviceMemory) -> DeviceMemory {
-        if other.used > self.used {
-            other
-        } else {
-            self
-        }
     }
 }
 
@@ -114,7 +103,8 @@ mod tests {
             used: 7 << 30,
             total: h200,
         };
-        assert_eq!(early.max(busier), busier);
-        assert_eq!(busier.max(early), busier);
+        // The peak a run keeps: no reading yet, then the busier of each two.
+        assert_eq!(None.max(Some(early)).max(Some(busier)), Some(busier));
+        assert_eq!(Some(busier).max(Some(early)), Some(busier));
     }
 }

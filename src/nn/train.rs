@@ -386,9 +386,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
                     beta1,
                 },
             )?;
-            if let Some(now) = device_memory(&device) {
-                gpu_memory = Some(gpu_memory.map_or(now, |peak: DeviceMemory| peak.max(now)));
-            }
+            gpu_memory = gpu_memory.max(device_memory(&device));
             state.step += 1;
             state.batch += 1;
             state.loss_sum += scalar as f64;
