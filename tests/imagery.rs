@@ -433,6 +433,177 @@ fn labels_follow_the_image_through_crop_translate_scale_turn_and_flip() {
     assert!(error.contains("--labels-out"), "{error}");
 }
 
+/// The crater list areo wrote: `(x, y, diameter)` per line.
+fn crater_list(path: &Path) -> Vec<[f64; 3]> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let v: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
+
+/// `prep rotate` by any angle turns crater labels onto the pixels they marked, on the same
+/// canvas and on a grown one; `prep align` brings a moved image's labels back onto the
+/// reference, by shift alone and with rotation.
+#[test]
+fn labels_follow_prep_rotate_and_align_onto_the_pixels_they_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // Two bright discs on a dark 100 x 70 image, labelled as craters.
+    let mut image = Image::new(100, 70, 1, BitDepth::Eight);
+    let discs = [(30.0, 20.0, 5.0), (70.0, 50.0, 4.0)];
+    for y in 0..70 {
+        for x in 0..100 {
+            let lit = discs
+                .iter()
+                .any(|(cx, cy, r)| (x as f64 - cx).hypot(y as f64 - cy) <= *r);
+            image.set(x, y, 0, if lit { 240.0 } else { 20.0 });
+        }
+    }
+    image.save_png(Path::new(&path("discs.png"))).unwrap();
+    std::fs::write(path("discs.csv"), "x,y,diameter\n30,20,10\n70,50,8\n").unwrap();
+    let follow = |op: &[&str], input: &str, labels: &str, out: &str| -> Value {
+        let mut args = vec!["--json", "prep"];
+        args.extend_from_slice(op);
+        let (input, out, labels, labels_out) =
+            (path(input), path(out), path(labels), path("labels"));
+        args.extend([
+            input.as_str(),
+            "--out",
+            out.as_str(),
+            "--labels",
+            labels.as_str(),
+        ]);
+        args.extend(["--from", "craters", "--labels-out", labels_out.as_str()]);
+        serde_json::from_str(&ok(areo(&args))).unwrap()
+    };
+    // The lit pixels' centroid near each written crater is where the crater now is.
+    let check_discs = |image: &str, labels: &str| {
+        let turned = Image::open(Path::new(&path(image))).unwrap();
+        let craters = crater_list(&dir.path().join("labels").join(labels));
+        assert_eq!(craters.len(), 2, "{craters:?}");
+        for ([x, y, d], (_, _, r)) in craters.iter().zip(&discs) {
+            assert_eq!(*d, 2.0 * r, "a turn keeps the size");
+            let (mut sum, mut sx, mut sy) = (0.0, 0.0, 0.0);
+            for py in 0..turned.height {
+                for px in 0..turned.width {
+                    let v = turned.get(px, py, 0) as f64 - 20.0;
+                    if (px as f64 - x).hypot(py as f64 - y) <= r + 3.0 && v > 0.0 {
+                        (sum, sx, sy) = (sum + v, sx + v * px as f64, sy + v * py as f64);
+                    }
+                }
+            }
+            let (cx, cy) = (sx / sum, sy / sum);
+            assert!(
+                (cx - x).hypot(cy - y) < 0.3,
+                "{image}: label at ({x:.2}, {y:.2}), disc at ({cx:.2}, {cy:.2})"
+            );
+        }
+    };
+    let bilinear = ["--sampling", "bilinear"];
+    let rotate = |degrees: &str, expand: bool, out: &str| {
+        let mut op = vec!["rotate", "--degrees", degrees];
+        op.extend(bilinear);
+        if expand {
+            op.push("--expand");
+        }
+        follow(&op, "discs.png", "discs.csv", out)
+    };
+    // Labels that do not parse are refused, naming the file, and no image is written.
+    std::fs::write(path("broken.json"), "{\"shapes\": [").unwrap();
+    let error = refused(&[
+        "prep",
+        "rotate",
+        &path("discs.png"),
+        "--degrees",
+        "30",
+        "--out",
+        &path("never.png"),
+        "--labels",
+        &path("broken.json"),
+        "--from",
+        "labelme",
+        "--labels-out",
+        &path("labels"),
+    ]);
+    assert!(
+        error.contains("broken.json: malformed JSON at line 1"),
+        "{error}"
+    );
+    assert!(!dir.path().join("never.png").exists());
+
+    let report = rotate("30", false, "turned.png");
+    assert_eq!(report["labels"]["objects"], 2, "{report}");
+    check_discs("turned.png", "turned.csv");
+    rotate("-130", true, "grown.png");
+    check_discs("grown.png", "grown.csv");
+
+    // A real Mars image moved by (7, -4), then aligned back: its labels return exactly.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/samples/nanedi-256.png");
+    std::fs::copy(&sample, path("mars.png")).unwrap();
+    let original = [
+        [100.0, 100.0, 12.0],
+        [150.0, 90.0, 8.0],
+        [128.0, 160.0, 20.0],
+    ];
+    let list = |craters: &[[f64; 3]]| {
+        craters
+            .iter()
+            .fold(String::from("x,y,diameter\n"), |text, [x, y, d]| {
+                text + &format!("{x},{y},{d}\n")
+            })
+    };
+    std::fs::write(path("mars.csv"), list(&original)).unwrap();
+    let moved = ["translate", "--dx", "7", "--dy", "-4"];
+    follow(&moved, "mars.png", "mars.csv", "moved.png");
+    std::fs::copy(dir.path().join("labels/moved.csv"), path("moved.csv")).unwrap();
+    let report = follow(
+        &["align", &path("mars.png")],
+        "moved.png",
+        "moved.csv",
+        "back.png",
+    );
+    assert_eq!(report["labels"]["objects"], 3, "{report}");
+    assert_eq!(crater_list(&dir.path().join("labels/back.csv")), original);
+
+    // Turned 11 degrees, then aligned back with --rotation: the labels land within a pixel of
+    // where they started (the registration's own error), their sizes within 2 %.
+    follow(
+        &["rotate", "--degrees", "11"],
+        "mars.png",
+        "mars.csv",
+        "turned-mars.png",
+    );
+    let turned = crater_list(&dir.path().join("labels/turned-mars.csv"));
+    assert!(
+        (turned[0][0] - 100.0).abs() > 2.0,
+        "the turn moved them: {turned:?}"
+    );
+    std::fs::copy(
+        dir.path().join("labels/turned-mars.csv"),
+        path("turned-mars.csv"),
+    )
+    .unwrap();
+    follow(
+        &["align", &path("mars.png"), "--rotation"],
+        "turned-mars.png",
+        "turned-mars.csv",
+        "unturned.png",
+    );
+    let back = crater_list(&dir.path().join("labels/unturned.csv"));
+    for ([x, y, d], [ox, oy, od]) in back.iter().zip(&original) {
+        assert!(
+            (x - ox).hypot(y - oy) < 1.0,
+            "({x:.2}, {y:.2}) for ({ox}, {oy})"
+        );
+        assert!((d / od - 1.0).abs() < 0.02, "{d} for {od}");
+    }
+}
+
 #[test]
 fn prep_commands_do_what_they_say_and_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,12 +4,13 @@ use super::jobs::Daemon;
 use super::labels::FormatArg;
 use super::output::CliProgress;
 use crate::engine::JobSpec;
+use crate::labels::transform::Warp;
 use crate::labels::{ImageLabels, ImageSize};
 use crate::pipeline::labels::{self, Format};
 use crate::pipeline::source::open_image;
 use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
-use crate::raster::{BitDepth, Filter, Image, Sampling};
+use crate::raster::{BitDepth, Filter, Image, Sampling, Similarity};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -88,6 +89,8 @@ pub enum PrepCommand {
         fill: f32,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Resample: by a factor (--factor 0.5) or to a size (--size WxH).
     Scale {
@@ -104,7 +107,8 @@ pub enum PrepCommand {
         follow: FollowingLabels,
     },
     /// Register MOVING onto REFERENCE (same size) by phase correlation: prints the shift
-    /// found and its quality, and writes MOVING shifted back onto the reference.
+    /// found and its quality, and writes MOVING shifted back onto the reference (--labels:
+    /// MOVING's annotations, which follow it).
     Align {
         reference: PathBuf,
         moving: PathBuf,
@@ -115,6 +119,8 @@ pub enum PrepCommand {
         fill: f32,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        follow: FollowingLabels,
     },
     /// Change bit depth and contrast: a percentile stretch (--stretch 2:98), min-max, gamma.
     Convert {
@@ -136,13 +142,14 @@ pub enum PrepCommand {
     },
 }
 
-/// Annotations that follow the image through `prep crop`, `translate`, `scale`, `flip` and
-/// `rot90`.
+/// Annotations that follow the image through every `prep` step that moves pixels: crop,
+/// translate, scale, flip, rot90, rotate and align.
 #[derive(Debug, Args)]
 pub struct FollowingLabels {
     /// Annotations of the input image: cropped, moved (clipped at the edges), scaled,
     /// mirrored or turned as the image is, and written in the same format into
-    /// --labels-out, named after --out.
+    /// --labels-out, named after --out. Boxes turned by other than quarter turns become
+    /// polygons, written as their bounding boxes by box formats.
     #[arg(long, requires_all = ["from", "labels_out"])]
     labels: Option<PathBuf>,
     /// The format of --labels (and of what is written).
@@ -356,17 +363,41 @@ fn done(
             image.width,
             image.height
         );
-        if let Some(labels) = labels {
-            println!(
-                "labels -> {}: {} object(s), {} dropped, {} clipped",
-                labels["labels_out"].as_str().unwrap_or_default(),
-                labels["objects"],
-                labels["dropped"],
-                labels["clipped"]
-            );
+        if let Some(labels) = &labels {
+            print_labels(labels);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The line saying where the labels that followed an image went (`FollowingLabels::apply`'s
+/// report).
+fn print_labels(labels: &serde_json::Value) {
+    println!(
+        "labels -> {}: {} object(s), {} dropped, {} clipped",
+        labels["labels_out"].as_str().unwrap_or_default(),
+        labels["objects"],
+        labels["dropped"],
+        labels["clipped"]
+    );
+}
+
+/// How `Image::transformed(t, ..)` moves points of `image` onto `onto`'s canvas: centre onto
+/// centre (pixel centres at whole coordinates), turned and scaled by `t`, then shifted.
+fn warp_of(t: &Similarity, image: &Image, onto: &Image) -> Warp {
+    let centre = |image: &Image| {
+        [
+            (image.width as f64 - 1.0) / 2.0,
+            (image.height as f64 - 1.0) / 2.0,
+        ]
+    };
+    let [cx, cy] = centre(onto);
+    Warp {
+        degrees: t.rotation,
+        scale: t.scale,
+        from: centre(image),
+        to: [cx + t.dx, cy + t.dy],
+    }
 }
 
 pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
@@ -481,58 +512,66 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             rotation,
             fill,
             out,
+            follow,
         } => {
             let reference = read_image(&reference)?;
             let moving = read_image(&moving_path)?;
-            if rotation {
+            let (aligned, (mut report, text), labels) = if rotation {
                 let found = crate::raster::align::register(&reference, &moving)?;
                 let t = found.transform;
+                let back = t.inverse();
                 let aligned = moving.transformed(
-                    &t.inverse(),
+                    &back,
                     reference.width,
                     reference.height,
                     Sampling::Bicubic,
                     fill,
                 );
-                aligned.save_png(&out)?;
-                if json {
-                    println!(
-                        "{}",
-                        json!({"rotation": t.rotation, "scale": t.scale, "dx": t.dx, "dy": t.dy,
-                               "quality": found.quality, "output": out})
-                    );
-                } else {
-                    println!(
-                        "{} is turned {:.2} degrees, scaled {:.4}, shifted by ({:.2}, {:.2}) px \
-                         (quality {:.2}); aligned copy: {}",
-                        moving_path.display(),
-                        t.rotation,
-                        t.scale,
-                        t.dx,
-                        t.dy,
-                        found.quality,
-                        out.display()
-                    );
-                }
+                let warp = warp_of(&back, &moving, &aligned);
+                let labels = follow.apply(&moving_path, &moving, &out, |labels, _, name| {
+                    labels.warped(&warp, aligned.width, aligned.height, name)
+                })?;
+                let report = json!({"rotation": t.rotation, "scale": t.scale, "dx": t.dx,
+                                    "dy": t.dy, "quality": found.quality});
+                let text = format!(
+                    "{} is turned {:.2} degrees, scaled {:.4}, shifted by ({:.2}, {:.2}) px \
+                     (quality {:.2})",
+                    moving_path.display(),
+                    t.rotation,
+                    t.scale,
+                    t.dx,
+                    t.dy,
+                    found.quality
+                );
+                (aligned, (report, text), labels)
             } else {
                 let shift = crate::raster::align::phase_correlate(&reference, &moving)?;
-                let aligned =
-                    moving.translate(-shift.dx.round() as i64, -shift.dy.round() as i64, fill);
-                aligned.save_png(&out)?;
-                if json {
-                    println!(
-                        "{}",
-                        json!({"dx": shift.dx, "dy": shift.dy, "quality": shift.quality, "output": out})
-                    );
-                } else {
-                    println!(
-                        "{} is shifted by ({:.2}, {:.2}) px (quality {:.2}); aligned copy: {}",
-                        moving_path.display(),
-                        shift.dx,
-                        shift.dy,
-                        shift.quality,
-                        out.display()
-                    );
+                let (dx, dy) = (-shift.dx.round() as i64, -shift.dy.round() as i64);
+                let aligned = moving.translate(dx, dy, fill);
+                let labels = follow.apply(&moving_path, &moving, &out, |labels, _, name| {
+                    labels.translated(dx, dy, name)
+                })?;
+                let report = json!({"dx": shift.dx, "dy": shift.dy, "quality": shift.quality});
+                let text = format!(
+                    "{} is shifted by ({:.2}, {:.2}) px (quality {:.2})",
+                    moving_path.display(),
+                    shift.dx,
+                    shift.dy,
+                    shift.quality
+                );
+                (aligned, (report, text), labels)
+            };
+            aligned.save_png(&out)?;
+            if json {
+                report["output"] = json!(out);
+                if let Some(labels) = labels {
+                    report["labels"] = labels;
+                }
+                println!("{report}");
+            } else {
+                println!("{text}; aligned copy: {}", out.display());
+                if let Some(labels) = &labels {
+                    print_labels(labels);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -556,9 +595,19 @@ pub fn prep(command: PrepCommand, json: bool) -> anyhow::Result<ExitCode> {
             expand,
             fill,
             out,
+            follow,
         } => {
-            let turned = read_image(&input)?.rotate(degrees, sampling.into(), expand, fill);
-            done(&input, &turned, &out, None, json)
+            let image = read_image(&input)?;
+            let turned = image.rotate(degrees, sampling.into(), expand, fill);
+            let turn = Similarity {
+                rotation: degrees,
+                ..Similarity::IDENTITY
+            };
+            let warp = warp_of(&turn, &image, &turned);
+            let labels = follow.apply(&input, &image, &out, |labels, _, name| {
+                labels.warped(&warp, turned.width, turned.height, name)
+            })?;
+            done(&input, &turned, &out, labels, json)
         }
         PrepCommand::Convert {
             input,

@@ -215,6 +215,141 @@ impl Shape {
     }
 }
 
+/// A turn and uniform scale of an image onto a canvas: the point `p` goes to
+/// `to + scale * R (p - from)`, R turning counter-clockwise on screen (where y points down)
+/// by `degrees`. With `from` and `to` the two canvases' centres (plus any shift), this is
+/// how `raster::Image::transformed` places its pixel centres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Warp {
+    pub degrees: f64,
+    pub scale: f64,
+    pub from: Pt,
+    pub to: Pt,
+}
+
+impl Warp {
+    /// The 2 x 2 part, row-major.
+    fn linear(&self) -> [f64; 4] {
+        let (sin, cos) = self.degrees.to_radians().sin_cos();
+        let s = self.scale;
+        [s * cos, s * sin, -s * sin, s * cos]
+    }
+
+    fn vector(&self, [x, y]: Pt) -> Pt {
+        let [a, b, c, d] = self.linear();
+        [a * x + b * y, c * x + d * y]
+    }
+
+    fn point(&self, [x, y]: Pt) -> Pt {
+        let [vx, vy] = self.vector([x - self.from[0], y - self.from[1]]);
+        [self.to[0] + vx, self.to[1] + vy]
+    }
+
+    /// Where the point `p` came from.
+    fn source(&self, [x, y]: Pt) -> Pt {
+        let back = Warp {
+            degrees: -self.degrees,
+            scale: 1.0 / self.scale,
+            from: self.to,
+            to: self.from,
+        };
+        back.point([x, y])
+    }
+
+    /// Whether boxes stay upright (whole quarter turns, up to rounding noise).
+    fn keeps_boxes_upright(&self) -> bool {
+        let (sin, cos) = self.degrees.to_radians().sin_cos();
+        (sin * cos).abs() < 1e-9
+    }
+}
+
+impl Shape {
+    /// The shape under a turn and scale of its image. Circles, ellipses and outlines are
+    /// exact; a box turned by other than quarter turns becomes its four corners as a polygon
+    /// (box formats write its bounding box); masks are resampled nearest-neighbour.
+    pub fn warped(&self, warp: &Warp) -> Shape {
+        let points = |points: &[Pt]| points.iter().map(|p| warp.point(*p)).collect();
+        match self {
+            Shape::Rect { x0, y0, x1, y1 } => {
+                let corners: Vec<Pt> = points(&[[*x0, *y0], [*x1, *y0], [*x1, *y1], [*x0, *y1]]);
+                if warp.keeps_boxes_upright() {
+                    let [x0, y0, x1, y1] = Shape::Polygon(corners).bbox();
+                    Shape::Rect { x0, y0, x1, y1 }
+                } else {
+                    Shape::Polygon(corners)
+                }
+            }
+            Shape::Circle { cx, cy, r } => {
+                let [cx, cy] = warp.point([*cx, *cy]);
+                Shape::Circle {
+                    cx,
+                    cy,
+                    r: r * warp.scale,
+                }
+            }
+            Shape::Ellipse {
+                cx,
+                cy,
+                rx,
+                ry,
+                angle,
+            } => {
+                let [cx, cy] = warp.point([*cx, *cy]);
+                let [dx, dy] = warp.vector([angle.cos(), angle.sin()]);
+                Shape::Ellipse {
+                    cx,
+                    cy,
+                    rx: rx * warp.scale,
+                    ry: ry * warp.scale,
+                    angle: dy.atan2(dx),
+                }
+            }
+            Shape::Polygon(p) => Shape::Polygon(points(p)),
+            Shape::Polyline(p) => Shape::Polyline(points(p)),
+            Shape::Point(p) => Shape::Point(warp.point(*p)),
+            Shape::Mask(mask) => Shape::Mask(warp_mask(mask, warp)),
+        }
+    }
+}
+
+/// Nearest-neighbour resampling of a mask under a warp: every pixel centre in the warped
+/// mask's box (the part right of and below the canvas origin) takes the bit it came from.
+fn warp_mask(mask: &Mask, warp: &Warp) -> Mask {
+    let edges = [mask.x as f64 - 0.5, (mask.x + mask.width) as f64 - 0.5];
+    let (top, bottom) = (mask.y as f64 - 0.5, (mask.y + mask.height) as f64 - 0.5);
+    let corners = [
+        [edges[0], top],
+        [edges[1], top],
+        [edges[1], bottom],
+        [edges[0], bottom],
+    ];
+    let [x0, y0, x1, y1] = Shape::Polygon(corners.map(|p| warp.point(p)).to_vec()).bbox();
+    // The pixel centres inside the box; the tolerance keeps a quarter turn's edges, which
+    // land on half pixels, from losing a row to rounding noise.
+    let first = |edge: f64| (edge - 1e-6).ceil().max(0.0);
+    let last = |edge: f64| (edge + 1e-6).floor();
+    let (left, top) = (first(x0), first(y0));
+    let width = (last(x1) - left + 1.0).max(1.0) as u32;
+    let height = (last(y1) - top + 1.0).max(1.0) as u32;
+    let mut bits = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let [sx, sy] = warp.source([left + x as f64, top + y as f64]);
+            let (sx, sy) = (sx.round() - mask.x as f64, sy.round() - mask.y as f64);
+            let inside =
+                sx >= 0.0 && sy >= 0.0 && sx < mask.width as f64 && sy < mask.height as f64;
+            bits.push(inside && mask.bits[sy as usize * mask.width as usize + sx as usize]);
+        }
+    }
+    Mask {
+        x: left as u32,
+        y: top as u32,
+        width,
+        height,
+        bits,
+    }
+}
+
 /// Nearest-neighbour resampling of a mask under the same mapping.
 fn resample(mask: &Mask, sx: f64, sy: f64, dx: f64, dy: f64) -> Mask {
     let left = (mask.x as f64 * sx + dx).round();
@@ -347,7 +482,26 @@ impl ImageLabels {
         self.moved(dx as f64, dy as f64, size.width, size.height, name)
     }
 
+    /// The labels of the image turned and scaled by `warp` onto a `width` x `height` canvas
+    /// (what `prep rotate` and `prep align --rotation` do): shapes moved out of it dropped,
+    /// those across its edge clipped. Returns the labels and how many shapes were clipped.
+    pub fn warped(&self, warp: &Warp, width: u32, height: u32, name: &str) -> (ImageLabels, usize) {
+        self.placed(width, height, name, |shape| shape.warped(warp))
+    }
+
     fn moved(&self, dx: f64, dy: f64, width: u32, height: u32, name: &str) -> (ImageLabels, usize) {
+        self.placed(width, height, name, |shape| shape.affine(1.0, 1.0, dx, dy))
+    }
+
+    /// The labels on a `width` x `height` canvas, each shape mapped by `map`: those that land
+    /// outside dropped, those across the edge clipped.
+    fn placed(
+        &self,
+        width: u32,
+        height: u32,
+        name: &str,
+        map: impl Fn(&Shape) -> Shape,
+    ) -> (ImageLabels, usize) {
         let size = ImageSize {
             width,
             height,
@@ -356,7 +510,7 @@ impl ImageLabels {
         let mut out = ImageLabels::new(name, Some(size));
         out.attributes = self.attributes.clone();
         for object in &self.objects {
-            let shape = object.shape.affine(1.0, 1.0, dx, dy);
+            let shape = map(&object.shape);
             let [x0, y0, x1, y1] = shape.bbox();
             if x1 < 0.0 || y1 < 0.0 || x0 > width as f64 || y0 > height as f64 {
                 continue;
@@ -520,8 +674,8 @@ mod tests {
         assert!(gone.objects.is_empty(), "everything moved off the canvas");
     }
 
-    #[test]
-    fn flips_and_quarter_turns_move_every_kind_of_shape_as_the_pixels_move() {
+    /// `image()` plus an ellipse and a mask: an L of three pixels at (2, 3), (2, 4), (3, 4).
+    fn every_kind() -> ImageLabels {
         let mut labels = image();
         labels.objects.push(Object::new(
             "dark dune",
@@ -533,7 +687,6 @@ mod tests {
                 angle: 0.3,
             },
         ));
-        // An L of three pixels at (2, 3), (2, 4), (3, 4).
         labels.objects.push(Object::new(
             "crater",
             Shape::Mask(Mask {
@@ -544,6 +697,12 @@ mod tests {
                 bits: vec![true, false, true, true],
             }),
         ));
+        labels
+    }
+
+    #[test]
+    fn flips_and_quarter_turns_move_every_kind_of_shape_as_the_pixels_move() {
+        let labels = every_kind();
         // 100 x 60: a quarter turn sends (x, y) to (59 - y, x).
         let size = labels.size.unwrap();
         let turned = labels.turned(size, 1, "turned.png");
@@ -614,5 +773,157 @@ mod tests {
                 r: 5.0
             }
         );
+    }
+
+    /// The turn of the 100 x 60 test image by `degrees` about its centre onto a canvas of
+    /// `width` x `height`, as `Image::rotate` places pixel centres.
+    fn turn(degrees: f64, width: u32, height: u32) -> Warp {
+        Warp {
+            degrees,
+            scale: 1.0,
+            from: [49.5, 29.5],
+            to: [(width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0],
+        }
+    }
+
+    #[test]
+    fn a_warp_by_whole_quarter_turns_is_the_exact_grid_turn() {
+        let labels = every_kind();
+        let size = labels.size.unwrap();
+        // 90 degrees counter-clockwise onto the grown 60 x 100 canvas: three clockwise turns.
+        let (warped, clipped) = labels.warped(&turn(90.0, 60, 100), 60, 100, "w.png");
+        let turned = labels.turned(size, 3, "w.png");
+        assert_eq!(clipped, 0);
+        assert_eq!(warped.size, turned.size);
+        for (a, b) in warped.objects.iter().zip(&turned.objects) {
+            match (&a.shape, &b.shape) {
+                (Shape::Mask(a), Shape::Mask(b)) => assert_eq!(a, b),
+                (Shape::Ellipse { angle: p, .. }, Shape::Ellipse { angle: q, .. }) => {
+                    assert!((p.sin() - q.sin()).abs() < 1e-9 && (p.cos() - q.cos()).abs() < 1e-9)
+                }
+                (a, b) => {
+                    let (a, b) = (a.bbox(), b.bbox());
+                    assert!(
+                        a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-9),
+                        "{a:?} {b:?}"
+                    );
+                    assert!(matches!(b, _), "boxes stay boxes");
+                }
+            }
+        }
+        assert!(matches!(warped.objects[1].shape, Shape::Rect { .. }));
+    }
+
+    #[test]
+    fn a_turn_by_any_angle_moves_points_about_the_centre_counter_clockwise_on_screen() {
+        // 30 degrees about (49.5, 29.5), same canvas: a point 10 px right of the centre goes
+        // to (49.5 + 10 cos 30, 29.5 - 10 sin 30) = (58.160, 24.5): up, as y points down.
+        let warp = turn(30.0, 100, 60);
+        let [x, y] = warp.point([59.5, 29.5]);
+        assert!(
+            (x - 58.160_254).abs() < 1e-6 && (y - 24.5).abs() < 1e-9,
+            "{x} {y}"
+        );
+        let [bx, by] = warp.source([x, y]);
+        assert!((bx - 59.5).abs() < 1e-9 && (by - 29.5).abs() < 1e-9);
+
+        let labels = image();
+        let (warped, _) = labels.warped(&warp, 100, 60, "w.png");
+        // The box 60..90 x 10..50 becomes its four corners turned: (60, 10) is 10.5 right of
+        // and 19.5 above the centre, so it goes to (49.5 + 10.5 cos 30 - 19.5 sin 30,
+        // 29.5 - 10.5 sin 30 - 19.5 cos 30) = (48.843, 7.363).
+        let Shape::Polygon(corners) = &warped.objects[1].shape else {
+            panic!("a turned box is a polygon: {:?}", warped.objects[1].shape)
+        };
+        assert_eq!(corners.len(), 4);
+        assert!((corners[0][0] - 48.843_3).abs() < 1e-3, "{corners:?}");
+        assert!((corners[0][1] - 7.362_5).abs() < 1e-3, "{corners:?}");
+        // A circle keeps its radius; its centre turns like any point.
+        let Shape::Circle { cx, cy, r } = warped.objects[0].shape else {
+            panic!("a circle stays one")
+        };
+        let [ex, ey] = warp.point([20.0, 20.0]);
+        assert_eq!((cx, cy, r), (ex, ey, 5.0));
+
+        // An ellipse's axis turns with it, and a scale grows both radii.
+        let ellipse = Shape::Ellipse {
+            cx: 49.5,
+            cy: 29.5,
+            rx: 8.0,
+            ry: 3.0,
+            angle: 0.0,
+        };
+        let Shape::Ellipse { rx, ry, angle, .. } = ellipse.warped(&Warp { scale: 2.0, ..warp })
+        else {
+            panic!("an ellipse stays one")
+        };
+        assert_eq!((rx, ry), (16.0, 6.0));
+        assert!((angle + 30f64.to_radians()).abs() < 1e-12, "{angle}");
+    }
+
+    #[test]
+    fn a_turned_mask_keeps_its_pixels_and_what_leaves_the_canvas_is_dropped() {
+        // A 3 x 1 bar through the centre of a 101 x 101 image, turned 45 degrees: its three
+        // pixels land on the diagonal (49, 51), (50, 50), (51, 49).
+        let mut labels = ImageLabels::new(
+            "s.png",
+            Some(ImageSize {
+                width: 101,
+                height: 101,
+                depth: 1,
+            }),
+        );
+        labels.objects.push(Object::new(
+            "crater",
+            Shape::Mask(Mask {
+                x: 49,
+                y: 50,
+                width: 3,
+                height: 1,
+                bits: vec![true; 3],
+            }),
+        ));
+        labels.objects.push(Object::new(
+            "crater",
+            Shape::Circle {
+                cx: 2.0,
+                cy: 50.0,
+                r: 1.0,
+            },
+        ));
+        let warp = Warp {
+            degrees: 45.0,
+            scale: 1.0,
+            from: [50.0, 50.0],
+            to: [50.0, 50.0],
+        };
+        let (warped, _) = labels.warped(&warp, 101, 101, "w.png");
+        let Shape::Mask(mask) = &warped.objects[0].shape else {
+            panic!("a mask stays one")
+        };
+        let on: Vec<(u32, u32)> = mask
+            .bits
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| {
+                (
+                    mask.x + i as u32 % mask.width,
+                    mask.y + i as u32 / mask.width,
+                )
+            })
+            .collect();
+        assert_eq!(on, vec![(51, 49), (50, 50), (49, 51)]);
+        // The circle 48 px left of the centre goes to (16.06, 83.94): still on the canvas.
+        assert_eq!(warped.objects.len(), 2);
+        // With the centre moved 30 px left, it lands at (-13.94, 83.94), off the canvas,
+        // and is dropped; the bar stays.
+        let away = Warp {
+            to: [20.0, 50.0],
+            ..warp
+        };
+        let (warped, _) = labels.warped(&away, 101, 101, "w.png");
+        assert_eq!(warped.objects.len(), 1, "{:?}", warped.objects);
+        assert!(matches!(warped.objects[0].shape, Shape::Mask(_)));
     }
 }

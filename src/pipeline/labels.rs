@@ -338,7 +338,13 @@ pub fn labels_of_image(
         size: Some(size),
         ..ReadOptions::default()
     };
-    let mut images = read_file(format, path, &options)?;
+    let mut images = read_file(format, path, &options).map_err(|error| match error {
+        // A parse error says where in the text, not in which file.
+        LabelError::Json { .. } | LabelError::Xml(_) => {
+            crate::labels::invalid(path.display().to_string(), error.to_string())
+        }
+        other => other,
+    })?;
     let name = image
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
