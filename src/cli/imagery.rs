@@ -10,7 +10,7 @@ use crate::pipeline::labels::{self, Format};
 use crate::pipeline::source::open_image;
 use crate::pipeline::tile::{stitch_tiles, StitchInput, TileRequest};
 use crate::raster::tile::{Edge, TileSpec};
-use crate::raster::{BitDepth, Filter, Image, Sampling, Similarity};
+use crate::raster::{centre, BitDepth, Filter, Image, Sampling, Similarity};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -383,19 +383,13 @@ fn print_labels(labels: &serde_json::Value) {
 }
 
 /// How `Image::transformed(t, ..)` moves points of `image` onto `onto`'s canvas: centre onto
-/// centre (pixel centres at whole coordinates), turned and scaled by `t`, then shifted.
+/// centre, turned and scaled by `t`, then shifted.
 fn warp_of(t: &Similarity, image: &Image, onto: &Image) -> Warp {
-    let centre = |image: &Image| {
-        [
-            (image.width as f64 - 1.0) / 2.0,
-            (image.height as f64 - 1.0) / 2.0,
-        ]
-    };
-    let [cx, cy] = centre(onto);
+    let [cx, cy] = centre(onto.width, onto.height);
     Warp {
         degrees: t.rotation,
         scale: t.scale,
-        from: centre(image),
+        from: centre(image.width, image.height),
         to: [cx + t.dx, cy + t.dy],
     }
 }

@@ -152,15 +152,9 @@ impl Input {
     }
 }
 
-/// Errors from readers already start with the file they are about.
 fn print_failures(summary: &Summary) {
-    for (path, error) in &summary.failed {
-        let path = path.display().to_string();
-        if error.starts_with(&path) {
-            eprintln!("error: {error}");
-        } else {
-            eprintln!("error: {path}: {error}");
-        }
+    for line in summary.failure_lines() {
+        eprintln!("error: {line}");
     }
 }
 

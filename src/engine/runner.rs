@@ -314,8 +314,8 @@ pub(super) async fn run(
         JobSpec::Labels(request) => {
             blocking(&context, move |ctx| match request.run() {
                 Ok((summary, added)) => {
-                    for (path, error) in &summary.failed {
-                        ctx.log(&format!("{}: {error}", path.display()));
+                    for line in summary.failure_lines() {
+                        ctx.log(&line);
                     }
                     let failed = summary.failed.len();
                     Finished {

@@ -61,6 +61,20 @@ pub struct Summary {
     pub failed: Vec<(PathBuf, String)>,
 }
 
+impl Summary {
+    /// One line per failed file, naming it once (readers' errors already start with it).
+    pub fn failure_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.failed.iter().map(|(path, error)| {
+            let path = path.display().to_string();
+            if error.starts_with(&path) {
+                error.clone()
+            } else {
+                format!("{path}: {error}")
+            }
+        })
+    }
+}
+
 /// Annotations to read: files or folders in one format, and how to interpret them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelSource {
@@ -338,13 +352,7 @@ pub fn labels_of_image(
         size: Some(size),
         ..ReadOptions::default()
     };
-    let mut images = read_file(format, path, &options).map_err(|error| match error {
-        // A parse error says where in the text, not in which file.
-        LabelError::Json { .. } | LabelError::Xml(_) => {
-            crate::labels::invalid(path.display().to_string(), error.to_string())
-        }
-        other => other,
-    })?;
+    let mut images = read_file(format, path, &options)?;
     let name = image
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -367,7 +375,7 @@ pub fn labels_of_image(
     Ok(labels)
 }
 
-/// Reads one annotation file into the images it labels.
+/// Reads one annotation file into the images it labels. Every error starts with the file.
 pub fn read_file(
     format: Format,
     path: &Path,
@@ -376,33 +384,13 @@ pub fn read_file(
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| crate::labels::invalid(&source, format!("cannot read: {e}")))?;
-    let mut images = match format {
-        Format::Voc => vec![voc::read(&source, &text)?],
-        Format::Yolo | Format::YoloSeg => {
-            let image = image_for(options, path);
-            let size = image_size(options, path, &image);
-            vec![yolo::read(
-                &source,
-                &text,
-                &image,
-                size,
-                options.classes.as_ref(),
-            )?]
+    let mut images = parse(format, path, &source, &text, options).map_err(|error| match error {
+        // A parse error says where in the text, not in which file.
+        LabelError::Json { .. } | LabelError::Xml(_) => {
+            crate::labels::invalid(&source, error.to_string())
         }
-        Format::Via => via::read(&source, &text, &options.via)?,
-        Format::Labelme => vec![labelme::read(&source, &text)?],
-        Format::Coco => coco::read(&source, &text)?,
-        Format::Craters => {
-            let image = image_for(options, path);
-            let size = image_size(options, path, &image);
-            vec![craters::to_labels(
-                &source,
-                &craters::read(&source, &text)?,
-                &image,
-                size,
-            )?]
-        }
-    };
+        other => other,
+    })?;
     for labels in &mut images {
         if labels.size.is_none() {
             labels.size = image_size(options, path, &labels.image);
@@ -422,6 +410,43 @@ pub fn read_file(
         }
     }
     Ok(images)
+}
+
+/// The images one annotation file's text labels, in `format`.
+fn parse(
+    format: Format,
+    path: &Path,
+    source: &str,
+    text: &str,
+    options: &ReadOptions,
+) -> Result<Vec<ImageLabels>, LabelError> {
+    Ok(match format {
+        Format::Voc => vec![voc::read(source, text)?],
+        Format::Yolo | Format::YoloSeg => {
+            let image = image_for(options, path);
+            let size = image_size(options, path, &image);
+            vec![yolo::read(
+                source,
+                text,
+                &image,
+                size,
+                options.classes.as_ref(),
+            )?]
+        }
+        Format::Via => via::read(source, text, &options.via)?,
+        Format::Labelme => vec![labelme::read(source, text)?],
+        Format::Coco => coco::read(source, text)?,
+        Format::Craters => {
+            let image = image_for(options, path);
+            let size = image_size(options, path, &image);
+            vec![craters::to_labels(
+                source,
+                &craters::read(source, text)?,
+                &image,
+                size,
+            )?]
+        }
+    })
 }
 
 /// Reads every input; failures are recorded in `summary` and the rest go on.

@@ -9,7 +9,7 @@ pub mod jp2;
 pub mod rows;
 pub mod tile;
 mod warp;
-pub use warp::{Sampling, Similarity};
+pub use warp::{centre, Sampling, Similarity};
 
 use std::path::Path;
 

@@ -182,10 +182,7 @@ pub fn stitch_nearest(chips: &[Chip], width: u32, height: u32, depth: BitDepth) 
     let mut image = Image::new(width, height, 1, depth);
     let mut nearest = vec![f64::INFINITY; (width * height) as usize];
     for chip in chips {
-        let (cx, cy) = (
-            (chip.image.width as f64 - 1.0) / 2.0,
-            (chip.image.height as f64 - 1.0) / 2.0,
-        );
+        let [cx, cy] = super::centre(chip.image.width, chip.image.height);
         for r in 0..chip.image.height.min(height.saturating_sub(chip.y)) {
             for c in 0..chip.image.width.min(width.saturating_sub(chip.x)) {
                 let at = ((chip.y + r) * width + chip.x + c) as usize;

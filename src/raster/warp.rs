@@ -66,6 +66,12 @@ impl Similarity {
     }
 }
 
+/// The centre of a `width` x `height` canvas, pixel centres sitting at whole coordinates:
+/// what rotations and similarity warps turn about.
+pub fn centre(width: u32, height: u32) -> [f64; 2] {
+    [(width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0]
+}
+
 impl Image {
     /// Samples a `width` x `height` image whose pixel `(x, y)` is this image's at
     /// `source(x, y)`; what falls outside takes `fill`.
@@ -151,11 +157,8 @@ impl Image {
         fill: f32,
     ) -> Image {
         let back = t.inverse();
-        let (cx_in, cy_in) = (
-            (self.width as f64 - 1.0) / 2.0,
-            (self.height as f64 - 1.0) / 2.0,
-        );
-        let (cx_out, cy_out) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
+        let [cx_in, cy_in] = centre(self.width, self.height);
+        let [cx_out, cy_out] = centre(width, height);
         self.resample(width, height, sampling, fill, move |x, y| {
             let (sx, sy) = back.forward(x as f64 - cx_out, y as f64 - cy_out);
             ((sx + cx_in) as f32, (sy + cy_in) as f32)
