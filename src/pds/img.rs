@@ -8,11 +8,57 @@ use std::path::{Path, PathBuf};
 pub enum SampleType {
     U8,
     I8,
-    U16 { big_endian: bool },
-    I16 { big_endian: bool },
-    U32 { big_endian: bool },
-    I32 { big_endian: bool },
-    F32 { big_endian: bool },
+    U16 {
+        big_endian: bool,
+    },
+    I16 {
+        big_endian: bool,
+    },
+    U32 {
+        big_endian: bool,
+    },
+    I32 {
+        big_endian: bool,
+    },
+    F32 {
+        big_endian: bool,
+    },
+    F64 {
+        big_endian: bool,
+    },
+    /// `VAX_REAL`, 32 bits: VAX F_floating.
+    VaxF,
+    /// `VAX_REAL`, 64 bits: VAX D_floating.
+    VaxD,
+    /// `VAXG_REAL`: VAX G_floating.
+    VaxG,
+}
+
+/// A VAX floating-point number (PDS3 Standards Reference, appendix C): 16-bit little-endian
+/// words, the most significant first; sign, exponent of `exponent_bits` biased by
+/// `2^(exponent_bits - 1)`, and a fraction with a hidden leading 1 read as `0.1f`, so the value
+/// is `1.f * 2^(e - bias - 1)`. An exponent of 0 is zero (sign clear) or the reserved operand
+/// (sign set), read as NaN.
+fn vax_float(bytes: &[u8], exponent_bits: u32) -> f64 {
+    let bits = bytes.chunks_exact(2).fold(0u64, |acc, word| {
+        (acc << 16) | u16::from_le_bytes([word[0], word[1]]) as u64
+    });
+    let total = bytes.len() as u32 * 8;
+    let fraction_bits = total - 1 - exponent_bits;
+    let sign = bits >> (total - 1) != 0;
+    let exponent = ((bits >> fraction_bits) & ((1 << exponent_bits) - 1)) as i32;
+    let fraction = bits & ((1u64 << fraction_bits) - 1);
+    if exponent == 0 {
+        return if sign { f64::NAN } else { 0.0 };
+    }
+    let bias = 1i32 << (exponent_bits - 1);
+    let magnitude =
+        (1.0 + fraction as f64 / (1u64 << fraction_bits) as f64) * 2f64.powi(exponent - bias - 1);
+    if sign {
+        -magnitude
+    } else {
+        magnitude
+    }
 }
 
 impl SampleType {
@@ -20,27 +66,80 @@ impl SampleType {
         match self {
             SampleType::U8 | SampleType::I8 => 1,
             SampleType::U16 { .. } | SampleType::I16 { .. } => 2,
-            SampleType::U32 { .. } | SampleType::I32 { .. } | SampleType::F32 { .. } => 4,
+            SampleType::U32 { .. }
+            | SampleType::I32 { .. }
+            | SampleType::F32 { .. }
+            | SampleType::VaxF => 4,
+            SampleType::F64 { .. } | SampleType::VaxD | SampleType::VaxG => 8,
         }
     }
 
+    /// Whether samples are real numbers (compared with no-data constants as stored).
+    fn is_real(self) -> bool {
+        matches!(
+            self,
+            SampleType::F32 { .. }
+                | SampleType::F64 { .. }
+                | SampleType::VaxF
+                | SampleType::VaxD
+                | SampleType::VaxG
+        )
+    }
+
     fn decode(self, b: &[u8]) -> f64 {
-        let two = |big: bool| if big { [b[0], b[1]] } else { [b[1], b[0]] };
-        let four = |big: bool| {
-            if big {
-                [b[0], b[1], b[2], b[3]]
-            } else {
-                [b[3], b[2], b[1], b[0]]
+        // Bytes in most-significant-first order.
+        fn ordered<const N: usize>(b: &[u8], big_endian: bool) -> [u8; N] {
+            let mut out: [u8; N] = b[..N].try_into().expect("a sample's bytes");
+            if !big_endian {
+                out.reverse();
             }
-        };
+            out
+        }
         match self {
             SampleType::U8 => b[0] as f64,
             SampleType::I8 => b[0] as i8 as f64,
-            SampleType::U16 { big_endian } => u16::from_be_bytes(two(big_endian)) as f64,
-            SampleType::I16 { big_endian } => i16::from_be_bytes(two(big_endian)) as f64,
-            SampleType::U32 { big_endian } => u32::from_be_bytes(four(big_endian)) as f64,
-            SampleType::I32 { big_endian } => i32::from_be_bytes(four(big_endian)) as f64,
-            SampleType::F32 { big_endian } => f32::from_be_bytes(four(big_endian)) as f64,
+            SampleType::U16 { big_endian } => u16::from_be_bytes(ordered(b, big_endian)) as f64,
+            SampleType::I16 { big_endian } => i16::from_be_bytes(ordered(b, big_endian)) as f64,
+            SampleType::U32 { big_endian } => u32::from_be_bytes(ordered(b, big_endian)) as f64,
+            SampleType::I32 { big_endian } => i32::from_be_bytes(ordered(b, big_endian)) as f64,
+            SampleType::F32 { big_endian } => f32::from_be_bytes(ordered(b, big_endian)) as f64,
+            SampleType::F64 { big_endian } => f64::from_be_bytes(ordered(b, big_endian)),
+            SampleType::VaxF => vax_float(&b[..4], 8),
+            SampleType::VaxD => vax_float(&b[..8], 8),
+            SampleType::VaxG => vax_float(&b[..8], 11),
+        }
+    }
+
+    /// A no-data constant given as a bit pattern (`16#FF7FFFFB#`): the value those bits have
+    /// as a sample of this type (most significant byte first).
+    fn pattern_value(self, bits: u64) -> Option<f64> {
+        let bytes = bits.to_be_bytes();
+        match self {
+            SampleType::F32 { .. } => Some(f32::from_bits(u32::try_from(bits).ok()?) as f64),
+            SampleType::F64 { .. } => Some(f64::from_bits(bits)),
+            // VAX words are stored low byte first: turn each word of the pattern into its
+            // stored form.
+            SampleType::VaxF => {
+                let word = |i: usize| [bytes[i + 1], bytes[i]];
+                Some(vax_float(&[word(4), word(6)].concat(), 8))
+            }
+            SampleType::VaxD | SampleType::VaxG => {
+                let stored: Vec<u8> = bytes.chunks_exact(2).flat_map(|w| [w[1], w[0]]).collect();
+                Some(vax_float(
+                    &stored,
+                    if self == SampleType::VaxD { 8 } else { 11 },
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// A real no-data constant as the sample stored for it reads back (an f32 for 32-bit
+    /// types).
+    fn as_stored(self, value: f64) -> f64 {
+        match self {
+            SampleType::F32 { .. } | SampleType::VaxF => value as f32 as f64,
+            _ => value,
         }
     }
 }
@@ -74,6 +173,7 @@ pub struct ImageLayout {
     pub value_offset: f64,
     /// Raw values that mean "no data" (`MISSING_CONSTANT`, `NULL`, `CORE_NULL`, ...). For
     /// real samples, integers beyond 2^24 are bit patterns (`16#FF7FFFFB#`, ISIS's NULL).
+    /// Only these values are special: an unsigned image whose NULL is 255 keeps its 0s.
     pub no_data: Vec<f64>,
     /// Raw values outside `VALID_MINIMUM..=VALID_MAXIMUM` are no data too.
     pub valid_range: Option<(f64, f64)>,
@@ -179,17 +279,30 @@ impl ImageLayout {
             .and_then(Value::as_str)
             .unwrap_or("UNSIGNED_INTEGER")
             .to_ascii_uppercase();
+        // PDS3 Standards Reference, appendix C: MSB_, SUN_, MAC_ and bare names are big
+        // endian, LSB_, PC_ and VAX_ little endian; reals are IEEE except VAX's own formats.
         let big_endian =
             !(kind.starts_with("LSB") || kind.starts_with("PC") || kind.starts_with("VAX"));
         let signed = !kind.contains("UNSIGNED");
-        let sample_type = match (bits, kind.contains("REAL"), signed) {
+        let real = kind.contains("REAL") || kind == "FLOAT";
+        let vax = kind.starts_with("VAX");
+        let sample_type = match (bits, real, signed) {
+            _ if kind.contains("COMPLEX") || kind.contains("BIT_STRING") => {
+                return label_error(format!(
+                    "SAMPLE_TYPE {kind} is not an image sample areo reads (integers and reals)"
+                ))
+            }
             (8, false, false) => SampleType::U8,
             (8, false, true) => SampleType::I8,
             (16, false, false) => SampleType::U16 { big_endian },
             (16, false, true) => SampleType::I16 { big_endian },
             (32, false, false) => SampleType::U32 { big_endian },
             (32, false, true) => SampleType::I32 { big_endian },
+            (64, true, _) if kind.starts_with("VAXG") => SampleType::VaxG,
+            (32, true, _) if vax => SampleType::VaxF,
+            (64, true, _) if vax => SampleType::VaxD,
             (32, true, _) => SampleType::F32 { big_endian },
+            (64, true, _) => SampleType::F64 { big_endian },
             _ => {
                 return label_error(format!(
                     "SAMPLE_BITS {bits} with SAMPLE_TYPE {kind} is not supported"
@@ -207,15 +320,15 @@ impl ImageLayout {
         };
         let number =
             |key: &str, default: f64| image.get(key).and_then(Value::as_f64).unwrap_or(default);
-        let real = matches!(sample_type, SampleType::F32 { .. });
+        let real = sample_type.is_real();
         let no_data = ["MISSING_CONSTANT", "NULL", "CORE_NULL", "INVALID_CONSTANT"]
             .iter()
             .filter_map(|key| match image.get(key)? {
                 Value::Integer(bits) if real && bits.unsigned_abs() > 1 << 24 => {
-                    Some(f32::from_bits(u32::try_from(*bits).ok()?) as f64)
+                    sample_type.pattern_value(*bits as u64)
                 }
-                // A real sample is compared as the f32 it was stored as.
-                value if real => Some(value.as_f64()? as f32 as f64),
+                // A real sample is compared as the value it was stored as.
+                value if real => Some(sample_type.as_stored(value.as_f64()?)),
                 value => value.as_f64(),
             })
             .collect();
@@ -660,6 +773,67 @@ mod tests {
         let error = read(&path).unwrap_err().to_string();
         assert!(
             error.ends_with("odd.img: BAND_STORAGE_TYPE BAND_SHUFFLED is not supported"),
+            "{error}"
+        );
+    }
+
+    /// VAX F, D and G floating samples and 64-bit IEEE reals of either byte order read as
+    /// the values they encode (bytes from an independent encoder: IEEE bits with the exponent
+    /// raised by 2 for F, frexp for D and G). A VAX reserved operand is no data.
+    #[test]
+    fn vax_reals_and_64_bit_ieee_reals_read_as_their_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = [1.0, -2.5, 1234.5678, 3.0e-5];
+        let vax_f: [[u8; 4]; 4] = [
+            [128, 64, 0, 0],
+            [32, 193, 0, 0],
+            [154, 69, 43, 82],
+            [251, 56, 130, 168],
+        ];
+        let vax_d: [[u8; 8]; 4] = [
+            [128, 64, 0, 0, 0, 0, 0, 0],
+            [32, 193, 0, 0, 0, 0, 0, 0],
+            [154, 69, 43, 82, 231, 106, 104, 213],
+            [251, 56, 130, 168, 168, 106, 72, 235],
+        ];
+        let vax_g: [[u8; 8]; 4] = [
+            [16, 64, 0, 0, 0, 0, 0, 0],
+            [36, 192, 0, 0, 0, 0, 0, 0],
+            [179, 64, 69, 74, 92, 109, 173, 250],
+            [31, 63, 16, 117, 85, 77, 105, 29],
+        ];
+        let ieee_big: Vec<u8> = values.iter().flat_map(|v: &f64| v.to_be_bytes()).collect();
+        let ieee_little: Vec<u8> = values.iter().flat_map(|v: &f64| v.to_le_bytes()).collect();
+        let cases: [(&str, u32, Vec<u8>, [f64; 4]); 5] = [
+            (
+                "VAX_REAL",
+                32,
+                vax_f.concat(),
+                values.map(|v| v as f32 as f64),
+            ),
+            ("VAX_REAL", 64, vax_d.concat(), values),
+            ("VAXG_REAL", 64, vax_g.concat(), values),
+            ("IEEE_REAL", 64, ieee_big, values),
+            ("PC_REAL", 64, ieee_little, values),
+        ];
+        for (kind, bits, samples, expected) in cases {
+            let body = format!("^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 2\r\n LINE_SAMPLES = 2\r\n SAMPLE_BITS = {bits}\r\n SAMPLE_TYPE = {kind}\r\nEND_OBJECT = IMAGE\r\n");
+            let path = dir.path().join("real.img");
+            std::fs::write(&path, attached(&body, 400, &samples)).unwrap();
+            let (_, _, raster) = read(&path).unwrap();
+            let read: Vec<f64> = raster.values.iter().map(|v| *v as f64).collect();
+            let expected: Vec<f64> = expected.iter().map(|v| *v as f32 as f64).collect();
+            assert_eq!(read, expected, "{kind} {bits}");
+        }
+        // Sign set with a zero exponent: the reserved operand.
+        assert!(SampleType::VaxF.decode(&[0, 0x80, 0, 0]).is_nan());
+        assert_eq!(SampleType::VaxF.decode(&[0, 0, 0, 0]), 0.0);
+        let complex = "^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 1\r\n LINE_SAMPLES = 1\r\n SAMPLE_BITS = 64\r\n SAMPLE_TYPE = IEEE_COMPLEX\r\nEND_OBJECT = IMAGE\r\n";
+        let path = dir.path().join("complex.img");
+        std::fs::write(&path, attached(complex, 400, &[0; 8])).unwrap();
+        let error = read(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("SAMPLE_TYPE IEEE_COMPLEX is not an image sample"),
             "{error}"
         );
     }

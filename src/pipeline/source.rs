@@ -5,12 +5,15 @@
 //! An IMG's samples become 8- or 16-bit image samples by one rule ([`SampleValues`] records
 //! it, so the physical values can be had back):
 //! - unsigned 8- or 16-bit samples are kept as they are stored (CTX and HiRISE DNs: their
-//!   `SCALING_FACTOR`/`OFFSET` are linear, so nothing is lost), no-data samples become 0;
+//!   `SCALING_FACTOR`/`OFFSET` are linear, so nothing is lost); no-data samples become one
+//!   marker that is itself no data (the first declared constant, else 0 or the type's
+//!   largest value when the valid range leaves it out), so a valid 0 stays valid. When no
+//!   such value exists, they are mapped as the next case;
 //! - anything else (signed, 32-bit, real: DTMs, I/F products) is scaled linearly from its
 //!   valid range (the label's `VALID_MINIMUM`/`VALID_MAXIMUM`, else the range a first pass
 //!   over the file finds) onto 1..=65535, and no data (constants, NaN, out of range) is 0.
 
-use crate::pds::img::{ImgError, ImgFile};
+use crate::pds::img::{ImageLayout, ImgError, ImgFile};
 use crate::pds::Label;
 use crate::raster::jp2::{is_jpeg2000, Jp2Rows};
 use crate::raster::rows::{ImageRows, PngRows, RowSource};
@@ -38,8 +41,8 @@ pub struct SampleValues {
 /// How an IMG's raw samples become image samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mapping {
-    /// Raw DNs kept, no data as 0.
-    Raw,
+    /// Raw DNs kept, no data as the marker (a value that is itself no data).
+    Raw { no_data: Option<f32> },
     /// Physical values from `low` in steps of `step` onto 1..=65535, no data as 0.
     Linear { low: f64, step: f64 },
 }
@@ -135,8 +138,8 @@ impl ImgRows {
         let valid = layout
             .valid_range
             .map(|(low, high)| (layout.scaled(low), layout.scaled(high)));
-        let mapping = if layout.unsigned_16() {
-            Mapping::Raw
+        let mapping = if let Some(no_data) = raw_marker(layout) {
+            Mapping::Raw { no_data }
         } else {
             let (low, high) = match valid {
                 Some((a, b)) => (a.min(b), a.max(b)),
@@ -156,12 +159,11 @@ impl ImgRows {
 
     fn values(&self) -> SampleValues {
         let layout = self.file.layout();
-        let has_no_data = !layout.no_data.is_empty() || layout.valid_range.is_some();
         match self.mapping {
-            Mapping::Raw => SampleValues {
+            Mapping::Raw { no_data } => SampleValues {
                 scale: layout.scaling_factor,
                 offset: layout.value_offset,
-                no_data: has_no_data.then_some(0.0),
+                no_data,
             },
             Mapping::Linear { low, step } => SampleValues {
                 scale: step,
@@ -170,6 +172,26 @@ impl ImgRows {
             },
         }
     }
+}
+
+/// For unsigned 8/16-bit samples kept as stored: the value no data is written as (`None`
+/// inside when the product has no no-data rule). `None` when no stored value can mark it
+/// without also being a valid sample.
+fn raw_marker(layout: &ImageLayout) -> Option<Option<f32>> {
+    if !layout.unsigned_16() {
+        return None;
+    }
+    if layout.no_data.is_empty() && layout.valid_range.is_none() {
+        return Some(None);
+    }
+    let largest = ((1u64 << layout.sample_bits()) - 1) as f64;
+    layout
+        .no_data
+        .iter()
+        .copied()
+        .chain([0.0, largest])
+        .find(|&v| v.fract() == 0.0 && (0.0..=largest).contains(&v) && layout.is_no_data(v))
+        .map(|v| Some(v as f32))
 }
 
 /// The smallest and largest physical value of the valid samples ((0, 0) when none is).
@@ -202,7 +224,7 @@ impl RowSource for ImgRows {
     }
     fn depth(&self) -> BitDepth {
         match (self.mapping, self.file.layout().sample_bits()) {
-            (Mapping::Raw, 8) => BitDepth::Eight,
+            (Mapping::Raw { .. }, 8) => BitDepth::Eight,
             _ => BitDepth::Sixteen,
         }
     }
@@ -214,8 +236,9 @@ impl RowSource for ImgRows {
                 self.next,
                 rows,
                 |layout, raw| match (mapping, layout.physical(raw)) {
-                    (_, None) => 0.0,
-                    (Mapping::Raw, Some(_)) => raw as f32,
+                    (Mapping::Raw { no_data }, None) => no_data.unwrap_or(0.0),
+                    (Mapping::Linear { .. }, None) => 0.0,
+                    (Mapping::Raw { .. }, Some(_)) => raw as f32,
                     (Mapping::Linear { low, step }, Some(value)) if step > 0.0 => {
                         (1.0 + ((value as f32 as f64 - low) / step).round()).clamp(1.0, 65535.0)
                             as f32
@@ -249,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn unsigned_dns_are_kept_with_their_scaling_recorded_and_no_data_as_zero() {
+    fn unsigned_dns_are_kept_with_their_scaling_recorded_and_no_data_as_its_constant() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("red.img");
         let dns: [u16; 6] = [0, 1, 1022, 1023, 500, 7];
@@ -264,13 +287,14 @@ mod tests {
         let (image, values) = open_image(&path).unwrap();
         assert_eq!((image.width, image.height, image.bands), (3, 2, 1));
         assert_eq!(image.depth, BitDepth::Sixteen);
-        assert_eq!(image.data, [0.0, 1.0, 1022.0, 0.0, 500.0, 7.0]);
+        // The 0 is a valid DN: only CORE_NULL's 1023 is no data, and it stays 1023.
+        assert_eq!(image.data, [0.0, 1.0, 1022.0, 1023.0, 500.0, 7.0]);
         assert_eq!(
             values,
             Some(SampleValues {
                 scale: 1.0e-4,
                 offset: 0.08,
-                no_data: Some(0.0)
+                no_data: Some(1023.0)
             })
         );
 
@@ -292,6 +316,60 @@ mod tests {
             None,
             "0 is a DN like any other here"
         );
+    }
+
+    /// No data is written as a value that is itself no data, never over a valid 0: NULL = 255
+    /// of 8-bit samples, 0 when only the valid range rules (HiRISE's VALID_MINIMUM = 1), the
+    /// type's largest value when the range leaves out the top, and a rescale when every
+    /// stored value is valid but for a constant the type cannot hold.
+    #[test]
+    fn no_data_of_unsigned_samples_never_takes_a_valid_value() {
+        let dir = tempfile::tempdir().unwrap();
+        // (the label's rule, the stored samples, the image samples, the no-data sample)
+        type Case<'a> = (&'a str, &'a [u8], [f32; 4], Option<f32>);
+        let cases: [Case; 3] = [
+            (
+                " NULL = 255\r\n",
+                &[0, 255, 7, 254],
+                [0.0, 255.0, 7.0, 254.0],
+                Some(255.0),
+            ),
+            (
+                " VALID_MINIMUM = 1\r\n VALID_MAXIMUM = 200\r\n",
+                &[0, 201, 7, 200],
+                [0.0, 0.0, 7.0, 200.0],
+                Some(0.0),
+            ),
+            (
+                " VALID_MINIMUM = 0\r\n VALID_MAXIMUM = 254\r\n",
+                &[0, 255, 7, 254],
+                [0.0, 255.0, 7.0, 254.0],
+                Some(255.0),
+            ),
+        ];
+        for (rule, samples, expected, marker) in cases {
+            let path = dir.path().join("u8.img");
+            write_img(
+                &path,
+                &format!(" LINES = 1\r\n LINE_SAMPLES = 4\r\n SAMPLE_BITS = 8\r\n{rule}"),
+                samples,
+            );
+            let (image, values) = open_image(&path).unwrap();
+            assert_eq!(image.data, expected, "{rule}");
+            assert_eq!(values.unwrap().no_data, marker, "{rule}");
+        }
+        // MISSING_CONSTANT = -1 cannot be stored in unsigned samples and 0..=65535 are all
+        // valid: the samples are rescaled (1..=65535), no data 0.
+        let path = dir.path().join("u16.img");
+        let samples: Vec<u8> = [0u16, 65535].iter().flat_map(|v| v.to_be_bytes()).collect();
+        write_img(
+            &path,
+            " LINES = 1\r\n LINE_SAMPLES = 2\r\n SAMPLE_BITS = 16\r\n MISSING_CONSTANT = -1\r\n",
+            &samples,
+        );
+        let (image, values) = open_image(&path).unwrap();
+        assert_eq!(image.data, [1.0, 65535.0]);
+        assert_eq!(values.unwrap().no_data, Some(0.0));
     }
 
     /// Elevations in metres (real samples) onto 1..=65535 from the range a first pass finds;
