@@ -20,6 +20,10 @@ pub enum XmlError {
 /// beyond the records made from the tree.
 pub enum Node<'a> {
     Text(Cow<'a, str>),
+    /// A JSON number, as written: kept apart from text so that readers of formats that
+    /// define a field as a number can refuse `"500"` (ODE, which quotes every value, reads
+    /// both through [`Node::scalar`]).
+    Number(Cow<'a, str>),
     Map(Vec<(Cow<'a, str>, Node<'a>)>),
     List(Vec<Node<'a>>),
 }
@@ -29,10 +33,19 @@ impl<'a> Node<'a> {
         matches!(self, Node::Text(t) if t == NULL)
     }
 
-    /// "a string", "an object" or "a list", for messages.
+    /// The text of a string or a number.
+    pub fn scalar(&self) -> Option<&str> {
+        match self {
+            Node::Text(text) | Node::Number(text) => Some(text),
+            Node::Map(_) | Node::List(_) => None,
+        }
+    }
+
+    /// "a string", "a number", "an object" or "a list", for messages.
     pub fn describe(&self) -> &'static str {
         match self {
             Node::Text(_) => "a string",
+            Node::Number(_) => "a number",
             Node::Map(_) => "an object",
             Node::List(_) => "a list",
         }
@@ -69,7 +82,7 @@ impl<'a> Node<'a> {
     /// Text for people: strings as they are, anything nested as compact JSON.
     pub fn to_text(&self) -> String {
         match self {
-            Node::Text(text) => text.to_string(),
+            Node::Text(text) | Node::Number(text) => text.to_string(),
             other => other.to_json().to_string(),
         }
     }
@@ -77,6 +90,9 @@ impl<'a> Node<'a> {
     fn to_json(&self) -> serde_json::Value {
         match self {
             Node::Text(text) => serde_json::Value::String(text.to_string()),
+            Node::Number(text) => text
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| serde_json::Value::String(text.to_string()), Into::into),
             Node::List(items) => items.iter().map(Node::to_json).collect(),
             Node::Map(entries) => entries
                 .iter()
@@ -87,8 +103,9 @@ impl<'a> Node<'a> {
     }
 }
 
-/// JSON is read straight into a [`Node`] (no intermediate `serde_json::Value`): numbers and
-/// booleans become text (as ODE writes every value), and nulls are dropped like absent keys.
+/// JSON is read straight into a [`Node`] (no intermediate `serde_json::Value`): numbers keep
+/// their digits as [`Node::Number`], booleans become text, and nulls are dropped like absent
+/// keys.
 impl<'de> serde::Deserialize<'de> for Node<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(NodeVisitor)
@@ -124,15 +141,15 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Node<'de>, E> {
-        Ok(Node::Text(Cow::Owned(v.to_string())))
+        Ok(Node::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Node<'de>, E> {
-        Ok(Node::Text(Cow::Owned(v.to_string())))
+        Ok(Node::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
-        Ok(Node::Text(Cow::Owned(v.to_string())))
+        Ok(Node::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_unit<E>(self) -> Result<Node<'de>, E> {

@@ -240,7 +240,34 @@ fn every_annotation_fixture_parses() {
     let coco = coco::read("c", &read("coco/labelme2coco_annotations.json")).unwrap();
     assert_eq!(coco.len(), 3);
     assert_eq!(coco.iter().map(|i| i.objects.len()).sum::<usize>(), 16);
+    assert_eq!(
+        coco.iter().map(|i| i.instances().len()).sum::<usize>(),
+        12,
+        "16 polygons, 12 annotations: one object each"
+    );
     assert_eq!(coco[0].image, "JPEGImages/2011_000003.jpg");
+    // Every object's box is its annotation's bbox, as written (here: integers).
+    let text = read("coco/labelme2coco_annotations.json");
+    let truth: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let boxes: Vec<[f64; 4]> = truth["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let b: Vec<f64> = serde_json::from_value(a["bbox"].clone()).unwrap();
+            [b[0], b[1], b[0] + b[2], b[1] + b[3]]
+        })
+        .collect();
+    let ours: Vec<[f64; 4]> = coco
+        .iter()
+        .flat_map(|i| {
+            i.instances()
+                .into_iter()
+                .map(|o| o.bbox())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ours, boxes);
 
     let craters = craters::read("k", &read("craters-csv/craterpy_mars_craters_km.csv")).unwrap();
     assert_eq!(craters.len(), 352);

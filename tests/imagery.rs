@@ -367,14 +367,14 @@ fn labels_follow_the_image_through_crop_translate_scale_turn_and_flip() {
         serde_json::json!([[10.0, 10.0], [30.0, 20.0]])
     );
 
-    // 30 px right: the box moves, the triangle's right half leaves the canvas and is clipped
+    // 20 px right: the box moves, the triangle's right half leaves the canvas and is clipped
     // to its far edge (x = the width, as labelling tools allow).
-    let (report, written) = run(&["translate", "--dx", "30", "--dy", "0"], "moved.png");
+    let (report, written) = run(&["translate", "--dx", "20", "--dy", "0"], "moved.png");
     assert_eq!(report["labels"]["objects"], 2);
     assert_eq!(report["labels"]["clipped"], 1);
     assert_eq!(
         points(&written, 0),
-        serde_json::json!([[50.0, 20.0], [70.0, 30.0]])
+        serde_json::json!([[40.0, 20.0], [60.0, 30.0]])
     );
     let xs: Vec<f64> = points(&written, 1)
         .as_array()
@@ -402,18 +402,18 @@ fn labels_follow_the_image_through_crop_translate_scale_turn_and_flip() {
         serde_json::json!([[35.0, 25.0], [45.0, 25.0], [40.0, 33.0]])
     );
 
-    // A clockwise quarter turn of the 100 x 70 image sends (x, y) to (69 - y, x); a mirror
-    // sends x to 99 - x.
+    // A clockwise quarter turn of the 100 x 70 image sends the point (x, y) to (70 - y, x); a
+    // mirror sends x to 100 - x (pixel i to pixel 99 - i).
     let (_, written) = run(&["rot90", "--quarters", "1"], "turned.png");
     assert_eq!(written["imageWidth"], 70);
     assert_eq!(
         points(&written, 0),
-        serde_json::json!([[39.0, 20.0], [49.0, 40.0]])
+        serde_json::json!([[40.0, 20.0], [50.0, 40.0]])
     );
     let (_, written) = run(&["flip", "--horizontal"], "mirrored.png");
     assert_eq!(
         points(&written, 0),
-        serde_json::json!([[59.0, 20.0], [79.0, 30.0]])
+        serde_json::json!([[60.0, 20.0], [80.0, 30.0]])
     );
 
     // Labels without a place to go are refused before anything is written.
@@ -453,14 +453,16 @@ fn crater_list(path: &Path) -> Vec<[f64; 3]> {
 fn labels_follow_prep_rotate_and_align_onto_the_pixels_they_mark() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    // Two bright discs on a dark 100 x 70 image, labelled as craters.
+    // Two bright discs on a dark 100 x 70 image, labelled as craters (positions on the image:
+    // pixel (x, y) has its centre at (x + 0.5, y + 0.5)).
     let mut image = Image::new(100, 70, 1, BitDepth::Eight);
     let discs = [(30.0, 20.0, 5.0), (70.0, 50.0, 4.0)];
+    let centre = |i: u32| i as f64 + 0.5;
     for y in 0..70 {
         for x in 0..100 {
             let lit = discs
                 .iter()
-                .any(|(cx, cy, r)| (x as f64 - cx).hypot(y as f64 - cy) <= *r);
+                .any(|(cx, cy, r)| (centre(x) - cx).hypot(centre(y) - cy) <= *r);
             image.set(x, y, 0, if lit { 240.0 } else { 20.0 });
         }
     }
@@ -492,8 +494,9 @@ fn labels_follow_prep_rotate_and_align_onto_the_pixels_they_mark() {
             for py in 0..turned.height {
                 for px in 0..turned.width {
                     let v = turned.get(px, py, 0) as f64 - 20.0;
-                    if (px as f64 - x).hypot(py as f64 - y) <= r + 3.0 && v > 0.0 {
-                        (sum, sx, sy) = (sum + v, sx + v * px as f64, sy + v * py as f64);
+                    let (px, py) = (centre(px), centre(py));
+                    if (px - x).hypot(py - y) <= r + 3.0 && v > 0.0 {
+                        (sum, sx, sy) = (sum + v, sx + v * px, sy + v * py);
                     }
                 }
             }

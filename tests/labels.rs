@@ -142,8 +142,11 @@ fn via_polygons_and_circles_rasterise_to_class_masks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("1 shape(s) reached outside their image and were clipped"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("object 4 (spider) at (45, -5)-(45, -5) lies outside the 48 x 40 image"),
+        "{stdout}"
+    );
     let mask = image::open(out_dir.join("tile.png")).unwrap();
     assert_eq!(mask.dimensions(), (48, 40));
     let mask = mask.into_luma8();
@@ -155,8 +158,7 @@ fn via_polygons_and_circles_rasterise_to_class_masks() {
     );
     assert_eq!(count(1), 29, "a radius-3 circle covers 29 pixel centres");
     assert_eq!(count(8), 100, "the technosignature square, given by id");
-    assert_eq!(count(7), 1, "the point, clipped to the top row");
-    assert_eq!(mask.get_pixel(45, 0).0[0], 7);
+    assert_eq!(count(7), 0, "the point above the image, dropped");
     let instances = image::open(out_dir.join("tile.instances.png"))
         .unwrap()
         .into_luma16();
@@ -279,4 +281,166 @@ fn masks_trace_back_into_polygons_that_paint_the_same_pixels() {
         253,
         "a radius-9 circle: 253 pixel centres"
     );
+}
+
+/// A COCO file as areo reads it: one annotation is one object (its polygons together, its
+/// `bbox` its box, to the hundredth of a pixel), a box wholly outside the image is dropped and
+/// named, and every box format writes exactly the corners it was given.
+#[test]
+fn coco_objects_convert_whole_and_exact_and_outside_boxes_are_dropped_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let coco = dir.path().join("c.json");
+    std::fs::write(
+        &coco,
+        r#"{"images":[{"id":3,"file_name":"a.jpg","width":100,"height":50}],
+        "categories":[{"id":7,"name":"crater"}],
+        "annotations":[
+          {"id":11,"image_id":3,"category_id":7,"iscrowd":0,"bbox":[10.5,20.25,30.7,20.9],
+           "segmentation":[[12,22,40,22,40,30],[15,35,41,35,41,41]]},
+          {"id":12,"image_id":3,"category_id":7,"iscrowd":0,"bbox":[0,0,10,10],"segmentation":[]},
+          {"id":13,"image_id":3,"category_id":7,"iscrowd":0,"bbox":[-20,5,10,3]}]}"#,
+    )
+    .unwrap();
+    let convert = |to: &str, out: &Path| {
+        let output = areo(&[
+            "labels",
+            "convert",
+            "--from",
+            "coco",
+            "--to",
+            to,
+            coco.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let yolo = dir.path().join("yolo");
+    let report = convert("yolo", &yolo);
+    assert!(
+        report.contains("1 image(s), 3 object(s)"),
+        "one object per annotation: {report}"
+    );
+    assert!(
+        report.contains("dropped ")
+            && report.contains("c.json: a.jpg: object 4 (crater) at (-20, 5)-(-10, 8) lies outside the 100 x 50 image"),
+        "{report}"
+    );
+    // (10.5 + 41.2) / 2 / 100, (20.25 + 41.15) / 2 / 50, 30.7 / 100, 20.9 / 50; the second box's
+    // corners stay on the image's corner.
+    assert_eq!(
+        std::fs::read_to_string(yolo.join("a.txt")).unwrap(),
+        "7 0.258500 0.614000 0.307000 0.418000\n7 0.050000 0.100000 0.100000 0.200000\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(yolo.join("classes.txt")).unwrap(),
+        "\n\n\n\n\n\n\ncrater\n",
+        "the COCO category keeps its id"
+    );
+
+    let voc = dir.path().join("voc");
+    convert("voc", &voc);
+    let text = std::fs::read_to_string(voc.join("a.xml")).unwrap();
+    assert!(
+        text.contains("<xmin>10.5</xmin>\n\t\t\t<ymin>20.25</ymin>\n\t\t\t<xmax>41.2</xmax>\n\t\t\t<ymax>41.15</ymax>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<xmin>0</xmin>\n\t\t\t<ymin>0</ymin>\n\t\t\t<xmax>10</xmax>"),
+        "{text}"
+    );
+    let back = areo::labels::voc::read("a.xml", &text).unwrap();
+    assert_eq!(back.objects.len(), 2);
+
+    let again = dir.path().join("coco");
+    convert("coco", &again);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("annotations.json")).unwrap())
+            .unwrap();
+    let annotations = written["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 2);
+    assert_eq!(
+        (annotations[0]["id"].as_u64(), annotations[1]["id"].as_u64()),
+        (Some(1), Some(2)),
+        "ids count from 1"
+    );
+    assert_eq!(written["images"][0]["id"], 1);
+    assert_eq!(annotations[0]["category_id"], 7);
+    assert_eq!(
+        annotations[0]["bbox"],
+        serde_json::json!([10.5, 20.25, 30.7, 20.9])
+    );
+    assert_eq!(
+        annotations[0]["segmentation"],
+        serde_json::json!([[12, 22, 40, 22, 40, 30], [15, 35, 41, 35, 41, 41]])
+    );
+    assert_eq!(
+        written["categories"],
+        serde_json::json!([{"id": 7, "name": "crater", "supercategory": ""}])
+    );
+}
+
+/// Boxes with negative sizes and numbers written as strings are errors naming the file and
+/// the entry, never mirrored or read; when no file converts, nothing is written.
+#[test]
+fn bad_boxes_are_refused_by_name_and_a_batch_that_converts_nothing_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |from: &str, file: &Path, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "labels",
+            "convert",
+            "--from",
+            from,
+            "--to",
+            "coco",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = areo(&args);
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let cases = [
+        (
+            "c.json",
+            r#"{"images":[{"id":1,"file_name":"a.jpg","width":"500","height":50}]}"#,
+            "c.json: image 1: width: expected a number, found the string \"500\"",
+        ),
+        (
+            "d.json",
+            r#"{"images":[{"id":1,"file_name":"a.jpg","width":100,"height":50}],"categories":[{"id":1,"name":"crater"}],
+               "annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[50,10,-20,5]}]}"#,
+            "d.json: annotation 1: bbox width is -20: a box cannot have a negative size",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let stderr = run("coco", &file, &[], &out);
+        assert!(stderr.contains(expected), "{stderr}");
+        let written: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(written.is_empty(), "{name}: wrote {written:?}");
+    }
+    let yolo = dir.path().join("y");
+    std::fs::create_dir(&yolo).unwrap();
+    std::fs::write(yolo.join("a.txt"), "0 0.5 0.5 -0.1 0.2\n").unwrap();
+    std::fs::write(yolo.join("classes.txt"), "crater\n").unwrap();
+    let out = dir.path().join("out-yolo");
+    let stderr = run("yolo", &yolo, &["--size", "100x50"], &out);
+    assert!(
+        stderr.contains("a.txt: line 1: width is -0.1: a box cannot have a negative size"),
+        "{stderr}"
+    );
+    assert!(!out.join("classes.txt").exists() && !out.join("annotations.json").exists());
 }

@@ -385,11 +385,14 @@ fn print_labels(labels: &serde_json::Value) {
 /// How `Image::transformed(t, ..)` moves points of `image` onto `onto`'s canvas: centre onto
 /// centre, turned and scaled by `t`, then shifted.
 fn warp_of(t: &Similarity, image: &Image, onto: &Image) -> Warp {
-    let [cx, cy] = centre(onto.width, onto.height);
+    // Labels measure from the image's corner; pixel centres, which `centre` counts in, sit
+    // half a pixel in from it.
+    let on_image = |[x, y]: [f64; 2]| [x + 0.5, y + 0.5];
+    let [cx, cy] = on_image(centre(onto.width, onto.height));
     Warp {
         degrees: t.rotation,
         scale: t.scale,
-        from: centre(image.width, image.height),
+        from: on_image(centre(image.width, image.height)),
         to: [cx + t.dx, cy + t.dy],
     }
 }

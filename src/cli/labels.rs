@@ -178,6 +178,9 @@ fn report(summary: &Summary, added: &[String], json: bool) -> ExitCode {
                 summary.shapes_clipped
             );
         }
+        for outside in &summary.shapes_outside {
+            println!("dropped {outside}");
+        }
         for (why, count) in &summary.shapes_skipped {
             println!("skipped {count} shape(s): {why}");
         }

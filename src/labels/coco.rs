@@ -1,5 +1,10 @@
 //! COCO instances: polygons, RLE masks (plain counts and the compressed string form) and
 //! `[x, y, w, h]` boxes, with their categories.
+//!
+//! One annotation is one object: the polygons of a multi-part segmentation become parts of
+//! one instance (objects sharing the annotation's id as their group), and the annotation's
+//! `bbox` is its box. Coordinates are COCO's own (continuous pixels from the image's corner),
+//! which is areo's, so nothing is shifted either way.
 
 use super::{
     invalid, parse_json, ClassMap, ImageLabels, ImageSize, LabelError, Mask, Object, Shape,
@@ -8,41 +13,73 @@ use crate::tree::Node;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// Reads a COCO instances file into one [`ImageLabels`] per image (images without
-/// annotations included). A multi-part segmentation becomes one object per part, sharing the
-/// annotation's id as their group.
-pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
-    let root = parse_json(text)?;
-    let list = |key: &str| -> Result<Vec<&Node>, LabelError> {
-        match root.get(key) {
-            Some(Node::List(items)) => Ok(items.iter().collect()),
-            None => Ok(Vec::new()),
-            Some(other) => Err(invalid(
-                source,
-                format!("{key}: expected a list, found {}", other.describe()),
-            )),
-        }
-    };
-    let id_of = |context: &str, node: &Node, key: &str| -> Result<i64, LabelError> {
-        let value = super::number(context, key, node.get(key))?;
-        Ok(value as i64)
-    };
-    let mut categories = HashMap::new();
-    for (i, category) in list("categories")?.into_iter().enumerate() {
+/// Category ids above this are refused: a class map holds every id up to the largest.
+const LARGEST_CATEGORY_ID: i64 = 65_535;
+
+fn list<'n, 'a>(
+    source: &str,
+    root: &'n Node<'a>,
+    key: &str,
+) -> Result<Vec<&'n Node<'a>>, LabelError> {
+    match root.get(key) {
+        Some(Node::List(items)) => Ok(items.iter().collect()),
+        None => Ok(Vec::new()),
+        Some(other) => Err(invalid(
+            source,
+            format!("{key}: expected a list, found {}", other.describe()),
+        )),
+    }
+}
+
+/// A COCO file's categories, by id.
+fn read_categories(source: &str, root: &Node) -> Result<Vec<(i64, String)>, LabelError> {
+    let mut categories = Vec::new();
+    for (i, category) in list(source, root, "categories")?.into_iter().enumerate() {
         let context = format!("{source}: category {}", i + 1);
         let name = super::text(category.get("name"))
             .ok_or_else(|| invalid(&context, "name is missing"))?;
-        categories.insert(id_of(&context, category, "id")?, name.to_string());
+        let id = super::whole(&context, "id", category.get("id"))?;
+        if !(0..=LARGEST_CATEGORY_ID).contains(&id) {
+            return Err(invalid(
+                &context,
+                format!("id {id} is not between 0 and {LARGEST_CATEGORY_ID}"),
+            ));
+        }
+        if categories.iter().any(|(other, _)| *other == id) {
+            return Err(invalid(&context, format!("id {id} is given twice")));
+        }
+        categories.push((id, name.to_string()));
     }
+    Ok(categories)
+}
+
+/// The class map a COCO file's categories make: each category under its own id.
+pub fn class_map(source: &str, text: &str) -> Result<ClassMap, LabelError> {
+    let root = parse_json(text)?;
+    let lines: String = read_categories(source, &root)?
+        .into_iter()
+        .map(|(id, name)| format!("{id},{name}\n"))
+        .collect();
+    ClassMap::parse(source, &lines)
+}
+
+/// Reads a COCO instances file into one [`ImageLabels`] per image (images without
+/// annotations included).
+pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
+    let root = parse_json(text)?;
+    let categories: HashMap<i64, String> = read_categories(source, &root)?.into_iter().collect();
     let mut images = Vec::new();
     let mut by_id = HashMap::new();
-    for (i, image) in list("images")?.into_iter().enumerate() {
+    for (i, image) in list(source, &root, "images")?.into_iter().enumerate() {
         let context = format!("{source}: image {}", i + 1);
         let name = super::text(image.get("file_name"))
             .ok_or_else(|| invalid(&context, "file_name is missing"))?;
-        let width = super::number(&context, "width", image.get("width"))? as u32;
-        let height = super::number(&context, "height", image.get("height"))? as u32;
-        by_id.insert(id_of(&context, image, "id")?, images.len());
+        let width = super::side(&context, "width", image.get("width"))?;
+        let height = super::side(&context, "height", image.get("height"))?;
+        let id = super::whole(&context, "id", image.get("id"))?;
+        if by_id.insert(id, images.len()).is_some() {
+            return Err(invalid(&context, format!("id {id} is given twice")));
+        }
         images.push(ImageLabels::new(
             name,
             Some(ImageSize {
@@ -52,26 +89,43 @@ pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
             }),
         ));
     }
-    for (i, annotation) in list("annotations")?.into_iter().enumerate() {
+    for (i, annotation) in list(source, &root, "annotations")?.into_iter().enumerate() {
         let context = format!("{source}: annotation {}", i + 1);
-        let image_id = id_of(&context, annotation, "image_id")?;
+        let image_id = super::whole(&context, "image_id", annotation.get("image_id"))?;
         let index = *by_id.get(&image_id).ok_or_else(|| {
             invalid(
                 &context,
                 format!("image_id {image_id} is not among the images"),
             )
         })?;
-        let category = id_of(&context, annotation, "category_id")?;
+        let category = super::whole(&context, "category_id", annotation.get("category_id"))?;
         let class = categories.get(&category).cloned().ok_or_else(|| {
             invalid(
                 &context,
                 format!("category_id {category} is not among the categories"),
             )
         })?;
-        let group = annotation
-            .get("id")
-            .map(|_| id_of(&context, annotation, "id"))
-            .transpose()?;
+        // Parts of one annotation share its id; an annotation without one (not valid COCO,
+        // but seen) still keeps its parts together under a group no id can take.
+        let group = match annotation.get("id") {
+            Some(_) => super::whole(&context, "id", annotation.get("id"))?,
+            None => -(i as i64) - 1,
+        };
+        let bbox = match annotation.get("bbox") {
+            Some(node) => {
+                let numbers = super::numbers(&context, "bbox", Some(node))?;
+                let [x, y, w, h] = numbers[..] else {
+                    return Err(invalid(
+                        &context,
+                        format!("bbox has {} numbers, expected 4", numbers.len()),
+                    ));
+                };
+                super::box_extent(&context, "bbox width", w)?;
+                super::box_extent(&context, "bbox height", h)?;
+                Some([x, y, x + w, y + h])
+            }
+            None => None,
+        };
         let size = images[index].size.expect("COCO images carry their size");
         let shapes = match annotation.get("segmentation") {
             Some(Node::List(parts)) if !parts.is_empty() => parts
@@ -87,17 +141,22 @@ pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
                 .collect::<Result<Vec<_>, _>>()?,
             Some(rle @ Node::Map(_)) => vec![Shape::Mask(decode_rle(&context, rle, size)?)],
             _ => {
-                let bbox = super::numbers(&context, "bbox", annotation.get("bbox"))?;
-                let [x, y, w, h] = bbox[..] else {
-                    return Err(invalid(&context, format!("bbox has {} numbers, expected 4", bbox.len())));
-                };
-                vec![Shape::Rect { x0: x, y0: y, x1: x + w, y1: y + h }]
+                let [x0, y0, x1, y1] = bbox.ok_or_else(|| {
+                    invalid(&context, "neither a segmentation nor a bbox")
+                })?;
+                vec![Shape::Rect { x0, y0, x1, y1 }]
             }
         };
-        let crowd = super::text(annotation.get("iscrowd")).is_some_and(|c| c == "1");
+        let crowd = match annotation.get("iscrowd") {
+            Some(node) => super::whole(&context, "iscrowd", Some(node))? != 0,
+            None => false,
+        };
         for shape in shapes {
             let mut object = Object::new(class.clone(), shape);
-            object.group = group;
+            object.group = Some(group);
+            if !matches!(object.shape, Shape::Rect { .. }) {
+                object.recorded_box = bbox;
+            }
             if crowd {
                 object.attributes.insert("iscrowd".into(), "1".into());
             }
@@ -110,22 +169,44 @@ pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
 /// RLE counts, column-major as COCO stores them, from a list or pycocotools' string form.
 fn decode_rle(context: &str, rle: &Node, size: ImageSize) -> Result<Mask, LabelError> {
     let counts: Vec<u64> = match rle.get("counts") {
-        Some(Node::Text(text)) => decode_counts_string(text),
-        Some(list @ Node::List(_)) => super::numbers(context, "counts", Some(list))?
-            .into_iter()
-            .map(|c| c as u64)
-            .collect(),
+        Some(Node::Text(text)) => decode_counts_string(text).ok_or_else(|| {
+            invalid(
+                context,
+                "segmentation.counts is not pycocotools' compressed form (a run is negative or too long)",
+            )
+        })?,
+        Some(Node::List(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let count = super::whole(context, &format!("counts[{i}]"), Some(item))?;
+                u64::try_from(count).map_err(|_| {
+                    invalid(context, format!("counts[{i}] is {count}: a run cannot be negative"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
         _ => return Err(invalid(context, "segmentation.counts is missing")),
     };
+    if let Some(declared) = rle.get("size") {
+        let declared = super::numbers(context, "segmentation.size", Some(declared))?;
+        if declared[..] != [size.height as f64, size.width as f64] {
+            return Err(invalid(
+                context,
+                format!(
+                    "segmentation.size is {declared:?}, the image is [{}, {}] (height, width)",
+                    size.height, size.width
+                ),
+            ));
+        }
+    }
     let (width, height) = (size.width as usize, size.height as usize);
-    let total: u64 = counts.iter().sum();
-    if total != (width * height) as u64 {
+    let pixels = width as u64 * height as u64;
+    let total = counts.iter().try_fold(0u64, |sum, c| sum.checked_add(*c));
+    if total != Some(pixels) {
+        let covered = total.map_or("more than 2^64".to_string(), |t| t.to_string());
         return Err(invalid(
             context,
-            format!(
-                "RLE covers {total} pixels, the image has {}",
-                width * height
-            ),
+            format!("RLE covers {covered} pixels, the image has {pixels}"),
         ));
     }
     let mut bits = vec![false; width * height];
@@ -149,13 +230,17 @@ fn decode_rle(context: &str, rle: &Node, size: ImageSize) -> Result<Mask, LabelE
 
 /// pycocotools' compressed counts: 5-bit groups with a continuation bit, offset by 48, each
 /// count after the second stored as a difference from the count two before.
-fn decode_counts_string(text: &str) -> Vec<u64> {
+fn decode_counts_string(text: &str) -> Option<Vec<u64>> {
     let bytes = text.as_bytes();
     let mut counts: Vec<i64> = Vec::new();
     let mut p = 0;
     while p < bytes.len() {
         let (mut x, mut k, mut more) = (0i64, 0, true);
         while more && p < bytes.len() {
+            // Twelve 5-bit groups already fill 60 bits: no count of a real mask needs more.
+            if k == 12 {
+                return None;
+            }
             let c = bytes[p] as i64 - 48;
             x |= (c & 0x1f) << (5 * k);
             more = c & 0x20 != 0;
@@ -166,11 +251,11 @@ fn decode_counts_string(text: &str) -> Vec<u64> {
             }
         }
         if counts.len() > 2 {
-            x += counts[counts.len() - 2];
+            x = x.checked_add(counts[counts.len() - 2])?;
         }
         counts.push(x);
     }
-    counts.into_iter().map(|c| c.max(0) as u64).collect()
+    counts.into_iter().map(|c| u64::try_from(c).ok()).collect()
 }
 
 fn encode_rle(mask: &Mask, size: ImageSize) -> Vec<u64> {
@@ -211,52 +296,89 @@ fn polygon_area(points: &[[f64; 2]]) -> f64 {
         / 2.0
 }
 
-/// Writes one COCO instances file for `images`. Category ids are the class map's ids; area
-/// shapes become polygons, masks RLE; lines and points are skipped and counted.
+/// The pixels of every part, as one mask over the image (an instance with a mask part is
+/// written as one RLE).
+fn union_mask(parts: &[&Object], size: ImageSize) -> Mask {
+    let mut raster = super::rasterize::Raster::<bool>::new(size.width, size.height);
+    for part in parts {
+        raster.paint(&part.shape, true);
+    }
+    Mask {
+        x: 0,
+        y: 0,
+        width: size.width,
+        height: size.height,
+        bits: raster.pixels,
+    }
+}
+
+/// Writes one COCO instances file for `images`, an annotation per instance (the parts of a
+/// multi-part object together, its recorded box kept). Image and annotation ids count from
+/// 1 (pycocotools takes an annotation id of 0 for "unmatched"); category ids are the class
+/// map's, which keeps a COCO file's own ids. Area shapes become polygons, an instance with a
+/// mask part one RLE; lines and points are skipped and counted.
 pub fn write(images: &[ImageLabels], classes: &ClassMap) -> Result<(String, usize), LabelError> {
     let mut annotations = Vec::new();
     let mut image_entries = Vec::new();
     let mut skipped = 0;
-    for (image_id, labels) in images.iter().enumerate() {
+    for (index, labels) in images.iter().enumerate() {
+        let image_id = index + 1;
         let size = labels.size.ok_or_else(|| LabelError::NoSize {
             context: labels.image.clone(),
             why: "COCO records it",
         })?;
         image_entries.push(json!({"id": image_id, "file_name": labels.image, "width": size.width, "height": size.height}));
-        for (index, object) in labels.objects.iter().enumerate() {
+        for (number, instance) in labels.instances().into_iter().enumerate() {
             let category =
                 classes
-                    .resolve(&object.class)
+                    .resolve(instance.class)
                     .ok_or_else(|| LabelError::UnknownClass {
-                        context: format!("{}: object {}", labels.image, index + 1),
-                        class: object.class.clone(),
+                        context: format!("{}: object {}", labels.image, number + 1),
+                        class: instance.class.to_string(),
                     })?;
-            let (segmentation, area) = match (&object.shape, object.shape.to_polygon()) {
-                (Shape::Mask(mask), _) => {
-                    let area = mask.bits.iter().filter(|b| **b).count() as f64;
-                    (
-                        json!({"counts": encode_rle(mask, size), "size": [size.height, size.width]}),
-                        area,
-                    )
-                }
-                (_, Some(points)) => {
-                    let flat: Vec<f64> = points.iter().flat_map(|p| [p[0], p[1]]).collect();
-                    (json!([flat]), polygon_area(&points))
-                }
-                (_, None) => {
-                    skipped += 1;
-                    continue;
-                }
+            let areas: Vec<&Object> = instance
+                .parts
+                .iter()
+                .copied()
+                .filter(|part| {
+                    matches!(part.shape, Shape::Mask(_)) || part.shape.to_polygon().is_some()
+                })
+                .collect();
+            skipped += instance.parts.len() - areas.len();
+            if areas.is_empty() {
+                continue;
+            }
+            let (segmentation, area) = if areas.iter().any(|p| matches!(p.shape, Shape::Mask(_))) {
+                let mask = union_mask(&areas, size);
+                let area = mask.bits.iter().filter(|b| **b).count() as f64;
+                (
+                    json!({"counts": encode_rle(&mask, size), "size": [size.height, size.width]}),
+                    area,
+                )
+            } else {
+                let polygons: Vec<Vec<[f64; 2]>> =
+                    areas.iter().filter_map(|p| p.shape.to_polygon()).collect();
+                let flat: Vec<Vec<Value>> = polygons
+                    .iter()
+                    .map(|points| {
+                        points
+                            .iter()
+                            .flat_map(|p| p.map(super::json_coordinate))
+                            .collect()
+                    })
+                    .collect();
+                (json!(flat), polygons.iter().map(|p| polygon_area(p)).sum())
             };
-            let [x0, y0, x1, y1] = object.shape.bbox();
+            let [x0, y0, x1, y1] = instance.bbox();
+            let bbox = [x0, y0, x1 - x0, y1 - y0].map(super::json_coordinate);
             annotations.push(json!({
-                "id": annotations.len(),
+                "id": annotations.len() + 1,
                 "image_id": image_id,
                 "category_id": category,
                 "segmentation": segmentation,
-                "area": area,
-                "bbox": [x0, y0, x1 - x0, y1 - y0],
-                "iscrowd": 0,
+                "area": super::json_coordinate(area),
+                "bbox": bbox,
+                "iscrowd": u8::from(instance.crowd()),
             }));
         }
     }
@@ -295,6 +417,15 @@ mod tests {
         let objects = &images[0].objects;
         assert_eq!(objects.len(), 4);
         assert_eq!((objects[0].group, objects[1].group), (Some(1), Some(1)));
+        let instances = images[0].instances();
+        assert_eq!(instances.len(), 3, "one object per annotation");
+        assert_eq!(instances[0].parts.len(), 2);
+        assert_eq!(
+            instances[0].bbox(),
+            [0.0, 0.0, 3.0, 2.0],
+            "the annotation's bbox"
+        );
+        assert!(instances[2].crowd());
         assert_eq!(
             objects[2].shape,
             Shape::Rect {
@@ -323,15 +454,81 @@ mod tests {
     }
 
     #[test]
+    fn a_masks_box_covers_its_last_pixel_as_pycocotools_counts_it() {
+        let mask = Mask {
+            x: 417,
+            y: 305,
+            width: 100,
+            height: 100,
+            bits: vec![true; 100 * 100],
+        };
+        let mut labels = ImageLabels::new("m.jpg", Some(size(600, 500)));
+        labels
+            .objects
+            .push(Object::new("crater", Shape::Mask(mask)));
+        let (text, _) = write(std::slice::from_ref(&labels), &ClassMap::mars()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["annotations"][0]["bbox"], json!([417, 305, 100, 100]));
+        assert_eq!(value["annotations"][0]["area"], 10000.0);
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_with_the_entry_named() {
+        let file = |images: &str, annotations: &str| {
+            format!(
+                r#"{{"images":{images},"categories":[{{"id":1,"name":"crater"}}],"annotations":{annotations}}}"#
+            )
+        };
+        let image = r#"[{"id":1,"file_name":"a.jpg","width":4,"height":3}]"#;
+        let err = |text: String| read("h.json", &text).unwrap_err().to_string();
+        assert_eq!(
+            err(file(
+                r#"[{"id":1,"file_name":"a.jpg","width":-4,"height":3}]"#,
+                "[]"
+            )),
+            "h.json: image 1: width: expected a size of at least 1 pixel, found -4"
+        );
+        assert_eq!(
+            err(file(
+                r#"[{"id":1.5,"file_name":"a.jpg","width":4,"height":3}]"#,
+                "[]"
+            )),
+            "h.json: image 1: id: expected a whole number, found 1.5"
+        );
+        assert_eq!(
+            err(file(
+                image,
+                r#"[{"id":1,"image_id":1,"category_id":1,"bbox":[0,0,1,"2"]}]"#
+            )),
+            "h.json: annotation 1: bbox[3]: expected a number, found the string \"2\""
+        );
+        assert_eq!(
+            err(file(
+                image,
+                r#"[{"id":1,"image_id":1,"category_id":1,"segmentation":{"counts":[9007199254740992,1],"size":[3,4]}}]"#
+            )),
+            "h.json: annotation 1: RLE covers 9007199254740993 pixels, the image has 12"
+        );
+        assert_eq!(
+            err(file(image, r#"[{"id":1,"image_id":1,"category_id":1,"segmentation":{"counts":"oooooooooooooooooooooo","size":[3,4]}}]"#)),
+            "h.json: annotation 1: segmentation.counts is not pycocotools' compressed form (a run is negative or too long)"
+        );
+        assert_eq!(
+            err(file(image, r#"[{"id":1,"image_id":1,"category_id":1,"segmentation":{"counts":[12],"size":[4,3]}}]"#)),
+            "h.json: annotation 1: segmentation.size is [4.0, 3.0], the image is [3, 4] (height, width)"
+        );
+    }
+
+    #[test]
     fn compressed_counts_decode_as_pycocotools_does() {
         // Small counts are one character each: the count plus 48.
-        assert_eq!(decode_counts_string("426"), vec![4, 2, 6]);
+        assert_eq!(decode_counts_string("426"), Some(vec![4, 2, 6]));
         // 100 = 4 + 3 * 32: the low group with the continuation bit (4 + 32 + 48 = 'T'),
         // then 3 + 48 = '3'.
-        assert_eq!(decode_counts_string("T3"), vec![100]);
+        assert_eq!(decode_counts_string("T3"), Some(vec![100]));
         // From the fourth count on, each is stored as a difference from the count two before:
         // [5, 1, 5, 2] is written 5, 1, 5, then 2 - 1 = 1.
-        assert_eq!(decode_counts_string("5151"), vec![5, 1, 5, 2]);
+        assert_eq!(decode_counts_string("5151"), Some(vec![5, 1, 5, 2]));
     }
 
     #[test]

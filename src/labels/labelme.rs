@@ -13,8 +13,13 @@ pub const VERSION: &str = "5.7.0";
 pub fn read(source: &str, text: &str) -> Result<ImageLabels, LabelError> {
     let root = parse_json(text)?;
     let image = super::text(root.get("imagePath")).unwrap_or("").to_string();
-    let dimension = |key: &str| super::text(root.get(key)).and_then(|t| t.parse::<u32>().ok());
-    let size = match (dimension("imageWidth"), dimension("imageHeight")) {
+    // Old files may lack the size (it then comes from the image); a size given must be one.
+    let dimension = |key: &str| {
+        root.get(key)
+            .map(|node| super::side(source, key, Some(node)))
+            .transpose()
+    };
+    let size = match (dimension("imageWidth")?, dimension("imageHeight")?) {
         (Some(width), Some(height)) => Some(ImageSize {
             width,
             height,
@@ -52,7 +57,16 @@ pub fn read(source: &str, text: &str) -> Result<ImageLabels, LabelError> {
                     }
                 })
                 .collect::<Result<_, _>>()?,
-            _ => return Err(invalid(&context, "points is missing")),
+            Some(other) => {
+                return Err(invalid(
+                    &context,
+                    format!(
+                        "points: expected a list of [x, y] pairs, found {}",
+                        other.describe()
+                    ),
+                ))
+            }
+            None => return Err(invalid(&context, "points is missing")),
         };
         let kind = super::text(shape.get("shape_type")).unwrap_or("polygon");
         let need = |n: usize| {
@@ -105,7 +119,10 @@ pub fn read(source: &str, text: &str) -> Result<ImageLabels, LabelError> {
             other => return Err(invalid(&context, format!("unknown shape_type {other:?}"))),
         };
         let mut object = Object::new(class, geometry);
-        object.group = super::text(shape.get("group_id")).and_then(|g| g.parse().ok());
+        object.group = shape
+            .get("group_id")
+            .map(|group| super::whole(&context, "group_id", Some(group)))
+            .transpose()?;
         if let Some(description) = super::text(shape.get("description")).filter(|d| !d.is_empty()) {
             object
                 .attributes
@@ -302,6 +319,14 @@ mod tests {
         assert_eq!(
             err(r#"[{"label":"","points":[[1,2]]}]"#),
             "l.json: shape 1: label is missing"
+        );
+        assert_eq!(
+            err(r#"[{"label":"a","points":"[[1,2],[3,4],[5,6]]"}]"#),
+            "l.json: shape 1: points: expected a list of [x, y] pairs, found a string"
+        );
+        assert_eq!(
+            err(r#"[{"label":"a","points":[["1",2],[3,4],[5,6]]}]"#),
+            "l.json: shape 1: points[0][0]: expected a number, found the string \"1\""
         );
         assert_eq!(
             err(r#"[{"label":"a","points":[[1,2],[3,4]],"shape_type":"mask","mask":"!!"}]"#)

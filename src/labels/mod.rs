@@ -1,9 +1,14 @@
 //! Annotations: the formats the Mars team labelled with, read into one model, written back
 //! out in any of them, and rasterised into training masks.
 //!
-//! Coordinates are pixels of the labelled image, x to the right and y down, with integer
-//! values at pixel centres (as LabelMe, VIA and PIL use them); VOC and YOLO boxes keep
-//! LabelImg's integer corners, so conversions between them are exact.
+//! Coordinates are continuous pixel positions in the labelled image, in f64: x to the right,
+//! y down, the image spanning `0..width` x `0..height`, so pixel `(i, j)` is the square from
+//! `(i, j)` to `(i + 1, j + 1)`. This is COCO's convention, and LabelMe's, VIA's and
+//! LabelImg's (their points are where the mouse was on the image). Each format's own
+//! convention is applied once, in its reader and writer: YOLO's fractions of the image size in
+//! `yolo`, COCO's `[x, y, w, h]` in `coco`, VOC's corners in `voc` (LabelImg's practice, not
+//! the 1-based pixel indices of the VOC devkit: the README's annotation section says why).
+//! Rasterising alone works on pixel indices (as PIL, which LabelMe's masks come from).
 
 pub mod classes;
 pub mod coco;
@@ -92,11 +97,14 @@ impl Shape {
             }
             Shape::Polygon(points) | Shape::Polyline(points) => of_points(points),
             Shape::Point([x, y]) => [*x, *y, *x, *y],
+            // A set pixel covers its whole square, so the box reaches one past the last index
+            // (as pycocotools' `toBbox`).
             Shape::Mask(mask) => {
                 let mut points = Vec::new();
                 for (i, _) in mask.bits.iter().enumerate().filter(|(_, b)| **b) {
                     let (x, y) = ((i as u32 % mask.width), (i as u32 / mask.width));
-                    points.push([(mask.x + x) as f64, (mask.y + y) as f64]);
+                    let (x, y) = ((mask.x + x) as f64, (mask.y + y) as f64);
+                    points.extend([[x, y], [x + 1.0, y + 1.0]]);
                 }
                 of_points(&points)
             }
@@ -157,8 +165,13 @@ pub struct Object {
     pub shape: Shape,
     pub difficult: bool,
     pub truncated: bool,
-    /// Parts of one instance share a group (LabelMe `group_id`, a COCO annotation id).
+    /// Parts of one instance share a group (LabelMe `group_id`, a COCO annotation id): the
+    /// objects of one class and group are one object (see [`ImageLabels::instances`]).
     pub group: Option<i64>,
+    /// The box the source recorded for the instance (COCO's `bbox`, `[x0, y0, x1, y1]`), which
+    /// box formats write in place of the shape's bounds. Moving the shape drops it: from then
+    /// on the shape's own bounds are its box.
+    pub recorded_box: Option<[f64; 4]>,
     /// Other attributes the source format carried (VIA region attributes, LabelMe flags).
     pub attributes: BTreeMap<String, String>,
 }
@@ -171,8 +184,60 @@ impl Object {
             difficult: false,
             truncated: false,
             group: None,
+            recorded_box: None,
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// The object with its shape replaced by `shape` (moved, turned, cropped): a recorded box
+    /// no longer describes it.
+    pub fn reshaped(&self, shape: Shape) -> Object {
+        Object {
+            shape,
+            recorded_box: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// One labelled thing however many parts its format split it into: a COCO annotation whose
+/// segmentation has several polygons, LabelMe shapes sharing a `group_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance<'a> {
+    pub class: &'a str,
+    pub parts: Vec<&'a Object>,
+}
+
+impl Instance<'_> {
+    /// The recorded box if the source gave one, else the bounds of every part.
+    pub fn bbox(&self) -> [f64; 4] {
+        if let Some(recorded) = self.parts.iter().find_map(|p| p.recorded_box) {
+            return recorded;
+        }
+        self.parts.iter().map(|p| p.shape.bbox()).fold(
+            [
+                f64::INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NEG_INFINITY,
+            ],
+            |[a, b, c, d], [x0, y0, x1, y1]| [a.min(x0), b.min(y0), c.max(x1), d.max(y1)],
+        )
+    }
+
+    /// Any part marked difficult makes the instance difficult (and truncated likewise).
+    pub fn difficult(&self) -> bool {
+        self.parts.iter().any(|p| p.difficult)
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.parts.iter().any(|p| p.truncated)
+    }
+
+    pub fn crowd(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.attributes.get("iscrowd").is_some_and(|c| c == "1"))
     }
 }
 
@@ -203,6 +268,28 @@ impl ImageLabels {
             objects: Vec::new(),
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// The instances, in the order of their first parts: objects of one class sharing a
+    /// group are one instance, an object without a group is one alone.
+    pub fn instances(&self) -> Vec<Instance<'_>> {
+        let mut instances: Vec<Instance<'_>> = Vec::new();
+        let mut by_group: std::collections::HashMap<(&str, i64), usize> = Default::default();
+        for object in &self.objects {
+            let key = object.group.map(|group| (object.class.as_str(), group));
+            if let Some(&index) = key.as_ref().and_then(|key| by_group.get(key)) {
+                instances[index].parts.push(object);
+                continue;
+            }
+            if let Some(key) = key {
+                by_group.insert(key, instances.len());
+            }
+            instances.push(Instance {
+                class: &object.class,
+                parts: vec![object],
+            });
+        }
+        instances
     }
 }
 
@@ -239,20 +326,28 @@ pub(crate) fn parse_json(text: &str) -> Result<Node<'_>, LabelError> {
     })
 }
 
-/// A number from a tree node (JSON numbers arrive as text).
+fn finite(context: &str, field: &str, text: &str) -> Result<f64, LabelError> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            invalid(
+                context,
+                format!("{field}: expected a number, found {text:?}"),
+            )
+        })
+}
+
+/// A number from a JSON field. The JSON formats define coordinates and sizes as numbers, so
+/// a string such as `"500"` is refused, not read.
 pub(crate) fn number(context: &str, field: &str, node: Option<&Node>) -> Result<f64, LabelError> {
     match node {
-        Some(Node::Text(text)) => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| {
-                invalid(
-                    context,
-                    format!("{field}: expected a number, found {text:?}"),
-                )
-            }),
+        Some(Node::Number(text)) => finite(context, field, text),
+        Some(Node::Text(text)) => Err(invalid(
+            context,
+            format!("{field}: expected a number, found the string {text:?}"),
+        )),
         Some(other) => Err(invalid(
             context,
             format!("{field}: expected a number, found {}", other.describe()),
@@ -261,7 +356,46 @@ pub(crate) fn number(context: &str, field: &str, node: Option<&Node>) -> Result<
     }
 }
 
-/// A list of numbers (`all_points_x`, LabelMe point pairs flattened, COCO polygons).
+/// A number from XML text (XML has no numbers of its own).
+pub(crate) fn xml_number(
+    context: &str,
+    field: &str,
+    node: Option<&Node>,
+) -> Result<f64, LabelError> {
+    match node {
+        Some(Node::Text(text)) => finite(context, field, text),
+        Some(other) => Err(invalid(
+            context,
+            format!("{field}: expected a number, found {}", other.describe()),
+        )),
+        None => Err(invalid(context, format!("{field} is missing"))),
+    }
+}
+
+/// A whole number from a JSON field (ids, image sizes).
+pub(crate) fn whole(context: &str, field: &str, node: Option<&Node>) -> Result<i64, LabelError> {
+    let value = number(context, field, node)?;
+    if value.fract() != 0.0 || value.abs() > (1u64 << 53) as f64 {
+        return Err(invalid(
+            context,
+            format!("{field}: expected a whole number, found {value}"),
+        ));
+    }
+    Ok(value as i64)
+}
+
+/// An image side from a JSON field: a whole number of at least 1.
+pub(crate) fn side(context: &str, field: &str, node: Option<&Node>) -> Result<u32, LabelError> {
+    let value = whole(context, field, node)?;
+    u32::try_from(value).ok().filter(|v| *v > 0).ok_or_else(|| {
+        invalid(
+            context,
+            format!("{field}: expected a size of at least 1 pixel, found {value}"),
+        )
+    })
+}
+
+/// A list of numbers (`all_points_x`, LabelMe point pairs, COCO polygons).
 pub(crate) fn numbers(
     context: &str,
     field: &str,
@@ -284,6 +418,40 @@ pub(crate) fn numbers(
     }
 }
 
+/// A box's width or height from a file: zero or more (a negative size is an error, never
+/// silently mirrored).
+pub(crate) fn box_extent(context: &str, field: &str, value: f64) -> Result<f64, LabelError> {
+    if value < 0.0 {
+        return Err(invalid(
+            context,
+            format!("{field} is {value}: a box cannot have a negative size"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A coordinate for a JSON file: [`written`], and a whole number as an integer (`417`, not
+/// `417.0`), as COCO's and VIA's own tools write them.
+pub(crate) fn json_coordinate(value: f64) -> serde_json::Value {
+    let value = written(value);
+    if value.fract() == 0.0 && value.abs() < 9e15 {
+        (value as i64).into()
+    } else {
+        value.into()
+    }
+}
+
+/// A coordinate as written to a file: rounded to a millionth of a pixel, so that the
+/// arithmetic of a conversion (`x + w - x`) does not print as `30.700000000000003`.
+pub(crate) fn written(value: f64) -> f64 {
+    let rounded = (value * 1e6).round() / 1e6;
+    if rounded == 0.0 {
+        0.0
+    } else {
+        rounded
+    }
+}
+
 pub(crate) fn text<'a>(node: Option<&'a Node>) -> Option<&'a str> {
     match node {
         Some(Node::Text(text)) => Some(text.as_ref()),
@@ -291,21 +459,54 @@ pub(crate) fn text<'a>(node: Option<&'a Node>) -> Option<&'a str> {
     }
 }
 
-/// Clips shape points to the image (labelling tools let people drag past the border) and
-/// counts the shapes that reached outside; circles and ellipses are counted but left whole,
-/// since rasterising clips them anyway.
-pub fn clip_to_image(labels: &mut ImageLabels) -> usize {
-    let Some(size) = labels.size else { return 0 };
-    // The image's extent, 0..=width: LabelImg's boxes run from 1 to the width inclusive, and
-    // points on the far edge are legitimate in the other formats.
+/// What [`clip_to_image`] did to an image's labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clipping {
+    /// Shapes reaching outside the image, cut at its edge.
+    pub clipped: usize,
+    /// Shapes wholly outside the image, removed: "object 3 (crater) at (-20, 4)-(-2, 9)".
+    pub dropped: Vec<String>,
+}
+
+/// Whether a shape has nothing inside the image's extent `0..w` x `0..h`: an area (box,
+/// polygon, circle, mask) that only touches the edge along a line is outside too, a point on
+/// the far edge is inside.
+fn outside(shape: &Shape, w: f64, h: f64) -> bool {
+    let [x0, y0, x1, y1] = shape.bbox();
+    match shape {
+        Shape::Point(_) | Shape::Polyline(_) => x1 < 0.0 || y1 < 0.0 || x0 > w || y0 > h,
+        _ => x1 <= 0.0 || y1 <= 0.0 || x0 >= w || y0 >= h,
+    }
+}
+
+/// Drops shapes wholly outside the image and clips shape points to it (labelling tools let
+/// people drag past the border); circles and ellipses across the edge are counted but left
+/// whole, since rasterising clips them anyway.
+pub fn clip_to_image(labels: &mut ImageLabels) -> Clipping {
+    let mut clipping = Clipping::default();
+    let Some(size) = labels.size else {
+        return clipping;
+    };
     let (w, h) = (size.width as f64, size.height as f64);
+    let mut number = 0;
+    labels.objects.retain(|object| {
+        number += 1;
+        if !outside(&object.shape, w, h) {
+            return true;
+        }
+        let [x0, y0, x1, y1] = object.shape.bbox();
+        clipping.dropped.push(format!(
+            "object {number} ({}) at ({x0}, {y0})-({x1}, {y1}) lies outside the {} x {} image",
+            object.class, size.width, size.height
+        ));
+        false
+    });
     let clip = |p: &mut Pt| {
         let clipped = [p[0].clamp(0.0, w), p[1].clamp(0.0, h)];
         let changed = clipped != *p;
         *p = clipped;
         changed
     };
-    let mut count = 0;
     for object in &mut labels.objects {
         let changed = match &mut object.shape {
             Shape::Rect { x0, y0, x1, y1 } => {
@@ -325,7 +526,109 @@ pub fn clip_to_image(labels: &mut ImageLabels) -> usize {
             }
             Shape::Mask(_) => false,
         };
-        count += usize::from(changed);
+        clipping.clipped += usize::from(changed);
+        if let Some(recorded) = &mut object.recorded_box {
+            let (mut a, mut b) = ([recorded[0], recorded[1]], [recorded[2], recorded[3]]);
+            clip(&mut a);
+            clip(&mut b);
+            *recorded = [a[0], a[1], b[0], b[1]];
+        }
     }
-    count
+    clipping
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(shapes: Vec<Shape>) -> ImageLabels {
+        let mut labels = ImageLabels::new(
+            "a.jpg",
+            Some(ImageSize {
+                width: 100,
+                height: 50,
+                depth: 1,
+            }),
+        );
+        labels
+            .objects
+            .extend(shapes.into_iter().map(|s| Object::new("crater", s)));
+        labels
+    }
+
+    #[test]
+    fn shapes_wholly_outside_are_dropped_and_named_and_those_across_the_edge_clipped() {
+        let rect = |x0, y0, x1, y1| Shape::Rect { x0, y0, x1, y1 };
+        let mut labels = labels(vec![
+            rect(-20.0, 5.0, -2.0, 9.0),
+            rect(-20.0, 5.0, 0.0, 9.0),
+            rect(-5.0, 5.0, 10.0, 9.0),
+            rect(100.0, 0.0, 120.0, 10.0),
+            Shape::Point([100.0, 50.0]),
+            Shape::Circle {
+                cx: 50.0,
+                cy: 60.0,
+                r: 5.0,
+            },
+        ]);
+        let clipping = clip_to_image(&mut labels);
+        assert_eq!(
+            clipping.dropped,
+            [
+                "object 1 (crater) at (-20, 5)-(-2, 9) lies outside the 100 x 50 image",
+                "object 2 (crater) at (-20, 5)-(0, 9) lies outside the 100 x 50 image",
+                "object 4 (crater) at (100, 0)-(120, 10) lies outside the 100 x 50 image",
+                "object 6 (crater) at (45, 55)-(55, 65) lies outside the 100 x 50 image",
+            ]
+        );
+        assert_eq!(clipping.clipped, 1);
+        assert_eq!(
+            labels
+                .objects
+                .iter()
+                .map(|o| o.shape.clone())
+                .collect::<Vec<_>>(),
+            [rect(0.0, 5.0, 10.0, 9.0), Shape::Point([100.0, 50.0])],
+            "the point on the far corner is inside"
+        );
+    }
+
+    #[test]
+    fn objects_sharing_a_class_and_group_are_one_instance() {
+        let mut labels = labels(vec![
+            Shape::Point([1.0, 1.0]),
+            Shape::Point([5.0, 2.0]),
+            Shape::Point([9.0, 3.0]),
+            Shape::Point([7.0, 4.0]),
+        ]);
+        labels.objects[0].group = Some(1);
+        labels.objects[2].group = Some(1);
+        labels.objects[3].group = Some(1);
+        labels.objects[3].class = "dune".into();
+        let instances = labels.instances();
+        let parts: Vec<(&str, usize)> =
+            instances.iter().map(|i| (i.class, i.parts.len())).collect();
+        assert_eq!(parts, [("crater", 2), ("crater", 1), ("dune", 1)]);
+        assert_eq!(instances[0].bbox(), [1.0, 1.0, 9.0, 3.0]);
+        labels.objects[2].recorded_box = Some([0.5, 0.5, 9.5, 3.5]);
+        assert_eq!(labels.instances()[0].bbox(), [0.5, 0.5, 9.5, 3.5]);
+        let moved = labels.objects[2].reshaped(Shape::Point([0.0, 0.0]));
+        assert_eq!(moved.recorded_box, None, "a moved shape's box is its own");
+    }
+
+    #[test]
+    fn json_numbers_and_strings_are_told_apart() {
+        let node = parse_json(r#"{"a": 500, "b": "500", "c": 2.5}"#).unwrap();
+        assert_eq!(number("f", "a", node.get("a")).unwrap(), 500.0);
+        assert_eq!(
+            number("f", "b", node.get("b")).unwrap_err().to_string(),
+            "f: b: expected a number, found the string \"500\""
+        );
+        assert_eq!(
+            whole("f", "c", node.get("c")).unwrap_err().to_string(),
+            "f: c: expected a whole number, found 2.5"
+        );
+        assert_eq!(written(10.5 + 30.7 - 10.5), 30.7);
+        assert_eq!(written(-0.0000001), 0.0);
+    }
 }

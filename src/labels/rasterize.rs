@@ -211,12 +211,15 @@ pub fn semantic(labels: &ImageLabels, classes: &ClassMap) -> Result<Raster<u8>, 
     Ok(raster)
 }
 
-/// Pixel = 1-based object number (0 background), 16-bit.
+/// Pixel = 1-based instance number (0 background; the parts of one instance share it),
+/// 16-bit.
 pub fn instances(labels: &ImageLabels) -> Result<Raster<u16>, LabelError> {
     let size = size_of(labels)?;
     let mut raster = Raster::new(size.width, size.height);
-    for (index, object) in labels.objects.iter().enumerate() {
-        raster.paint(&object.shape, u16::try_from(index + 1).unwrap_or(u16::MAX));
+    for (index, instance) in labels.instances().iter().enumerate() {
+        for part in &instance.parts {
+            raster.paint(&part.shape, u16::try_from(index + 1).unwrap_or(u16::MAX));
+        }
     }
     Ok(raster)
 }

@@ -1,7 +1,7 @@
 //! Labels follow their image: when an image is cropped, scaled or cut into tiles (a crop per
 //! chip), its labels are moved, scaled, clipped and split the same way.
 
-use super::{clip_to_image, ImageLabels, ImageSize, Mask, Object, Pt, Shape};
+use super::{clip_to_image, ImageLabels, ImageSize, Mask, Pt, Shape};
 
 impl Shape {
     /// The shape under `x' = x * sx + dx, y' = y * sy + dy` (positive scales).
@@ -72,8 +72,10 @@ impl Shape {
     }
 }
 
-/// A symmetry of the pixel grid (a flip or a quarter turn): pixel centre `(x, y)` goes to
-/// `(xx * x + xy * y + dx, yx * x + yy * y + dy)`, the 2 x 2 part a signed permutation.
+/// A symmetry of the pixel grid (a flip or a quarter turn): the point `(x, y)` goes to
+/// `(xx * x + xy * y + dx, yx * x + yy * y + dy)`, the 2 x 2 part a signed permutation. Points
+/// are positions on the image (a `width`-wide mirror sends x to `width - x`, so a box on the
+/// left edge lands on the right one), which sends pixel `i` to pixel `width - 1 - i`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GridMap {
     xx: f64,
@@ -101,7 +103,7 @@ impl GridMap {
             xy: 0.0,
             yx: 0.0,
             yy: 1.0,
-            dx: width as f64 - 1.0,
+            dx: width as f64,
             dy: 0.0,
         }
     }
@@ -114,7 +116,7 @@ impl GridMap {
             yx: 0.0,
             yy: -1.0,
             dx: 0.0,
-            dy: height as f64 - 1.0,
+            dy: height as f64,
         }
     }
 
@@ -125,7 +127,7 @@ impl GridMap {
             xy: -1.0,
             yx: 1.0,
             yy: 0.0,
-            dx: height as f64 - 1.0,
+            dx: height as f64,
             dy: 0.0,
         }
     }
@@ -135,6 +137,12 @@ impl GridMap {
             self.xx * x + self.xy * y + self.dx,
             self.yx * x + self.yy * y + self.dy,
         ]
+    }
+
+    /// Where pixel `(x, y)` goes (its centre, half a pixel in from its corner, mapped).
+    fn pixel(&self, x: u32, y: u32) -> [f64; 2] {
+        let [x, y] = self.point([x as f64 + 0.5, y as f64 + 0.5]);
+        [x - 0.5, y - 0.5]
     }
 
     /// Whether x and y trade places (a quarter turn).
@@ -186,11 +194,9 @@ impl Shape {
             }
             Shape::Point(p) => Shape::Point(map.point(*p)),
             Shape::Mask(mask) => {
-                let last = [
-                    (mask.x + mask.width - 1) as f64,
-                    (mask.y + mask.height - 1) as f64,
-                ];
-                let [x0, y0, ..] = corners([[mask.x as f64, mask.y as f64], last]);
+                let first = map.pixel(mask.x, mask.y);
+                let last = map.pixel(mask.x + mask.width - 1, mask.y + mask.height - 1);
+                let (x0, y0) = (first[0].min(last[0]), first[1].min(last[1]));
                 let (width, height) = if map.transposes() {
                     (mask.height, mask.width)
                 } else {
@@ -199,7 +205,7 @@ impl Shape {
                 let mut bits = vec![false; mask.bits.len()];
                 for (i, bit) in mask.bits.iter().enumerate() {
                     let (x, y) = (i as u32 % mask.width, i as u32 / mask.width);
-                    let [nx, ny] = map.point([(mask.x + x) as f64, (mask.y + y) as f64]);
+                    let [nx, ny] = map.pixel(mask.x + x, mask.y + y);
                     let (nx, ny) = ((nx - x0) as usize, (ny - y0) as usize);
                     bits[ny * width as usize + nx] = *bit;
                 }
@@ -217,8 +223,9 @@ impl Shape {
 
 /// A turn and uniform scale of an image onto a canvas: the point `p` goes to
 /// `to + scale * R (p - from)`, R turning counter-clockwise on screen (where y points down)
-/// by `degrees`. With `from` and `to` the two canvases' centres (plus any shift), this is
-/// how `raster::Image::transformed` places its pixel centres.
+/// by `degrees`. With `from` and `to` the two canvases' centres (plus any shift), as
+/// positions on the image (`raster::centre` + half a pixel), this is how
+/// `raster::Image::transformed` places its pixel centres.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Warp {
     pub degrees: f64,
@@ -312,25 +319,30 @@ impl Shape {
     }
 }
 
-/// Nearest-neighbour resampling of a mask under a warp: every pixel centre in the warped
-/// mask's box (the part right of and below the canvas origin) takes the bit it came from.
+/// Nearest-neighbour resampling of a mask under a warp: every pixel whose centre is in the
+/// warped mask's box (the part right of and below the canvas origin) takes the bit it came
+/// from.
 fn warp_mask(mask: &Mask, warp: &Warp) -> Mask {
-    let (left, right) = (mask.x as f64 - 0.5, (mask.x + mask.width) as f64 - 0.5);
-    let (top, bottom) = (mask.y as f64 - 0.5, (mask.y + mask.height) as f64 - 0.5);
+    let (left, right) = (mask.x as f64, (mask.x + mask.width) as f64);
+    let (top, bottom) = (mask.y as f64, (mask.y + mask.height) as f64);
     let corners = [[left, top], [right, top], [right, bottom], [left, bottom]];
     let [x0, y0, x1, y1] = Shape::Polygon(corners.map(|p| warp.point(p)).to_vec()).bbox();
-    // The pixel centres inside the box; the tolerance keeps a quarter turn's edges, which
-    // land on half pixels, from losing a row to rounding noise.
-    let first = |edge: f64| (edge - 1e-6).ceil().max(0.0);
-    let last = |edge: f64| (edge + 1e-6).floor();
+    // The pixels whose centres (i + 0.5) are inside the box; the tolerance keeps a quarter
+    // turn's edges, which land on whole pixels, from losing a row to rounding noise.
+    let first = |edge: f64| (edge - 0.5 - 1e-6).ceil().max(0.0);
+    let last = |edge: f64| (edge - 0.5 + 1e-6).floor();
     let (origin_x, origin_y) = (first(x0), first(y0));
     let width = (last(x1) - origin_x + 1.0).max(1.0) as u32;
     let height = (last(y1) - origin_y + 1.0).max(1.0) as u32;
     let mut bits = Vec::with_capacity(width as usize * height as usize);
     for y in 0..height {
         for x in 0..width {
-            let [sx, sy] = warp.source([origin_x + x as f64, origin_y + y as f64]);
-            let (sx, sy) = (sx.round() - mask.x as f64, sy.round() - mask.y as f64);
+            let centre = [origin_x + x as f64 + 0.5, origin_y + y as f64 + 0.5];
+            let [sx, sy] = warp.source(centre);
+            let (sx, sy) = (
+                (sx - 0.5).round() - mask.x as f64,
+                (sy - 0.5).round() - mask.y as f64,
+            );
             let inside =
                 sx >= 0.0 && sy >= 0.0 && sx < mask.width as f64 && sy < mask.height as f64;
             bits.push(inside && mask.bits[sy as usize * mask.width as usize + sx as usize]);
@@ -394,7 +406,7 @@ impl ImageLabels {
             depth: s.depth,
         });
         for object in &mut out.objects {
-            object.shape = object.shape.affine(sx, sy, 0.0, 0.0);
+            *object = object.reshaped(object.shape.affine(sx, sy, 0.0, 0.0));
         }
         out
     }
@@ -404,8 +416,12 @@ impl ImageLabels {
     pub fn circles_scaled(&self, factor: f64) -> ImageLabels {
         let mut out = self.clone();
         for object in &mut out.objects {
-            if let Shape::Circle { r, .. } = &mut object.shape {
-                *r *= factor;
+            if let Shape::Circle { cx, cy, r } = object.shape {
+                *object = object.reshaped(Shape::Circle {
+                    cx,
+                    cy,
+                    r: r * factor,
+                });
             }
         }
         out
@@ -441,7 +457,7 @@ impl ImageLabels {
         out.image = name.to_string();
         out.size = Some(size);
         for object in &mut out.objects {
-            object.shape = object.shape.on_grid(map);
+            *object = object.reshaped(object.shape.on_grid(map));
         }
         out
     }
@@ -504,18 +520,12 @@ impl ImageLabels {
         };
         let mut out = ImageLabels::new(name, Some(size));
         out.attributes = self.attributes.clone();
-        for object in &self.objects {
-            let shape = map(&object.shape);
-            let [x0, y0, x1, y1] = shape.bbox();
-            if x1 < 0.0 || y1 < 0.0 || x0 > width as f64 || y0 > height as f64 {
-                continue;
-            }
-            out.objects.push(Object {
-                shape,
-                ..object.clone()
-            });
-        }
-        let clipped = clip_to_image(&mut out);
+        out.objects = self
+            .objects
+            .iter()
+            .map(|object| object.reshaped(map(&object.shape)))
+            .collect();
+        let clipped = clip_to_image(&mut out).clipped;
         (out, clipped)
     }
 }
@@ -523,6 +533,7 @@ impl ImageLabels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::Object;
 
     fn image() -> ImageLabels {
         let mut labels = ImageLabels::new(
@@ -698,14 +709,15 @@ mod tests {
     #[test]
     fn flips_and_quarter_turns_move_every_kind_of_shape_as_the_pixels_move() {
         let labels = every_kind();
-        // 100 x 60: a quarter turn sends (x, y) to (59 - y, x).
+        // 100 x 60: a quarter turn sends the point (x, y) to (60 - y, x), pixel (i, j) to
+        // pixel (59 - j, i).
         let size = labels.size.unwrap();
         let turned = labels.turned(size, 1, "turned.png");
         assert_eq!(turned.size.unwrap().width, 60);
         assert_eq!(
             turned.objects[0].shape,
             Shape::Circle {
-                cx: 39.0,
+                cx: 40.0,
                 cy: 20.0,
                 r: 5.0
             }
@@ -713,9 +725,9 @@ mod tests {
         assert_eq!(
             turned.objects[1].shape,
             Shape::Rect {
-                x0: 9.0,
+                x0: 10.0,
                 y0: 60.0,
-                x1: 49.0,
+                x1: 50.0,
                 y1: 90.0
             }
         );
@@ -749,9 +761,9 @@ mod tests {
         assert_eq!(
             flipped.objects[1].shape,
             Shape::Rect {
-                x0: 9.0,
+                x0: 10.0,
                 y0: 10.0,
-                x1: 39.0,
+                x1: 40.0,
                 y1: 50.0
             }
         );
@@ -764,7 +776,7 @@ mod tests {
             upside_down.objects[0].shape,
             Shape::Circle {
                 cx: 20.0,
-                cy: 39.0,
+                cy: 40.0,
                 r: 5.0
             }
         );
@@ -776,8 +788,8 @@ mod tests {
         Warp {
             degrees,
             scale: 1.0,
-            from: [49.5, 29.5],
-            to: [(width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0],
+            from: [50.0, 30.0],
+            to: [width as f64 / 2.0, height as f64 / 2.0],
         }
     }
 
@@ -813,28 +825,28 @@ mod tests {
 
     #[test]
     fn a_turn_by_any_angle_moves_points_about_the_centre_counter_clockwise_on_screen() {
-        // 30 degrees about (49.5, 29.5), same canvas: a point 10 px right of the centre goes
-        // to (49.5 + 10 cos 30, 29.5 - 10 sin 30) = (58.160, 24.5): up, as y points down.
+        // 30 degrees about (50, 30), same canvas: a point 10 px right of the centre goes
+        // to (50 + 10 cos 30, 30 - 10 sin 30) = (58.660, 25): up, as y points down.
         let warp = turn(30.0, 100, 60);
-        let [x, y] = warp.point([59.5, 29.5]);
+        let [x, y] = warp.point([60.0, 30.0]);
         assert!(
-            (x - 58.160_254).abs() < 1e-6 && (y - 24.5).abs() < 1e-9,
+            (x - 58.660_254).abs() < 1e-6 && (y - 25.0).abs() < 1e-9,
             "{x} {y}"
         );
         let [bx, by] = warp.source([x, y]);
-        assert!((bx - 59.5).abs() < 1e-9 && (by - 29.5).abs() < 1e-9);
+        assert!((bx - 60.0).abs() < 1e-9 && (by - 30.0).abs() < 1e-9);
 
         let labels = image();
         let (warped, _) = labels.warped(&warp, 100, 60, "w.png");
-        // The box 60..90 x 10..50 becomes its four corners turned: (60, 10) is 10.5 right of
-        // and 19.5 above the centre, so it goes to (49.5 + 10.5 cos 30 - 19.5 sin 30,
-        // 29.5 - 10.5 sin 30 - 19.5 cos 30) = (48.843, 7.363).
+        // The box 60..90 x 10..50 becomes its four corners turned: (60, 10) is 10 right of
+        // and 20 above the centre, so it goes to (50 + 10 cos 30 - 20 sin 30,
+        // 30 - 10 sin 30 - 20 cos 30) = (48.660, 7.679).
         let Shape::Polygon(corners) = &warped.objects[1].shape else {
             panic!("a turned box is a polygon: {:?}", warped.objects[1].shape)
         };
         assert_eq!(corners.len(), 4);
-        assert!((corners[0][0] - 48.843_3).abs() < 1e-3, "{corners:?}");
-        assert!((corners[0][1] - 7.362_5).abs() < 1e-3, "{corners:?}");
+        assert!((corners[0][0] - 48.660_3).abs() < 1e-3, "{corners:?}");
+        assert!((corners[0][1] - 7.679_5).abs() < 1e-3, "{corners:?}");
         // A circle keeps its radius; its centre turns like any point.
         let Shape::Circle { cx, cy, r } = warped.objects[0].shape else {
             panic!("a circle stays one")
@@ -860,8 +872,8 @@ mod tests {
 
     #[test]
     fn a_turned_mask_keeps_its_pixels_and_what_leaves_the_canvas_is_dropped() {
-        // A 3 x 1 bar through the centre of a 101 x 101 image, turned 45 degrees: its three
-        // pixels land on the diagonal (49, 51), (50, 50), (51, 49).
+        // A 3 x 1 bar through the centre (50.5, 50.5) of a 101 x 101 image, turned 45
+        // degrees: its three pixels land on the diagonal (49, 51), (50, 50), (51, 49).
         let mut labels = ImageLabels::new(
             "s.png",
             Some(ImageSize {
@@ -891,8 +903,8 @@ mod tests {
         let warp = Warp {
             degrees: 45.0,
             scale: 1.0,
-            from: [50.0, 50.0],
-            to: [50.0, 50.0],
+            from: [50.5, 50.5],
+            to: [50.5, 50.5],
         };
         let (warped, _) = labels.warped(&warp, 101, 101, "w.png");
         let Shape::Mask(mask) = &warped.objects[0].shape else {
@@ -911,12 +923,12 @@ mod tests {
             })
             .collect();
         assert_eq!(on, vec![(51, 49), (50, 50), (49, 51)]);
-        // The circle 48 px left of the centre goes to (16.06, 83.94): still on the canvas.
+        // The circle 48.5 px left of the centre goes to (15.85, 84.44): still on the canvas.
         assert_eq!(warped.objects.len(), 2);
-        // With the centre moved 30 px left, it lands at (-13.94, 83.94), off the canvas,
+        // With the centre moved 30 px left, it lands at (-14.15, 84.44), off the canvas,
         // and is dropped; the bar stays.
         let away = Warp {
-            to: [20.0, 50.0],
+            to: [20.5, 50.5],
             ..warp
         };
         let (warped, _) = labels.warped(&away, 101, 101, "w.png");

@@ -38,7 +38,7 @@ pub fn read(
             .to_string();
         let context = format!("{source}: image {name:?}");
         let mut labels = ImageLabels::new(&name, None);
-        if let Some(size) = super::text(image.get("size")) {
+        if let Some(size) = image.get("size").and_then(Node::scalar) {
             labels
                 .attributes
                 .insert("via_size".into(), size.to_string());
@@ -98,6 +98,8 @@ fn region_object(context: &str, region: &Node, options: &ViaOptions) -> Result<O
     let shape = match kind {
         "rect" => {
             let (x, y, w, h) = (num("x")?, num("y")?, num("width")?, num("height")?);
+            super::box_extent(context, "width", w)?;
+            super::box_extent(context, "height", h)?;
             Shape::Rect {
                 x0: x,
                 y0: y,
@@ -189,7 +191,7 @@ pub fn write(images: &[ImageLabels], class_attribute: &str) -> (String, usize) {
             let shape = match &object.shape {
                 Shape::Rect { .. } => {
                     let [x0, y0, x1, y1] = object.shape.bbox();
-                    json!({"name": "rect", "x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+                    json!({"name": "rect", "x": x0, "y": y0, "width": super::json_coordinate(x1 - x0), "height": super::json_coordinate(y1 - y0)})
                 }
                 Shape::Circle { cx, cy, r } => {
                     json!({"name": "circle", "cx": cx, "cy": cy, "r": r})

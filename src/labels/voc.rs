@@ -1,4 +1,8 @@
 //! PASCAL VOC XML as LabelImg reads and writes it.
+//!
+//! `xmin`..`xmax` are read as positions on the image (LabelImg's practice: the corners of the
+//! box the mouse drew), the same system as COCO's, not as the VOC devkit's 1-based indices of
+//! the first and last pixel inside the box. Decimal corners are read and written as they are.
 
 use super::{invalid, ImageLabels, ImageSize, LabelError, Object, Shape};
 use crate::tree::{from_xml, Node};
@@ -53,7 +57,7 @@ pub fn read(source: &str, text: &str) -> Result<ImageLabels, LabelError> {
         let bndbox = object
             .get("bndbox")
             .ok_or_else(|| invalid(&context, "<bndbox> is missing"))?;
-        let corner = |key: &str| super::number(&context, key, bndbox.get(key));
+        let corner = |key: &str| super::xml_number(&context, key, bndbox.get(key));
         let (x0, y0, x1, y1) = (
             corner("xmin")?,
             corner("ymin")?,
@@ -79,9 +83,16 @@ fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
-/// Writes LabelImg's layout (tab-indented, integer corners). Shapes other than boxes are
-/// written as their bounding boxes. `truncated` is set as LabelImg sets it (a box touching the
-/// image border) or when the object says so.
+/// A coordinate as VOC files hold it: whole numbers as LabelImg writes them (`116`), others
+/// with their decimals (`10.5`), never cut to a whole pixel.
+fn coordinate(value: f64) -> String {
+    super::written(value).to_string()
+}
+
+/// Writes LabelImg's layout (tab-indented), one box per instance: the bounds of its parts, or
+/// the box its source recorded. `truncated` is set as LabelImg sets it (a box touching the
+/// image border; LabelImg keeps `xmin`, `ymin` at 1 or more, so 1 is its border) or when the
+/// object says so.
 pub fn write(labels: &ImageLabels) -> Result<String, LabelError> {
     let size = labels.size.ok_or_else(|| LabelError::NoSize {
         context: labels.image.clone(),
@@ -103,20 +114,21 @@ pub fn write(labels: &ImageLabels) -> Result<String, LabelError> {
         size.width, size.height, size.depth
     );
     out += "\t<segmented>0</segmented>\n";
-    for object in &labels.objects {
-        let [x0, y0, x1, y1] = box_corners(&object.shape);
-        let touches = y1 == size.height as i64 || y0 == 1 || x1 == size.width as i64 || x0 == 1;
+    for instance in labels.instances() {
+        let [x0, y0, x1, y1] = instance.bbox();
+        let touches = x0 <= 1.0 || y0 <= 1.0 || x1 >= size.width as f64 || y1 >= size.height as f64;
         out += "\t<object>\n";
-        out += &format!("\t\t<name>{}</name>\n", escape(&object.class));
+        out += &format!("\t\t<name>{}</name>\n", escape(instance.class));
         out += "\t\t<pose>Unspecified</pose>\n";
         out += &format!(
             "\t\t<truncated>{}</truncated>\n",
-            u8::from(object.truncated || touches)
+            u8::from(instance.truncated() || touches)
         );
         out += &format!(
             "\t\t<difficult>{}</difficult>\n",
-            u8::from(object.difficult)
+            u8::from(instance.difficult())
         );
+        let [x0, y0, x1, y1] = [x0, y0, x1, y1].map(coordinate);
         out += &format!(
             "\t\t<bndbox>\n\t\t\t<xmin>{x0}</xmin>\n\t\t\t<ymin>{y0}</ymin>\n\t\t\t<xmax>{x1}</xmax>\n\t\t\t<ymax>{y1}</ymax>\n\t\t</bndbox>\n"
         );
@@ -124,13 +136,6 @@ pub fn write(labels: &ImageLabels) -> Result<String, LabelError> {
     }
     out += "</annotation>\n";
     Ok(out)
-}
-
-/// Integer box corners as LabelImg makes them from a drawn shape: truncated towards zero,
-/// minimum corner at least 1.
-pub fn box_corners(shape: &Shape) -> [i64; 4] {
-    let [x0, y0, x1, y1] = shape.bbox();
-    [x0.max(1.0) as i64, y0.max(1.0) as i64, x1 as i64, y1 as i64]
 }
 
 #[cfg(test)]
@@ -165,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn boxes_on_the_border_are_written_truncated_as_labelimg_does() {
+    fn decimal_corners_are_written_as_they_are_and_border_boxes_marked_truncated() {
         let mut labels = ImageLabels::new(
             "x.jpg",
             Some(ImageSize {
@@ -174,40 +179,51 @@ mod tests {
                 depth: 3,
             }),
         );
-        labels.objects.push(Object::new(
-            "a",
-            Shape::Rect {
-                x0: 0.4,
-                y0: 10.0,
-                x1: 20.7,
-                y1: 30.0,
-            },
-        ));
-        labels.objects.push(Object::new(
-            "b",
-            Shape::Rect {
-                x0: 10.0,
-                y0: 10.0,
-                x1: 20.0,
-                y1: 30.0,
-            },
-        ));
+        let boxes = [
+            (0.4, 10.0, 20.7, 30.0),
+            (10.0, 10.0, 20.0, 30.0),
+            (0.0, 0.0, 10.0, 10.0),
+        ];
+        for (x0, y0, x1, y1) in boxes {
+            labels
+                .objects
+                .push(Object::new("a", Shape::Rect { x0, y0, x1, y1 }));
+        }
         let text = write(&labels).unwrap();
+        assert!(text.contains("<xmin>0.4</xmin>") && text.contains("<xmax>20.7</xmax>"));
         let back = read("x.xml", &text).unwrap();
+        for (object, (x0, y0, x1, y1)) in back.objects.iter().zip(boxes) {
+            assert_eq!(object.shape, Shape::Rect { x0, y0, x1, y1 });
+        }
+        let truncated: Vec<bool> = back.objects.iter().map(|o| o.truncated).collect();
         assert_eq!(
-            back.objects[0].shape,
-            Shape::Rect {
-                x0: 1.0,
-                y0: 10.0,
-                x1: 20.0,
-                y1: 30.0
-            }
+            truncated,
+            [true, false, true],
+            "touching the border (LabelImg's 1 too)"
         );
-        assert!(
-            back.objects[0].truncated,
-            "xmin clamped to 1 touches the border"
+    }
+
+    #[test]
+    fn the_parts_of_one_instance_are_one_box() {
+        let mut labels = ImageLabels::new(
+            "p.jpg",
+            Some(ImageSize {
+                width: 100,
+                height: 50,
+                depth: 3,
+            }),
         );
-        assert!(!back.objects[1].truncated);
+        for (x, group) in [(10.0, Some(4)), (30.0, Some(4)), (60.0, None)] {
+            let mut part = Object::new(
+                "crater",
+                Shape::Polygon(vec![[x, 5.0], [x + 5.0, 5.0], [x, 9.0]]),
+            );
+            part.group = group;
+            labels.objects.push(part);
+        }
+        let back = read("p.xml", &write(&labels).unwrap()).unwrap();
+        let boxes: Vec<[f64; 4]> = back.objects.iter().map(|o| o.shape.bbox()).collect();
+        assert_eq!(boxes, [[10.0, 5.0, 35.0, 9.0], [60.0, 5.0, 65.0, 9.0]]);
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn json_root(text: &str) -> Result<Node<'_>, ReplyError> {
                 .map(|(_, results)| results)
                 .ok_or(ReplyError::NoResults { found })
         }
-        Node::Text(_) => Err(ReplyError::NotAReply {
+        Node::Text(_) | Node::Number(_) => Err(ReplyError::NotAReply {
             found: "a bare JSON value".into(),
         }),
     }
@@ -172,7 +172,7 @@ fn reply_from_tree(results: &Node) -> Result<OdeReply, ReplyError> {
     let text_of = |field: &'static str| -> Result<Option<&str>, ReplyError> {
         match results.get(field) {
             None => Ok(None),
-            Some(Node::Text(text)) => Ok(Some(text.as_ref())),
+            Some(node @ (Node::Text(_) | Node::Number(_))) => Ok(node.scalar()),
             Some(other) => Err(ReplyError::Envelope {
                 field,
                 problem: format!("expected a string, found {}", other.describe()),
@@ -213,7 +213,7 @@ fn reply_from_tree(results: &Node) -> Result<OdeReply, ReplyError> {
         None => None,
     };
     let product_nodes = match results.get("Products") {
-        None | Some(Node::Text(_)) => Vec::new(),
+        None | Some(Node::Text(_) | Node::Number(_)) => Vec::new(),
         Some(products @ Node::Map(_)) => products.items("Product"),
         Some(other) => {
             return Err(ReplyError::Envelope {
@@ -228,10 +228,7 @@ fn reply_from_tree(results: &Node) -> Result<OdeReply, ReplyError> {
         .map(|(i, node)| {
             entry_from_node(node, retrieved_at).map_err(|problem| ReplyError::Product {
                 index: i + 1,
-                pdsid: node.get("pdsid").and_then(|n| match n {
-                    Node::Text(t) => Some(t.to_string()),
-                    _ => None,
-                }),
+                pdsid: node.get("pdsid").and_then(Node::scalar).map(String::from),
                 problem,
             })
         })
@@ -246,7 +243,7 @@ fn reply_from_tree(results: &Node) -> Result<OdeReply, ReplyError> {
 
 fn text<'a>(field: &str, node: &'a Node<'_>) -> Result<&'a str, FieldError> {
     match node {
-        Node::Text(text) => Ok(text.trim()),
+        Node::Text(text) | Node::Number(text) => Ok(text.trim()),
         other => Err(FieldError::Shape {
             field: field.to_string(),
             expected: "a string",
@@ -454,7 +451,7 @@ fn files_from_product(node: &Node) -> Result<Option<Vec<ProductFile>>, FieldErro
     let Some(files) = node.get("Product_files") else {
         return Ok(None);
     };
-    if let Node::Text(_) = files {
+    if let Node::Text(_) | Node::Number(_) = files {
         return Ok(Some(Vec::new()));
     }
     files

@@ -51,12 +51,16 @@ pub struct ReadOptions {
 pub struct Summary {
     pub files_read: usize,
     pub images: usize,
+    /// Objects as their format counts them (a COCO annotation of several polygons is one).
     pub objects: usize,
     pub files_written: usize,
     /// Shapes the target format cannot hold, by reason.
     pub shapes_skipped: BTreeMap<String, usize>,
     /// Shapes with points outside their image, clipped to it.
     pub shapes_clipped: usize,
+    /// Shapes wholly outside their image, dropped: the file, the image and which object.
+    #[serde(default)]
+    pub shapes_outside: Vec<String>,
     /// Input or output files that failed, with the reason.
     pub failed: Vec<(PathBuf, String)>,
 }
@@ -167,6 +171,12 @@ impl LabelSource {
             });
         }
         let mut images = read_all(self.format, &files, &options, summary);
+        // A COCO file's categories are its class map, ids and all (the first file's, when
+        // the files agree on them).
+        let given = match (given, self.format) {
+            (None, Format::Coco) => coco_class_map(&files),
+            (given, _) => given,
+        };
         if let Some(factor) = self.circle_scale {
             for labels in &mut images {
                 *labels = labels.circles_scaled(factor);
@@ -222,6 +232,11 @@ impl LabelRequest {
     pub fn run(&self) -> Result<(Summary, Vec<String>), SourceError> {
         let mut summary = Summary::default();
         let loaded = self.source.load(&mut summary)?;
+        // Every input failed: an empty annotations.json or a lone classes.txt would look like
+        // a result.
+        if summary.files_read == 0 {
+            return Ok((summary, loaded.added));
+        }
         match &self.output {
             LabelOutput::Convert { to, out } => {
                 write_all(*to, &loaded.images, out, &loaded.classes, &mut summary)
@@ -462,16 +477,38 @@ pub fn read_all(
             Ok(images) => {
                 summary.files_read += 1;
                 summary.images += images.len();
-                summary.objects += images.iter().map(|i| i.objects.len()).sum::<usize>();
-                all.extend(images);
+                summary.objects += images.iter().map(|i| i.instances().len()).sum::<usize>();
+                all.extend(images.into_iter().map(|labels| (file, labels)));
             }
             Err(error) => summary.failed.push((file.clone(), error.to_string())),
         }
     }
-    for labels in &mut all {
-        summary.shapes_clipped += clip_to_image(labels);
+    for (file, labels) in &mut all {
+        let clipping = clip_to_image(labels);
+        summary.shapes_clipped += clipping.clipped;
+        summary.shapes_outside.extend(
+            clipping
+                .dropped
+                .into_iter()
+                .map(|what| format!("{}: {}: {what}", file.display(), labels.image)),
+        );
     }
-    all
+    all.into_iter().map(|(_, labels)| labels).collect()
+}
+
+/// The class map of COCO files' categories, when every file that has categories gives the
+/// same ones; `None` otherwise (the Mars classes and the names met then serve).
+fn coco_class_map(files: &[PathBuf]) -> Option<ClassMap> {
+    let maps: Vec<ClassMap> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            coco::class_map(&file.display().to_string(), &text).ok()
+        })
+        .filter(|map| !map.is_empty())
+        .collect();
+    let first = maps.first()?;
+    maps.iter().all(|map| map == first).then(|| first.clone())
 }
 
 /// The output name for an image's own file: its base name without extension, which must be a
