@@ -673,7 +673,8 @@ fn a_labels_job_paints_masks_and_names_the_files_it_could_not_read() {
     let mut client = daemon.client();
     let inputs = daemon.path("craters");
     std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("site.csv"), "x,y,diameter\n10,10,6\n").unwrap();
+    // The second crater lies wholly outside the 32 x 32 image: dropped, and the log says so.
+    std::fs::write(inputs.join("site.csv"), "x,y,diameter\n10,10,6\n50,50,4\n").unwrap();
     let out = daemon.path("masks");
     let request = |inputs: Vec<PathBuf>| LabelRequest {
         source: LabelSource {
@@ -703,6 +704,14 @@ fn a_labels_job_paints_masks_and_names_the_files_it_could_not_read() {
     let done = settled(&mut client, id);
     assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
     assert_eq!(done.result.as_ref().unwrap()["summary"]["files_written"], 1);
+    assert!(
+        done.log.iter().any(|l| l.starts_with("dropped ")
+            && l.ends_with(
+                "object 2 (crater) at (48, 48)-(52, 52) lies outside the 32 x 32 image"
+            )),
+        "{:?}",
+        done.log
+    );
     let mask_path = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -317,6 +317,9 @@ pub(super) async fn run(
                     for line in summary.failure_lines() {
                         ctx.log(&line);
                     }
+                    for outside in &summary.shapes_outside {
+                        ctx.log(&format!("dropped {outside}"));
+                    }
                     let failed = summary.failed.len();
                     Finished {
                         error: (failed > 0).then(|| format!("{failed} file(s) failed")),
