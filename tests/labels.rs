@@ -444,3 +444,50 @@ fn bad_boxes_are_refused_by_name_and_a_batch_that_converts_nothing_writes_nothin
     );
     assert!(!out.join("classes.txt").exists() && !out.join("annotations.json").exists());
 }
+
+/// COCO categories become the class map, ids and all, unless one gives id 0 to a real class:
+/// masks paint class ids with 0 the background, so such a class would vanish from its mask.
+#[test]
+fn coco_categories_number_the_mask_classes_unless_a_real_class_takes_id_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mask_value = |categories: &str| {
+        let coco = dir.path().join("c.json");
+        std::fs::write(
+            &coco,
+            format!(
+                r#"{{"images":[{{"id":1,"file_name":"m.png","width":10,"height":10}}],"categories":{categories},
+                "annotations":[{{"id":1,"image_id":1,"category_id":5,"bbox":[2,2,4,4]}}]}}"#
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("masks");
+        let output = areo(&[
+            "labels",
+            "rasterize",
+            "--from",
+            "coco",
+            coco.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        image::open(out.join("m.png"))
+            .unwrap()
+            .to_luma8()
+            .get_pixel(3, 3)[0]
+    };
+    assert_eq!(
+        mask_value(r#"[{"id":0,"name":"_background_"},{"id":5,"name":"dune"}]"#),
+        5,
+        "the file's own id"
+    );
+    assert_eq!(
+        mask_value(r#"[{"id":0,"name":"rock"},{"id":5,"name":"crater"}]"#),
+        1,
+        "rock at 0 would be background: the Mars classes number them (crater 1)"
+    );
+}

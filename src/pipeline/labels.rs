@@ -497,7 +497,9 @@ pub fn read_all(
 }
 
 /// The class map of COCO files' categories, when every file that has categories gives the
-/// same ones; `None` otherwise (the Mars classes and the names met then serve).
+/// same ones and id 0, if given, is the background (as labelme2coco's `_background_`: masks
+/// paint class ids, and 0 is the background there); `None` otherwise (the Mars classes and
+/// the names met then serve).
 fn coco_class_map(files: &[PathBuf]) -> Option<ClassMap> {
     let maps: Vec<ClassMap> = files
         .iter()
@@ -508,7 +510,8 @@ fn coco_class_map(files: &[PathBuf]) -> Option<ClassMap> {
         .filter(|map| !map.is_empty())
         .collect();
     let first = maps.first()?;
-    maps.iter().all(|map| map == first).then(|| first.clone())
+    let background_at_0 = first.name(0).is_none() || first.id("background") == Some(0);
+    (background_at_0 && maps.iter().all(|map| map == first)).then(|| first.clone())
 }
 
 /// The output name for an image's own file: its base name without extension, which must be a
