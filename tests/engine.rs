@@ -652,6 +652,7 @@ fn a_tile_job_cuts_a_real_image_in_the_daemon() {
         labels: None,
         classes: None,
         circle_scale: None,
+        min_visible: None,
         out: out.clone(),
     };
     let id = submit_one(&mut client, NewJob::new(JobSpec::Tile(request)));

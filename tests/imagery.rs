@@ -98,6 +98,34 @@ fn tiles_carry_masks_and_ground_boxes_and_stitch_back() {
         chips[1]["ground"],
         serde_json::json!([508.25, 250.0, 516.25, 242.0])
     );
+    // The crater's box (35..45 x 15..25) is whole in chip (32, 0); chip (0, 0) has none of
+    // it, and no other chip reaches it.
+    assert_eq!(
+        chips[1]["boxes"],
+        serde_json::json!([{"class": "crater", "id": 1, "bbox": [3.0, 15.0, 13.0, 25.0], "visible": 1.0}])
+    );
+    let boxed: Vec<usize> = (0..chips.len())
+        .filter(|&i| !chips[i]["boxes"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(boxed, [1]);
+    let error = refused(&[
+        "tile",
+        source.to_str().unwrap(),
+        "--size",
+        "32",
+        "--labels",
+        dir.path().join("craters.csv").to_str().unwrap(),
+        "--from",
+        "craters",
+        "--min-visible",
+        "1.5",
+        "--out",
+        dir.path().join("no").to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains("--min-visible 1.5: expected a fraction between 0 and 1"),
+        "{error}"
+    );
     // The crater (radius 5 at 40,20) lies in chip (32, 0) only: 81 pixel centres.
     let mask = Image::open(&out.join("scene_32_0.mask.png")).unwrap();
     assert_eq!(mask.data.iter().filter(|v| **v == 1.0).count(), 81);

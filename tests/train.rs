@@ -72,6 +72,7 @@ fn dataset(root: &Path) -> DatasetRecord {
         labels: Some((CRATERS.into(), Format::Craters)),
         classes: None,
         circle_scale: None,
+        min_visible: None,
         out: tiles.clone(),
     }
     .run(&Silent)
@@ -707,6 +708,7 @@ fn narrower_crater_discs_paint_a_quarter_of_the_pixels_at_half_the_radius() {
             labels: Some((CRATERS.into(), Format::Craters)),
             classes: None,
             circle_scale: scale,
+            min_visible: None,
             out: out.clone(),
         }
         .run(&Silent)

@@ -304,6 +304,7 @@ fn steps(workspace: &Path, config: RunConfig, device: &str) -> Vec<Step> {
                 labels: Some((craters.clone(), Format::Craters)),
                 classes: None,
                 circle_scale: Some(CIRCLE_SCALE),
+                min_visible: None,
                 out: tiles.clone(),
             }),
             after: vec![],

@@ -268,7 +268,7 @@ pub struct TileArgs {
     /// A PDS3 label of the image (same size), for chips' ground coordinates.
     #[arg(long)]
     label: Option<PathBuf>,
-    /// Annotations of the image, to write a class mask per chip.
+    /// Annotations of the image, to write a class mask and the objects' boxes per chip.
     #[arg(long, requires = "from")]
     labels: Option<PathBuf>,
     #[arg(long, value_enum)]
@@ -276,6 +276,10 @@ pub struct TileArgs {
     /// Paint circles (craters) at this fraction of their radius, so touching ones stay apart.
     #[arg(long, value_name = "FRACTION", requires = "labels")]
     circle_scale: Option<f64>,
+    /// A chip's boxes hold the objects with at least this share of their box inside it
+    /// (default 0.5).
+    #[arg(long, value_name = "FRACTION", requires = "labels")]
+    min_visible: Option<f64>,
     /// Class map for the masks (default: the Mars classes).
     #[arg(long)]
     classes: Option<PathBuf>,
@@ -317,6 +321,7 @@ impl TileArgs {
                 .map(std::path::absolute)
                 .transpose()?,
             circle_scale: self.circle_scale,
+            min_visible: self.min_visible,
             out: std::path::absolute(out)?,
         })
     }

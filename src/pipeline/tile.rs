@@ -1,6 +1,7 @@
-//! Tiling an image into chips on disk: PNG chips, optional per-chip class masks from the
-//! image's labels, and a `manifest.json` that says where each chip came from (pixels, and
-//! projected metres when a PDS label gives the map projection).
+//! Tiling an image into chips on disk: PNG chips, optional per-chip class masks and boxes from
+//! the image's labels (one tile set serves segmentation and detection), and a `manifest.json`
+//! that says where each chip came from (pixels, and projected metres when a PDS label gives
+//! the map projection).
 
 use super::labels::{class_map, labels_of_image, Format};
 use super::source::{open_rows, SampleValues};
@@ -45,8 +46,17 @@ pub struct TileRequest {
     /// Circles (craters) painted at this fraction of their radius.
     #[serde(default)]
     pub circle_scale: Option<f64>,
+    /// A chip's boxes hold the objects with at least this fraction of their box inside it
+    /// (default [`MIN_VISIBLE`]); the rest are too cut to be fair detection targets.
+    #[serde(default)]
+    pub min_visible: Option<f64>,
     pub out: PathBuf,
 }
+
+/// The share of an object's box that must lie in a chip for the chip's boxes to hold it:
+/// half, as detection augmentation commonly keeps (a crater cut through its middle still
+/// shows its rim; a sliver at the edge does not).
+pub const MIN_VISIBLE: f64 = 0.5;
 
 impl TileRequest {
     /// Reads the image, its label and annotations, and tiles it.
@@ -80,6 +90,17 @@ impl TileRequest {
             Some((path, format)) => Some(self.labels_of_image(path, *format, &classes, size)?),
             None => None,
         };
+        // Masks paint circles narrowed as asked; boxes keep the objects' own size.
+        let painted = match (&labels, self.circle_scale) {
+            (Some(labels), Some(factor)) => Some(labels.circles_scaled(factor)),
+            _ => None,
+        };
+        let targets = labels.as_ref().map(|labels| Targets {
+            painted: painted.as_ref().unwrap_or(labels),
+            boxed: labels,
+            classes: &classes,
+            min_visible: self.min_visible.unwrap_or(MIN_VISIBLE),
+        });
         let from = Provenance {
             source: &self.input,
             projection: projection.as_ref(),
@@ -90,7 +111,7 @@ impl TileRequest {
             &from,
             &self.out,
             &self.spec,
-            labels.as_ref().map(|l| (l, &classes)),
+            targets.as_ref(),
             progress,
         )
     }
@@ -120,7 +141,7 @@ impl TileRequest {
             .map_err(|e| problem(e.to_string()))
     }
 
-    /// The annotations of this image from `path`, at its size (craters narrowed when asked).
+    /// The annotations of this image from `path`, at its size.
     fn labels_of_image(
         &self,
         path: &Path,
@@ -128,13 +149,80 @@ impl TileRequest {
         classes: &ClassMap,
         size: ImageSize,
     ) -> Result<ImageLabels, TileError> {
-        let labels = labels_of_image(path, format, classes, &self.input, size)
-            .map_err(|e| TileError::Labels(e.to_string()))?;
-        Ok(match self.circle_scale {
-            Some(factor) => labels.circles_scaled(factor),
-            None => labels,
-        })
+        if let Some(fraction) = self.min_visible.filter(|f| !(0.0..=1.0).contains(f)) {
+            return Err(TileError::Labels(format!(
+                "--min-visible {fraction}: expected a fraction between 0 and 1"
+            )));
+        }
+        labels_of_image(path, format, classes, &self.input, size)
+            .map_err(|e| TileError::Labels(e.to_string()))
     }
+}
+
+/// What a chip's labels are made from.
+struct Targets<'a> {
+    /// The labels its mask paints (circles narrowed when asked).
+    painted: &'a ImageLabels,
+    /// The labels its boxes come from.
+    boxed: &'a ImageLabels,
+    classes: &'a ClassMap,
+    min_visible: f64,
+}
+
+/// One object of a chip, as a detector trains on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChipBox {
+    pub class: String,
+    /// The class's id in the tile set's class map.
+    pub id: usize,
+    /// `[x0, y0, x1, y1]` in the chip's pixels (positions from its corner), cut at its edges.
+    pub bbox: [f64; 4],
+    /// The share of the object's box inside the chip (1: whole).
+    pub visible: f64,
+}
+
+/// The instances of `labels` (a crater as the box around its circle) whose box lies at least
+/// `min_visible` inside the window `x, y, size`: their boxes cut at its edges, in its pixels.
+fn boxes_in_window(
+    labels: &ImageLabels,
+    classes: &ClassMap,
+    (x, y, size): (u32, u32, u32),
+    min_visible: f64,
+) -> Result<Vec<ChipBox>, TileError> {
+    let (left, top) = (x as f64, y as f64);
+    let (right, bottom) = (left + size as f64, top + size as f64);
+    let mut boxes = Vec::new();
+    for (index, instance) in labels.instances().iter().enumerate() {
+        let [x0, y0, x1, y1] = instance.bbox();
+        let cut = [x0.max(left), y0.max(top), x1.min(right), y1.min(bottom)];
+        if cut[0] > cut[2] || cut[1] > cut[3] {
+            continue;
+        }
+        let area = (x1 - x0) * (y1 - y0);
+        let visible = if area > 0.0 {
+            (cut[2] - cut[0]) * (cut[3] - cut[1]) / area
+        } else {
+            1.0
+        };
+        if visible < min_visible || (area > 0.0 && visible == 0.0) {
+            continue;
+        }
+        let id = classes.resolve(instance.class).ok_or_else(|| {
+            TileError::Labels(format!(
+                "{}: object {}: unknown class {:?}",
+                labels.image,
+                index + 1,
+                instance.class
+            ))
+        })?;
+        boxes.push(ChipBox {
+            class: instance.class.to_string(),
+            id,
+            bbox: [cut[0] - left, cut[1] - top, cut[2] - left, cut[3] - top],
+            visible,
+        });
+    }
+    Ok(boxes)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +235,9 @@ pub struct ChipEntry {
     /// Projected metres of the chip's corners: west, north, east, south.
     pub ground: Option<[f64; 4]>,
     pub objects: Option<usize>,
+    /// The chip's objects as boxes, when labels were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<Vec<ChipBox>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -257,7 +348,7 @@ fn tile_image(
     from: &Provenance,
     out: &Path,
     spec: &TileSpec,
-    labels: Option<(&ImageLabels, &ClassMap)>,
+    targets: Option<&Targets>,
     progress: &dyn Progress,
 ) -> Result<Manifest, TileError> {
     let io = |path: &Path| {
@@ -300,19 +391,27 @@ fn tile_image(
                 p.pixel_to_map((chip.x + spec.size) as f64, (chip.y + spec.size) as f64);
             [west, north, east, south]
         });
-        let (mask, objects) = match labels {
-            Some((labels, classes)) => {
-                let (window, _) = labels.cropped(chip.x, chip.y, spec.size, spec.size, &file);
-                let raster = rasterize::semantic(&window, classes)
+        let (mask, objects, boxes) = match targets {
+            Some(targets) => {
+                let (window, _) = targets
+                    .painted
+                    .cropped(chip.x, chip.y, spec.size, spec.size, &file);
+                let raster = rasterize::semantic(&window, targets.classes)
                     .map_err(|e| TileError::Labels(e.to_string()))?;
                 let mask_file = format!("{stem}_{}_{}.mask.png", chip.x, chip.y);
                 let mut mask = Image::new(raster.width, raster.height, 1, BitDepth::Eight);
                 mask.data = raster.pixels.iter().map(|v| *v as f32).collect();
                 let mask_path = out.join(&mask_file);
                 std::fs::write(&mask_path, mask.encode_png()?).map_err(io(&mask_path))?;
-                (Some(mask_file), Some(window.objects.len()))
+                let boxes = boxes_in_window(
+                    targets.boxed,
+                    targets.classes,
+                    (chip.x, chip.y, spec.size),
+                    targets.min_visible,
+                )?;
+                (Some(mask_file), Some(window.objects.len()), Some(boxes))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         manifest.chips.push(ChipEntry {
             file,
@@ -320,6 +419,7 @@ fn tile_image(
             pixels: [chip.x, chip.y, spec.size, spec.size],
             ground,
             objects,
+            boxes,
         });
         progress.advance(1);
         Ok(())
@@ -330,4 +430,74 @@ fn tile_image(
     let path = out.join("manifest.json");
     crate::fsio::write_atomically(&path, text.as_bytes()).map_err(io(&path))?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{Object, Shape};
+
+    fn crater_at(cx: f64, cy: f64, r: f64) -> ImageLabels {
+        let mut labels = ImageLabels::new(
+            "scene.png",
+            Some(ImageSize {
+                width: 64,
+                height: 64,
+                depth: 1,
+            }),
+        );
+        labels
+            .objects
+            .push(Object::new("crater", Shape::Circle { cx, cy, r }));
+        labels
+    }
+
+    /// A crater of radius 4 at (10, 10) is the box 6..14 x 6..14: whole in the first chip,
+    /// three quarters in a chip from x = 8, a quarter in one from x = 12.
+    #[test]
+    fn chip_boxes_are_cut_at_the_edge_and_mostly_cut_objects_left_out() {
+        let labels = crater_at(10.0, 10.0, 4.0);
+        let classes = ClassMap::mars();
+        let boxes =
+            |x, min_visible| boxes_in_window(&labels, &classes, (x, 0, 16), min_visible).unwrap();
+        assert_eq!(
+            boxes(0, 0.5),
+            [ChipBox {
+                class: "crater".into(),
+                id: 1,
+                bbox: [6.0, 6.0, 14.0, 14.0],
+                visible: 1.0
+            }]
+        );
+        let three_quarters = boxes(8, 0.5);
+        assert_eq!(three_quarters[0].bbox, [0.0, 6.0, 6.0, 14.0]);
+        assert_eq!(three_quarters[0].visible, 0.75);
+        assert!(boxes(12, 0.5).is_empty(), "a quarter is too cut");
+        assert_eq!(boxes(12, 0.2)[0].visible, 0.25);
+        assert!(boxes(14, 0.0).is_empty(), "touching the edge is not inside");
+    }
+
+    #[test]
+    fn a_multi_part_object_is_one_box_and_an_unknown_class_is_named() {
+        let mut labels = crater_at(0.0, 0.0, 0.0);
+        labels.objects.clear();
+        for x in [2.0, 20.0] {
+            let mut part = Object::new(
+                "dark dune",
+                Shape::Polygon(vec![[x, 2.0], [x + 4.0, 2.0], [x, 6.0]]),
+            );
+            part.group = Some(7);
+            part.recorded_box = Some([1.5, 2.0, 24.5, 6.0]);
+            labels.objects.push(part);
+        }
+        let boxes = boxes_in_window(&labels, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap();
+        assert_eq!(boxes.len(), 1);
+        assert_eq!((boxes[0].id, boxes[0].bbox), (2, [1.5, 2.0, 24.5, 6.0]));
+        labels.objects[0].class = "volcano".into();
+        let error = boxes_in_window(&labels, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "scene.png: object 1: unknown class \"volcano\""
+        );
+    }
 }

@@ -254,6 +254,7 @@ fn tile_product(
         labels: None,
         classes: None,
         circle_scale: None,
+        min_visible: None,
         out: workspace.join("tiles").join(format!("{pdsid}-browse")),
     });
     let mut jobs = Vec::new();
