@@ -491,3 +491,44 @@ fn coco_categories_number_the_mask_classes_unless_a_real_class_takes_id_0() {
         "rock at 0 would be background: the Mars classes number them (crater 1)"
     );
 }
+
+/// `areo eval --detections` scores COCO results against COCO truth as pycocotools does (the
+/// hand-computed case is in `pipeline::detections`): both craters found exactly is AP 1.
+#[test]
+fn coco_results_are_scored_from_the_cli_and_a_mask_eval_still_needs_its_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.json");
+    std::fs::write(
+        &truth,
+        r#"{"images":[{"id":1,"file_name":"a.png","width":100,"height":100}],
+        "categories":[{"id":1,"name":"crater"}],
+        "annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[10,10,40,40],"area":1600,"iscrowd":0},
+          {"id":2,"image_id":1,"category_id":1,"bbox":[60,60,30,30],"area":900,"iscrowd":0}]}"#,
+    )
+    .unwrap();
+    let results = dir.path().join("results.json");
+    std::fs::write(
+        &results,
+        r#"[{"image_id":1,"category_id":1,"bbox":[10,10,40,40],"score":0.9},
+            {"image_id":1,"category_id":1,"bbox":[60,60,30,30],"score":0.4}]"#,
+    )
+    .unwrap();
+    let (truth, results) = (truth.to_str().unwrap(), results.to_str().unwrap());
+    let output = areo(&["--json", "eval", "--truth", truth, "--detections", results]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in ["AP", "AP50", "APm", "AR100"] {
+        let value = report["metrics"][key].as_f64().unwrap();
+        assert!((value - 1.0).abs() < 1e-12, "{key}: {value}");
+    }
+    // At the default 0.5 threshold the second crater (0.4) counts as missed.
+    assert_eq!(report["classes"][0]["recall"], 0.5);
+    assert_eq!(report["confusion"], serde_json::json!([[1, 1], [0, 0]]));
+    let output = areo(&["eval", "--truth", truth]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--predicted"));
+}

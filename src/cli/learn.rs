@@ -9,6 +9,7 @@ use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::train::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
+use crate::pipeline::detections::{DetectionReport, DetectionRequest};
 use crate::pipeline::evaluate::{
     BlobScoring, CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
 };
@@ -124,12 +125,21 @@ pub struct InferArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// True class mask (8-bit PNG).
+    /// True class mask (8-bit PNG); with --detections, COCO instances (other formats:
+    /// `areo labels convert --to coco` first).
     #[arg(long)]
     pub truth: PathBuf,
     /// Predicted class mask of the same size.
-    #[arg(long)]
-    pub predicted: PathBuf,
+    #[arg(long, required_unless_present = "detections")]
+    pub predicted: Option<PathBuf>,
+    /// COCO results to score against the COCO truth instead: AP@[.5:.95], AP50, AP75, AP and
+    /// AR by size, AR@1/10/100 and AP per class as pycocotools defines them, the confusion
+    /// matrix at IoU 0.5 and P/R/F1 at --threshold.
+    #[arg(long, conflicts_with_all = ["predicted", "craters", "name", "region", "csv"])]
+    pub detections: Option<PathBuf>,
+    /// With --detections: the score a detection needs for the confusion matrix and P/R/F1.
+    #[arg(long, default_value_t = 0.5, requires = "detections")]
+    pub threshold: f64,
     /// Classes scored (default: one more than the largest value seen).
     #[arg(long)]
     pub classes: Option<usize>,
@@ -497,6 +507,19 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
 
 pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
+    if let Some(results) = &args.detections {
+        let request = DetectionRequest {
+            truth: cwd.join(&args.truth),
+            results: cwd.join(results),
+            threshold: args.threshold,
+        };
+        print_detections(&request.run()?, json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let predicted = args
+        .predicted
+        .as_ref()
+        .context("give --predicted MASK (or --detections RESULTS)")?;
     let blobs = match &args.probabilities {
         None => None,
         Some(map) => Some(BlobScoring {
@@ -511,7 +534,7 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
     let request = EvalRequest {
         name: args.name.clone(),
         truth: cwd.join(&args.truth),
-        predicted: cwd.join(&args.predicted),
+        predicted: cwd.join(predicted),
         classes: args.classes,
         ignore: args.ignore,
         region: args
@@ -622,6 +645,92 @@ pub fn print_report(report: &EvalReport) {
             s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
         );
     }
+}
+
+/// A detection report as pycocotools prints its summary, then the classes at the threshold
+/// and the confusion matrix; `--json` prints the report.
+fn print_detections(report: &DetectionReport, json: bool) {
+    if json {
+        println!("{}", json!(report));
+        return;
+    }
+    let lines = [
+        ("AP", "IoU=0.50:0.95", "all"),
+        ("AP50", "IoU=0.50", "all"),
+        ("AP75", "IoU=0.75", "all"),
+        ("APs", "IoU=0.50:0.95", "small"),
+        ("APm", "IoU=0.50:0.95", "medium"),
+        ("APl", "IoU=0.50:0.95", "large"),
+        ("AR1", "IoU=0.50:0.95, 1 detection", "all"),
+        ("AR10", "IoU=0.50:0.95, 10 detections", "all"),
+        ("AR100", "IoU=0.50:0.95, 100 detections", "all"),
+        ("ARs", "IoU=0.50:0.95", "small"),
+        ("ARm", "IoU=0.50:0.95", "medium"),
+        ("ARl", "IoU=0.50:0.95", "large"),
+    ];
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .filter_map(|(key, iou, area)| {
+            let value = report.metrics.get(*key)?;
+            Some(vec![
+                key.to_string(),
+                iou.to_string(),
+                area.to_string(),
+                format!("{value:.4}"),
+            ])
+        })
+        .collect();
+    print_table(&["metric", "over", "area", "value"], &rows);
+    println!(
+        "classes (IoU >= 0.5, score >= {}; AP over IoU 0.50:0.95)",
+        report.threshold
+    );
+    let rows: Vec<Vec<String>> = report
+        .classes
+        .iter()
+        .map(|c| {
+            vec![
+                c.class.clone(),
+                c.category_id.to_string(),
+                optional(c.ap.map(|ap| format!("{ap:.4}"))),
+                c.true_positives.to_string(),
+                c.false_positives.to_string(),
+                c.false_negatives.to_string(),
+                format!("{:.4}", c.precision),
+                format!("{:.4}", c.recall),
+                format!("{:.4}", c.f1),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "class",
+            "id",
+            "AP",
+            "TP",
+            "FP",
+            "FN",
+            "precision",
+            "recall",
+            "F1",
+        ],
+        &rows,
+    );
+    println!("confusion (rows: truth, columns: predicted; background: missed or false)");
+    let rows: Vec<Vec<String>> = report
+        .confusion
+        .iter()
+        .zip(&report.confusion_names)
+        .map(|(row, name)| {
+            std::iter::once(name.clone())
+                .chain(row.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = std::iter::once("truth")
+        .chain(report.confusion_names.iter().map(String::as_str))
+        .collect();
+    print_table(&header, &rows);
 }
 
 /// `MIN,MAX` diameters in pixels, 0 < MIN <= MAX.

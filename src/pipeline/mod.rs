@@ -2,6 +2,7 @@
 //! records. This is where the outside-world modules (ODE, catalog) meet.
 
 pub mod dataset;
+pub mod detections;
 pub mod evaluate;
 pub mod fetch;
 pub mod import;
