@@ -1,6 +1,7 @@
 //! Neural networks on candle: the U-Net, its losses, optimiser and schedule, data loading,
 //! checkpoints, training and tiled inference (layer 2: tensors on a device, run files on disk).
 
+pub mod backbone;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
