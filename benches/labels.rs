@@ -34,7 +34,7 @@ fn main() {
     let started = Instant::now();
     let mut summary = Summary::default();
     let files = input_files(std::slice::from_ref(&voc_dir), Format::Voc);
-    let images = read_all(Format::Voc, &files, &ReadOptions::default(), &mut summary);
+    let (images, _) = read_all(Format::Voc, &files, &ReadOptions::default(), &mut summary);
     write_all(
         Format::Yolo,
         &images,
@@ -81,7 +81,7 @@ fn main() {
     let started = Instant::now();
     let mut summary = Summary::default();
     let files = input_files(std::slice::from_ref(&via_dir), Format::Via);
-    let images = read_all(Format::Via, &files, &options, &mut summary);
+    let (images, _) = read_all(Format::Via, &files, &options, &mut summary);
     rasterize_all(
         &images,
         &dir.path().join("masks"),

@@ -237,7 +237,9 @@ fn every_annotation_fixture_parses() {
     assert_eq!((mask.x, mask.y), (417, 305));
     assert!(mask.bits.iter().any(|b| *b));
 
-    let coco = coco::read("c", &read("coco/labelme2coco_annotations.json")).unwrap();
+    let coco = coco::read("c", &read("coco/labelme2coco_annotations.json"))
+        .unwrap()
+        .images;
     assert_eq!(coco.len(), 3);
     assert_eq!(coco.iter().map(|i| i.objects.len()).sum::<usize>(), 16);
     assert_eq!(

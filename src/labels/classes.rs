@@ -57,20 +57,36 @@ impl ClassMap {
                 Some((id.trim().parse().ok()?, name.trim()))
             })
             .collect();
-        let names = match numbered {
-            Some(pairs) if !pairs.is_empty() => {
-                let mut names =
-                    vec![String::new(); pairs.iter().map(|(id, _)| id + 1).max().unwrap_or(0)];
-                for (id, name) in pairs {
-                    if !names[id].is_empty() {
-                        return Err(invalid(source, format!("class id {id} is given twice")));
-                    }
-                    names[id] = name.to_string();
-                }
-                names
+        match numbered {
+            Some(pairs) if !pairs.is_empty() => ClassMap::numbered(
+                source,
+                pairs.into_iter().map(|(id, name)| (id, name.to_string())),
+            ),
+            _ => ClassMap::checked(source, lines.into_iter().map(String::from).collect()),
+        }
+    }
+
+    /// Classes under the ids given (`id,name` lines, COCO categories); ids not given stay
+    /// empty. An id or a name given twice is an error naming `source`.
+    pub fn numbered(
+        source: &str,
+        pairs: impl IntoIterator<Item = (usize, String)>,
+    ) -> Result<Self, LabelError> {
+        let mut names = Vec::new();
+        for (id, name) in pairs {
+            if names.len() <= id {
+                names.resize(id + 1, String::new());
             }
-            _ => lines.into_iter().map(String::from).collect(),
-        };
+            if !names[id].is_empty() {
+                return Err(invalid(source, format!("class id {id} is given twice")));
+            }
+            names[id] = name;
+        }
+        ClassMap::checked(source, names)
+    }
+
+    /// The map of `names`, refused when two of them are one class.
+    fn checked(source: &str, names: Vec<String>) -> Result<Self, LabelError> {
         let map = ClassMap::new(names);
         for (id, name) in map.names.iter().enumerate() {
             if let Some(first) = map.names[..id]

@@ -53,21 +53,25 @@ fn read_categories(source: &str, root: &Node) -> Result<Vec<(i64, String)>, Labe
     Ok(categories)
 }
 
-/// The class map a COCO file's categories make: each category under its own id.
-pub fn class_map(source: &str, text: &str) -> Result<ClassMap, LabelError> {
-    let root = parse_json(text)?;
-    let lines: String = read_categories(source, &root)?
-        .into_iter()
-        .map(|(id, name)| format!("{id},{name}\n"))
-        .collect();
-    ClassMap::parse(source, &lines)
+/// A COCO file read: its images' labels, and the class map its categories make (each under
+/// its own id; `None` when two categories name one class as a class map compares names).
+#[derive(Debug)]
+pub struct Coco {
+    pub images: Vec<ImageLabels>,
+    pub classes: Option<ClassMap>,
 }
 
 /// Reads a COCO instances file into one [`ImageLabels`] per image (images without
-/// annotations included).
-pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
+/// annotations included) and the class map of its categories.
+pub fn read(source: &str, text: &str) -> Result<Coco, LabelError> {
     let root = parse_json(text)?;
-    let categories: HashMap<i64, String> = read_categories(source, &root)?.into_iter().collect();
+    let listed = read_categories(source, &root)?;
+    let classes = ClassMap::numbered(
+        source,
+        listed.iter().map(|(id, name)| (*id as usize, name.clone())),
+    )
+    .ok();
+    let categories: HashMap<i64, String> = listed.into_iter().collect();
     let mut images = Vec::new();
     let mut by_id = HashMap::new();
     for (i, image) in list(source, &root, "images")?.into_iter().enumerate() {
@@ -163,7 +167,7 @@ pub fn read(source: &str, text: &str) -> Result<Vec<ImageLabels>, LabelError> {
             images[index].objects.push(object);
         }
     }
-    Ok(images)
+    Ok(Coco { images, classes })
 }
 
 /// RLE counts, column-major as COCO stores them, from a list or pycocotools' string form.
@@ -413,7 +417,7 @@ mod tests {
             {"id":1,"image_id":7,"category_id":1,"segmentation":[[0,0,2,0,2,2],[3,0,3,1,2,1]],"bbox":[0,0,3,2],"iscrowd":0},
             {"id":2,"image_id":7,"category_id":1,"segmentation":[],"bbox":[1,1,2,1],"iscrowd":0},
             {"id":3,"image_id":7,"category_id":1,"segmentation":{"counts":[4,2,6],"size":[3,4]},"iscrowd":1}]}"#;
-        let images = read("c.json", text).unwrap();
+        let images = read("c.json", text).unwrap().images;
         let objects = &images[0].objects;
         assert_eq!(objects.len(), 4);
         assert_eq!((objects[0].group, objects[1].group), (Some(1), Some(1)));
@@ -562,7 +566,7 @@ mod tests {
         assert_eq!(value["annotations"][0]["area"], 6.0);
         assert_eq!(value["annotations"][1]["area"], 3.0);
         assert_eq!(value["annotations"][0]["category_id"], 1);
-        let back = read("b.json", &text).unwrap();
+        let back = read("b.json", &text).unwrap().images;
         assert_eq!(
             back[0].objects[0].shape,
             Shape::Polygon(vec![[1.0, 1.0], [4.0, 1.0], [4.0, 3.0], [1.0, 3.0]])

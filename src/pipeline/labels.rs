@@ -170,13 +170,9 @@ impl LabelSource {
                 inputs: self.inputs.clone(),
             });
         }
-        let mut images = read_all(self.format, &files, &options, summary);
-        // A COCO file's categories are its class map, ids and all (the first file's, when
-        // the files agree on them).
-        let given = match (given, self.format) {
-            (None, Format::Coco) => coco_class_map(&files),
-            (given, _) => given,
-        };
+        let (mut images, file_maps) = read_all(self.format, &files, &options, summary);
+        // A COCO file's categories are its class map, ids and all.
+        let given = given.or_else(|| files_class_map(file_maps));
         if let Some(factor) = self.circle_scale {
             for labels in &mut images {
                 *labels = labels.circles_scaled(factor);
@@ -367,7 +363,7 @@ pub fn labels_of_image(
         size: Some(size),
         ..ReadOptions::default()
     };
-    let mut images = read_file(format, path, &options)?;
+    let mut images = read_file(format, path, &options)?.images;
     let name = image
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -390,23 +386,30 @@ pub fn labels_of_image(
     Ok(labels)
 }
 
+/// What one annotation file holds.
+pub struct FileLabels {
+    pub images: Vec<ImageLabels>,
+    /// The class map the file defines itself (a COCO file's categories, under their ids).
+    pub classes: Option<ClassMap>,
+}
+
 /// Reads one annotation file into the images it labels. Every error starts with the file.
 pub fn read_file(
     format: Format,
     path: &Path,
     options: &ReadOptions,
-) -> Result<Vec<ImageLabels>, LabelError> {
+) -> Result<FileLabels, LabelError> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| crate::labels::invalid(&source, format!("cannot read: {e}")))?;
-    let mut images = parse(format, path, &source, &text, options).map_err(|error| match error {
+    let mut read = parse(format, path, &source, &text, options).map_err(|error| match error {
         // A parse error says where in the text, not in which file.
         LabelError::Json { .. } | LabelError::Xml(_) => {
             crate::labels::invalid(&source, error.to_string())
         }
         other => other,
     })?;
-    for labels in &mut images {
+    for labels in &mut read.images {
         if labels.size.is_none() {
             labels.size = image_size(options, path, &labels.image);
         }
@@ -424,7 +427,7 @@ pub fn read_file(
             }
         }
     }
-    Ok(images)
+    Ok(read)
 }
 
 /// The images one annotation file's text labels, in `format`.
@@ -434,8 +437,8 @@ fn parse(
     source: &str,
     text: &str,
     options: &ReadOptions,
-) -> Result<Vec<ImageLabels>, LabelError> {
-    Ok(match format {
+) -> Result<FileLabels, LabelError> {
+    let images = match format {
         Format::Voc => vec![voc::read(source, text)?],
         Format::Yolo | Format::YoloSeg => {
             let image = image_for(options, path);
@@ -450,7 +453,13 @@ fn parse(
         }
         Format::Via => via::read(source, text, &options.via)?,
         Format::Labelme => vec![labelme::read(source, text)?],
-        Format::Coco => coco::read(source, text)?,
+        Format::Coco => {
+            let coco = coco::read(source, text)?;
+            return Ok(FileLabels {
+                images: coco.images,
+                classes: coco.classes,
+            });
+        }
         Format::Craters => {
             let image = image_for(options, path);
             let size = image_size(options, path, &image);
@@ -461,20 +470,27 @@ fn parse(
                 size,
             )?]
         }
+    };
+    Ok(FileLabels {
+        images,
+        classes: None,
     })
 }
 
-/// Reads every input; failures are recorded in `summary` and the rest go on.
+/// Reads every input; failures are recorded in `summary` and the rest go on. Returns the
+/// images' labels and the class maps the files define themselves.
 pub fn read_all(
     format: Format,
     files: &[PathBuf],
     options: &ReadOptions,
     summary: &mut Summary,
-) -> Vec<ImageLabels> {
+) -> (Vec<ImageLabels>, Vec<ClassMap>) {
     let mut all = Vec::new();
+    let mut class_maps = Vec::new();
     for file in files {
         match read_file(format, file, options) {
-            Ok(images) => {
+            Ok(FileLabels { images, classes }) => {
+                class_maps.extend(classes);
                 summary.files_read += 1;
                 summary.images += images.len();
                 summary.objects += images.iter().map(|i| i.instances().len()).sum::<usize>();
@@ -493,25 +509,19 @@ pub fn read_all(
                 .map(|what| format!("{}: {}: {what}", file.display(), labels.image)),
         );
     }
-    all.into_iter().map(|(_, labels)| labels).collect()
+    let images = all.into_iter().map(|(_, labels)| labels).collect();
+    (images, class_maps)
 }
 
-/// The class map of COCO files' categories, when every file that has categories gives the
-/// same ones and id 0, if given, is the background (as labelme2coco's `_background_`: masks
-/// paint class ids, and 0 is the background there); `None` otherwise (the Mars classes and
-/// the names met then serve).
-fn coco_class_map(files: &[PathBuf]) -> Option<ClassMap> {
-    let maps: Vec<ClassMap> = files
-        .iter()
-        .filter_map(|file| {
-            let text = std::fs::read_to_string(file).ok()?;
-            coco::class_map(&file.display().to_string(), &text).ok()
-        })
-        .filter(|map| !map.is_empty())
-        .collect();
-    let first = maps.first()?;
+/// The class map the files define (COCO categories), when every file that has categories
+/// gives the same ones and id 0, if given, is the background (as labelme2coco's
+/// `_background_`: masks paint class ids, and 0 is the background there); `None` otherwise
+/// (the Mars classes and the names met then serve).
+fn files_class_map(maps: Vec<ClassMap>) -> Option<ClassMap> {
+    let mut maps = maps.into_iter().filter(|map| !map.is_empty());
+    let first = maps.next()?;
     let background_at_0 = first.name(0).is_none() || first.id("background") == Some(0);
-    (background_at_0 && maps.iter().all(|map| map == first)).then(|| first.clone())
+    (background_at_0 && maps.all(|map| map == first)).then_some(first)
 }
 
 /// The output name for an image's own file: its base name without extension, which must be a
