@@ -7,17 +7,21 @@
 //! surfacing as an evaluator's error.
 
 use crate::labels::coco;
+use crate::metrics::ConfusionMatrix;
 use crate::tree::Node;
 use hotcoco::params::IouType;
 use hotcoco::{COCOeval, COCO};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectionError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    /// A reader's error, which names its file already.
+    #[error("{0}")]
+    Invalid(String),
     #[error("evaluation: {0}")]
     Evaluator(String),
 }
@@ -61,19 +65,6 @@ pub struct DetectionReport {
     pub confusion: Vec<Vec<u64>>,
 }
 
-/// Precision, recall and F1 from counts, 0 where undefined (scikit-learn's zero-division rule,
-/// as the pixel scores use).
-fn rates(tp: u64, fp: u64, fn_: u64) -> (f64, f64, f64) {
-    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let (precision, recall) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    let f1 = if precision + recall == 0.0 {
-        0.0
-    } else {
-        2.0 * precision * recall / (precision + recall)
-    };
-    (precision, recall, f1)
-}
-
 fn file_error(path: &Path, message: impl Into<String>) -> DetectionError {
     DetectionError::File {
         path: path.to_path_buf(),
@@ -81,38 +72,17 @@ fn file_error(path: &Path, message: impl Into<String>) -> DetectionError {
     }
 }
 
-/// The image and category ids the truth defines, after areo's own reader has checked it.
-fn truth_ids(path: &Path) -> Result<(HashSet<i64>, HashSet<i64>), DetectionError> {
+/// The truth, checked by areo's COCO reader (a bad box, number or id is named, file first),
+/// then loaded for the evaluator.
+fn load_truth(path: &Path) -> Result<COCO, DetectionError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
-    let source = path.display().to_string();
-    // Every box, number and id of the truth, as the COCO reader checks them.
-    coco::read(&source, &text).map_err(|e| file_error(path, strip(&source, e.to_string())))?;
-    let root = crate::labels::parse_json(&text).map_err(|e| file_error(path, e.to_string()))?;
-    let ids = |key: &str| -> HashSet<i64> {
-        root.items(key)
-            .into_iter()
-            .filter_map(|item| item.get("id").and_then(Node::scalar)?.parse().ok())
-            .collect()
-    };
-    Ok((ids("images"), ids("categories")))
-}
-
-/// A reader's message without the file name it starts with (the error adds it).
-fn strip(source: &str, message: String) -> String {
-    message
-        .strip_prefix(source)
-        .and_then(|m| m.strip_prefix(": "))
-        .map(str::to_string)
-        .unwrap_or(message)
+    coco::read(&path.display().to_string(), &text)
+        .map_err(|e| DetectionError::Invalid(e.to_string()))?;
+    COCO::new(path).map_err(|e| DetectionError::Evaluator(e.to_string()))
 }
 
 /// Checks every result names an image and a category of the truth, with a box and a score.
-fn check_results(
-    path: &Path,
-    truth: &Path,
-    images: &HashSet<i64>,
-    categories: &HashSet<i64>,
-) -> Result<usize, DetectionError> {
+fn check_results(path: &Path, truth_path: &Path, truth: &COCO) -> Result<(), DetectionError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
     let root = crate::labels::parse_json(&text).map_err(|e| file_error(path, e.to_string()))?;
     let Node::List(results) = &root else {
@@ -121,13 +91,13 @@ fn check_results(
             format!("expected a list of results, found {}", root.describe()),
         ));
     };
-    let truth_name = truth.display();
+    let truth_name = truth_path.display();
     for (index, result) in results.iter().enumerate() {
         let context = format!("result {}", index + 1);
         let problem = |e: crate::labels::LabelError| file_error(path, e.to_string());
         let image =
             crate::labels::whole(&context, "image_id", result.get("image_id")).map_err(problem)?;
-        if !images.contains(&image) {
+        if !u64::try_from(image).is_ok_and(|id| truth.get_img(id).is_some()) {
             return Err(file_error(
                 path,
                 format!("{context}: image_id {image} is not among the images of {truth_name}"),
@@ -135,7 +105,7 @@ fn check_results(
         }
         let category = crate::labels::whole(&context, "category_id", result.get("category_id"))
             .map_err(problem)?;
-        if !categories.contains(&category) {
+        if !u64::try_from(category).is_ok_and(|id| truth.get_cat(id).is_some()) {
             return Err(file_error(
                 path,
                 format!(
@@ -154,7 +124,7 @@ fn check_results(
         crate::labels::box_extent(&context, "bbox height", h).map_err(problem)?;
         crate::labels::number(&context, "score", result.get("score")).map_err(problem)?;
     }
-    Ok(results.len())
+    Ok(())
 }
 
 impl DetectionRequest {
@@ -165,10 +135,9 @@ impl DetectionRequest {
                 self.threshold
             )));
         }
-        let (images, categories) = truth_ids(&self.truth)?;
-        check_results(&self.results, &self.truth, &images, &categories)?;
+        let truth = load_truth(&self.truth)?;
+        check_results(&self.results, &self.truth, &truth)?;
         let evaluator = |e: hotcoco::error::Error| DetectionError::Evaluator(e.to_string());
-        let truth = COCO::new(&self.truth).map_err(evaluator)?;
         let found = truth.load_res(&self.results).map_err(evaluator)?;
         let mut evaluation = COCOeval::new(truth, found, IouType::Bbox);
         // evaluate + accumulate + the summary's numbers (`run` would print them on stdout).
@@ -181,39 +150,45 @@ impl DetectionRequest {
             .filter(|(k, _)| !k.contains('/'))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        let confusion = evaluation.confusion_matrix(0.5, None, Some(self.threshold));
-        let k = confusion.num_cats;
-        let classes = (0..k)
-            .map(|i| {
-                let row: u64 = (0..=k).map(|j| confusion.get(i, j)).sum();
-                let column: u64 = (0..=k).map(|j| confusion.get(j, i)).sum();
-                let tp = confusion.get(i, i);
-                let (precision, recall, f1) = rates(tp, column - tp, row - tp);
-                let class = confusion.cat_names[i].clone();
+        let found = evaluation.confusion_matrix(0.5, None, Some(self.threshold));
+        // The same layout as areo's pixel matrix (rows truth, columns predicted), background
+        // last: its per-class scores are the detections' at the threshold.
+        let confusion = ConfusionMatrix {
+            classes: found.num_cats + 1,
+            counts: found.matrix.clone(),
+        };
+        let classes = confusion
+            .scores()
+            .into_iter()
+            .take(found.num_cats)
+            .map(|s| {
+                let class = found.cat_names[s.class].clone();
+                let true_positives = confusion.get(s.class, s.class);
                 ClassDetections {
                     ap: all.get(&format!("AP/{class}")).copied(),
                     class,
-                    category_id: confusion.cat_ids[i],
-                    true_positives: tp,
-                    false_positives: column - tp,
-                    false_negatives: row - tp,
-                    precision,
-                    recall,
-                    f1,
+                    category_id: found.cat_ids[s.class],
+                    true_positives,
+                    false_positives: s.predicted - true_positives,
+                    false_negatives: s.support - true_positives,
+                    precision: s.precision,
+                    recall: s.recall,
+                    f1: s.f1,
                 }
             })
             .collect();
-        let mut confusion_names = confusion.cat_names.clone();
+        let mut confusion_names = found.cat_names.clone();
         confusion_names.push("background".into());
-        let matrix = (0..=k)
-            .map(|i| (0..=k).map(|j| confusion.get(i, j)).collect())
-            .collect();
         Ok(DetectionReport {
             metrics,
             classes,
             threshold: self.threshold,
             confusion_names,
-            confusion: matrix,
+            confusion: confusion
+                .counts
+                .chunks(confusion.classes)
+                .map(<[u64]>::to_vec)
+                .collect(),
         })
     }
 }
