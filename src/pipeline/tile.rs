@@ -12,6 +12,7 @@ use crate::raster::rows::RowSource;
 use crate::raster::tile::{chip_count, stitch, stitch_nearest, tile_rows, Chip, TileSpec};
 use crate::raster::{BitDepth, Image, RasterError};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,13 @@ impl TileRequest {
             }
             (None, None) => None,
         };
+        // Boxes come only with labels; so does the fraction that picks them.
+        let min_visible = self.min_visible.filter(|_| self.labels.is_some());
+        if let Some(fraction) = min_visible.filter(|f| !(0.0..=1.0).contains(f)) {
+            return Err(TileError::Labels(format!(
+                "--min-visible {fraction}: expected a fraction between 0 and 1"
+            )));
+        }
         let classes =
             class_map(self.classes.as_deref()).map_err(|e| TileError::Labels(e.to_string()))?;
         let size = ImageSize {
@@ -91,13 +99,12 @@ impl TileRequest {
             None => None,
         };
         // Masks paint circles narrowed as asked; boxes keep the objects' own size.
-        let painted = match (&labels, self.circle_scale) {
-            (Some(labels), Some(factor)) => Some(labels.circles_scaled(factor)),
-            _ => None,
-        };
         let targets = labels.as_ref().map(|labels| Targets {
-            painted: painted.as_ref().unwrap_or(labels),
-            boxed: labels,
+            painted: match self.circle_scale {
+                Some(factor) => Cow::Owned(labels.circles_scaled(factor)),
+                None => Cow::Borrowed(labels),
+            },
+            boxes: ObjectBoxes::of(labels),
             classes: &classes,
             min_visible: self.min_visible.unwrap_or(MIN_VISIBLE),
         });
@@ -149,11 +156,6 @@ impl TileRequest {
         classes: &ClassMap,
         size: ImageSize,
     ) -> Result<ImageLabels, TileError> {
-        if let Some(fraction) = self.min_visible.filter(|f| !(0.0..=1.0).contains(f)) {
-            return Err(TileError::Labels(format!(
-                "--min-visible {fraction}: expected a fraction between 0 and 1"
-            )));
-        }
         labels_of_image(path, format, classes, &self.input, size)
             .map_err(|e| TileError::Labels(e.to_string()))
     }
@@ -162,11 +164,32 @@ impl TileRequest {
 /// What a chip's labels are made from.
 struct Targets<'a> {
     /// The labels its mask paints (circles narrowed when asked).
-    painted: &'a ImageLabels,
-    /// The labels its boxes come from.
-    boxed: &'a ImageLabels,
+    painted: Cow<'a, ImageLabels>,
+    /// The boxes of the image's objects, which each chip's boxes are cut from.
+    boxes: ObjectBoxes,
     classes: &'a ClassMap,
     min_visible: f64,
+}
+
+/// Every object's box in the whole image (a crater as the box around its circle, the parts of
+/// one object together), worked out once for all the chips.
+struct ObjectBoxes {
+    image: String,
+    /// Class and `[x0, y0, x1, y1]`, in the order of the labels' instances.
+    boxes: Vec<(String, [f64; 4])>,
+}
+
+impl ObjectBoxes {
+    fn of(labels: &ImageLabels) -> Self {
+        ObjectBoxes {
+            image: labels.image.clone(),
+            boxes: labels
+                .instances()
+                .iter()
+                .map(|instance| (instance.class.to_string(), instance.bbox()))
+                .collect(),
+        }
+    }
 }
 
 /// One object of a chip, as a detector trains on it.
@@ -181,10 +204,10 @@ pub struct ChipBox {
     pub visible: f64,
 }
 
-/// The instances of `labels` (a crater as the box around its circle) whose box lies at least
-/// `min_visible` inside the window `x, y, size`: their boxes cut at its edges, in its pixels.
+/// The objects whose box lies at least `min_visible` inside the window `x, y, size`: their
+/// boxes cut at its edges, in its pixels.
 fn boxes_in_window(
-    labels: &ImageLabels,
+    objects: &ObjectBoxes,
     classes: &ClassMap,
     (x, y, size): (u32, u32, u32),
     min_visible: f64,
@@ -192,8 +215,8 @@ fn boxes_in_window(
     let (left, top) = (x as f64, y as f64);
     let (right, bottom) = (left + size as f64, top + size as f64);
     let mut boxes = Vec::new();
-    for (index, instance) in labels.instances().iter().enumerate() {
-        let [x0, y0, x1, y1] = instance.bbox();
+    for (index, (class, bbox)) in objects.boxes.iter().enumerate() {
+        let [x0, y0, x1, y1] = *bbox;
         let cut = [x0.max(left), y0.max(top), x1.min(right), y1.min(bottom)];
         if cut[0] > cut[2] || cut[1] > cut[3] {
             continue;
@@ -207,16 +230,15 @@ fn boxes_in_window(
         if visible < min_visible || (area > 0.0 && visible == 0.0) {
             continue;
         }
-        let id = classes.resolve(instance.class).ok_or_else(|| {
+        let id = classes.resolve(class).ok_or_else(|| {
             TileError::Labels(format!(
-                "{}: object {}: unknown class {:?}",
-                labels.image,
+                "{}: object {}: unknown class {class:?}",
+                objects.image,
                 index + 1,
-                instance.class
             ))
         })?;
         boxes.push(ChipBox {
-            class: instance.class.to_string(),
+            class: class.clone(),
             id,
             bbox: [cut[0] - left, cut[1] - top, cut[2] - left, cut[3] - top],
             visible,
@@ -404,7 +426,7 @@ fn tile_image(
                 let mask_path = out.join(&mask_file);
                 std::fs::write(&mask_path, mask.encode_png()?).map_err(io(&mask_path))?;
                 let boxes = boxes_in_window(
-                    targets.boxed,
+                    &targets.boxes,
                     targets.classes,
                     (chip.x, chip.y, spec.size),
                     targets.min_visible,
@@ -456,10 +478,10 @@ mod tests {
     /// three quarters in a chip from x = 8, a quarter in one from x = 12.
     #[test]
     fn chip_boxes_are_cut_at_the_edge_and_mostly_cut_objects_left_out() {
-        let labels = crater_at(10.0, 10.0, 4.0);
+        let objects = ObjectBoxes::of(&crater_at(10.0, 10.0, 4.0));
         let classes = ClassMap::mars();
         let boxes =
-            |x, min_visible| boxes_in_window(&labels, &classes, (x, 0, 16), min_visible).unwrap();
+            |x, min_visible| boxes_in_window(&objects, &classes, (x, 0, 16), min_visible).unwrap();
         assert_eq!(
             boxes(0, 0.5),
             [ChipBox {
@@ -490,11 +512,13 @@ mod tests {
             part.recorded_box = Some([1.5, 2.0, 24.5, 6.0]);
             labels.objects.push(part);
         }
-        let boxes = boxes_in_window(&labels, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap();
+        let objects = ObjectBoxes::of(&labels);
+        let boxes = boxes_in_window(&objects, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap();
         assert_eq!(boxes.len(), 1);
         assert_eq!((boxes[0].id, boxes[0].bbox), (2, [1.5, 2.0, 24.5, 6.0]));
         labels.objects[0].class = "volcano".into();
-        let error = boxes_in_window(&labels, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap_err();
+        let objects = ObjectBoxes::of(&labels);
+        let error = boxes_in_window(&objects, &ClassMap::mars(), (0, 0, 32), 0.5).unwrap_err();
         assert_eq!(
             error.to_string(),
             "scene.png: object 1: unknown class \"volcano\""
