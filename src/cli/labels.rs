@@ -178,8 +178,8 @@ fn report(summary: &Summary, added: &[String], json: bool) -> ExitCode {
                 summary.shapes_clipped
             );
         }
-        for outside in &summary.shapes_outside {
-            println!("dropped {outside}");
+        for line in summary.dropped_lines() {
+            println!("{line}");
         }
         for (why, count) in &summary.shapes_skipped {
             println!("skipped {count} shape(s): {why}");

@@ -314,11 +314,8 @@ pub(super) async fn run(
         JobSpec::Labels(request) => {
             blocking(&context, move |ctx| match request.run() {
                 Ok((summary, added)) => {
-                    for line in summary.failure_lines() {
+                    for line in summary.failure_lines().chain(summary.dropped_lines()) {
                         ctx.log(&line);
-                    }
-                    for outside in &summary.shapes_outside {
-                        ctx.log(&format!("dropped {outside}"));
                     }
                     let failed = summary.failed.len();
                     Finished {

@@ -66,6 +66,13 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One line per shape dropped for lying outside its image, for the CLI and the job log.
+    pub fn dropped_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.shapes_outside
+            .iter()
+            .map(|what| format!("dropped {what}"))
+    }
+
     /// One line per failed file, naming it once (readers' errors already start with it).
     pub fn failure_lines(&self) -> impl Iterator<Item = String> + '_ {
         self.failed.iter().map(|(path, error)| {
