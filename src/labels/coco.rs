@@ -7,7 +7,8 @@
 //! which is areo's, so nothing is shifted either way.
 
 use super::{
-    invalid, parse_json, ClassMap, ImageLabels, ImageSize, LabelError, Mask, Object, Shape,
+    invalid, parse_json, ClassMap, ImageLabels, ImageSize, LabelError, LabelFile, Mask, Object,
+    Shape,
 };
 use crate::tree::Node;
 use serde_json::{json, Value};
@@ -53,17 +54,10 @@ fn read_categories(source: &str, root: &Node) -> Result<Vec<(i64, String)>, Labe
     Ok(categories)
 }
 
-/// A COCO file read: its images' labels, and the class map its categories make (each under
-/// its own id; `None` when two categories name one class as a class map compares names).
-#[derive(Debug)]
-pub struct Coco {
-    pub images: Vec<ImageLabels>,
-    pub classes: Option<ClassMap>,
-}
-
 /// Reads a COCO instances file into one [`ImageLabels`] per image (images without
-/// annotations included) and the class map of its categories.
-pub fn read(source: &str, text: &str) -> Result<Coco, LabelError> {
+/// annotations included) and the class map its categories make (each under its own id; none
+/// when two categories name one class as a class map compares names).
+pub fn read(source: &str, text: &str) -> Result<LabelFile, LabelError> {
     let root = parse_json(text)?;
     let listed = read_categories(source, &root)?;
     let classes = ClassMap::numbered(
@@ -167,7 +161,7 @@ pub fn read(source: &str, text: &str) -> Result<Coco, LabelError> {
             images[index].objects.push(object);
         }
     }
-    Ok(Coco { images, classes })
+    Ok(LabelFile { images, classes })
 }
 
 /// RLE counts, column-major as COCO stores them, from a list or pycocotools' string form.

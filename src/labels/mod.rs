@@ -66,20 +66,23 @@ pub enum Shape {
     Mask(Mask),
 }
 
+/// The box holding every box `[x0, y0, x1, y1]` given (inverted infinities for none).
+fn union(boxes: impl Iterator<Item = [f64; 4]>) -> [f64; 4] {
+    boxes.fold(
+        [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ],
+        |[a, b, c, d], [x0, y0, x1, y1]| [a.min(x0), b.min(y0), c.max(x1), d.max(y1)],
+    )
+}
+
 impl Shape {
     /// `[xmin, ymin, xmax, ymax]`.
     pub fn bbox(&self) -> [f64; 4] {
-        let of_points = |points: &[Pt]| {
-            points.iter().fold(
-                [
-                    f64::INFINITY,
-                    f64::INFINITY,
-                    f64::NEG_INFINITY,
-                    f64::NEG_INFINITY,
-                ],
-                |[a, b, c, d], [x, y]| [a.min(*x), b.min(*y), c.max(*x), d.max(*y)],
-            )
-        };
+        let of_points = |points: &[Pt]| union(points.iter().map(|&[x, y]| [x, y, x, y]));
         match self {
             Shape::Rect { x0, y0, x1, y1 } => [x0.min(*x1), y0.min(*y1), x0.max(*x1), y0.max(*y1)],
             Shape::Circle { cx, cy, r } => [cx - r, cy - r, cx + r, cy + r],
@@ -214,15 +217,7 @@ impl Instance<'_> {
         if let Some(recorded) = self.parts.iter().find_map(|p| p.recorded_box) {
             return recorded;
         }
-        self.parts.iter().map(|p| p.shape.bbox()).fold(
-            [
-                f64::INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::NEG_INFINITY,
-            ],
-            |[a, b, c, d], [x0, y0, x1, y1]| [a.min(x0), b.min(y0), c.max(x1), d.max(y1)],
-        )
+        union(self.parts.iter().map(|p| p.shape.bbox()))
     }
 
     /// Any part marked difficult makes the instance difficult (and truncated likewise).
@@ -291,6 +286,14 @@ impl ImageLabels {
         }
         instances
     }
+}
+
+/// What one annotation file holds.
+#[derive(Debug)]
+pub struct LabelFile {
+    pub images: Vec<ImageLabels>,
+    /// The class map the file defines itself (a COCO file's categories, under their ids).
+    pub classes: Option<ClassMap>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -117,18 +117,13 @@ impl SampleType {
         match self {
             SampleType::F32 { .. } => Some(f32::from_bits(u32::try_from(bits).ok()?) as f64),
             SampleType::F64 { .. } => Some(f64::from_bits(bits)),
-            // VAX words are stored low byte first: turn each word of the pattern into its
-            // stored form.
-            SampleType::VaxF => {
-                let word = |i: usize| [bytes[i + 1], bytes[i]];
-                Some(vax_float(&[word(4), word(6)].concat(), 8))
-            }
-            SampleType::VaxD | SampleType::VaxG => {
-                let stored: Vec<u8> = bytes.chunks_exact(2).flat_map(|w| [w[1], w[0]]).collect();
-                Some(vax_float(
-                    &stored,
-                    if self == SampleType::VaxD { 8 } else { 11 },
-                ))
+            // VAX words are stored low byte first: the pattern's words in their stored form.
+            SampleType::VaxF | SampleType::VaxD | SampleType::VaxG => {
+                let stored: Vec<u8> = bytes[8 - self.bytes()..]
+                    .chunks_exact(2)
+                    .flat_map(|word| [word[1], word[0]])
+                    .collect();
+                Some(self.decode(&stored))
             }
             _ => None,
         }

@@ -5,7 +5,7 @@
 use crate::labels::via::ViaOptions;
 use crate::labels::{
     clip_to_image, coco, craters, labelme, rasterize, via, voc, yolo, ClassMap, ImageLabels,
-    ImageSize, LabelError,
+    ImageSize, LabelError, LabelFile,
 };
 use crate::product::check_plain_name;
 use serde::{Deserialize, Serialize};
@@ -393,19 +393,12 @@ pub fn labels_of_image(
     Ok(labels)
 }
 
-/// What one annotation file holds.
-pub struct FileLabels {
-    pub images: Vec<ImageLabels>,
-    /// The class map the file defines itself (a COCO file's categories, under their ids).
-    pub classes: Option<ClassMap>,
-}
-
 /// Reads one annotation file into the images it labels. Every error starts with the file.
 pub fn read_file(
     format: Format,
     path: &Path,
     options: &ReadOptions,
-) -> Result<FileLabels, LabelError> {
+) -> Result<LabelFile, LabelError> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| crate::labels::invalid(&source, format!("cannot read: {e}")))?;
@@ -444,7 +437,7 @@ fn parse(
     source: &str,
     text: &str,
     options: &ReadOptions,
-) -> Result<FileLabels, LabelError> {
+) -> Result<LabelFile, LabelError> {
     let images = match format {
         Format::Voc => vec![voc::read(source, text)?],
         Format::Yolo | Format::YoloSeg => {
@@ -460,13 +453,7 @@ fn parse(
         }
         Format::Via => via::read(source, text, &options.via)?,
         Format::Labelme => vec![labelme::read(source, text)?],
-        Format::Coco => {
-            let coco = coco::read(source, text)?;
-            return Ok(FileLabels {
-                images: coco.images,
-                classes: coco.classes,
-            });
-        }
+        Format::Coco => return coco::read(source, text),
         Format::Craters => {
             let image = image_for(options, path);
             let size = image_size(options, path, &image);
@@ -478,7 +465,7 @@ fn parse(
             )?]
         }
     };
-    Ok(FileLabels {
+    Ok(LabelFile {
         images,
         classes: None,
     })
@@ -496,7 +483,7 @@ pub fn read_all(
     let mut class_maps = Vec::new();
     for file in files {
         match read_file(format, file, options) {
-            Ok(FileLabels { images, classes }) => {
+            Ok(LabelFile { images, classes }) => {
                 class_maps.extend(classes);
                 summary.files_read += 1;
                 summary.images += images.len();
