@@ -8,7 +8,7 @@ use areo::catalog::ProductRow;
 use areo::engine::job::{JobRecord, JobSpec, JobState, NewJob};
 use areo::engine::protocol::Event;
 use areo::nn::config::RunConfig;
-use areo::nn::train::{EpochMetrics, RunRecord};
+use areo::nn::run::{EpochMetrics, RunRecord};
 use areo::tui::app::{App, Update, View};
 use areo::tui::keymap::Keymap;
 use areo::tui::views;
@@ -72,12 +72,14 @@ fn main() {
             epoch,
             step: epoch as u64 * 10,
             train_loss: 1.0 / epoch as f64,
+            train_losses: Default::default(),
             val_loss: Some(1.2 / epoch as f64),
             lr: 1e-3,
             iou: vec![0.9, 0.3],
             f1: vec![0.95, 0.4],
             mean_iou: Some(0.6),
             pixel_accuracy: Some(0.9),
+            scores: Default::default(),
             seconds: 10.0,
             tiles_per_second: 5.0,
             gpu_memory: None,

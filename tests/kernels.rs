@@ -2,11 +2,11 @@
 //! same batches and optimiser give the same losses and weights after several steps, within
 //! float tolerance. One test in its own process, since the kernel choice is process-wide.
 
-use areo::nn::config::{LossKind, ModelConfig};
+use areo::nn::config::{LossKind, UNetConfig};
 use areo::nn::init::initialise;
 use areo::nn::kernels::{set_backend, Backend};
-use areo::nn::loss::{loss, Targets};
-use areo::nn::model::UNet;
+use areo::nn::models::unet::loss::{loss, Targets};
+use areo::nn::models::unet::UNet;
 use areo::nn::optim::{AdamW, StepRates};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -22,7 +22,7 @@ fn flat(t: &Tensor) -> Vec<f32> {
 /// gradients, the initial and the final weights.
 fn train(backend: Backend, steps: usize) -> (Vec<f32>, Named, Named, Named) {
     set_backend(backend);
-    let config = ModelConfig {
+    let config = UNetConfig {
         encoder: "resnet".into(),
         blocks: Some([1, 1, 1, 1]),
         widths: Some([8, 8, 16, 16, 32]),

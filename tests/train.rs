@@ -3,9 +3,10 @@
 //! are refused with errors that name them.
 
 use areo::nn::checkpoint;
-use areo::nn::config::{Flips, KeptWeights, RunConfig};
+use areo::nn::config::{Flips, KeptWeights, ModelConfig, RunConfig};
 use areo::nn::infer::{InferOptions, Predictor};
-use areo::nn::train::{read_metrics, train, RunRecord, TrainError, TrainRequest};
+use areo::nn::run::{read_metrics, RunRecord, TrainError};
+use areo::nn::train::{train, TrainRequest};
 use areo::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use areo::pipeline::labels::Format;
 use areo::pipeline::tile::TileRequest;
@@ -50,6 +51,36 @@ lr = 1e-2
 loss = "cross-entropy-dice"
 seed = 3
 checkpoint_every = {checkpoint_every}
+"#
+        ),
+    )
+    .unwrap()
+}
+
+/// A tiny SSD on the same backbone: heads at strides 8, 16 and 32 of the 64 px chips, anchors
+/// 8 to 48 px for the sample's 8 to 70 px craters.
+fn ssd_config(epochs: usize) -> RunConfig {
+    RunConfig::parse(
+        "ssd.toml",
+        &format!(
+            r#"
+name = "test-ssd"
+[model]
+kind = "ssd"
+encoder = "resnet"
+blocks = [1, 1, 1, 1]
+widths = [8, 8, 16, 16, 32]
+in_channels = 1
+classes = 2
+grids = [8, 4, 2]
+zooms = [1.0, 1.5]
+head = 16
+[train]
+tile = 64
+batch = 4
+epochs = {epochs}
+lr = 1e-2
+seed = 3
 "#
         ),
     )
@@ -103,6 +134,7 @@ fn request(root: &Path, record: &DatasetRecord, config: RunConfig, run: &str) ->
         device_name: "cpu".into(),
         resume: true,
         encoder_weights: None,
+        class_names: Default::default(),
     }
 }
 
@@ -184,11 +216,13 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
     assert_eq!((summary.width, summary.height), (512, 320));
     assert_eq!(summary.class_pixels.iter().sum::<u64>(), 512 * 320);
     assert!(summary.class_pixels[1] > 500, "{:?}", summary.class_pixels);
-    let mask = image::open(&summary.mask).unwrap().into_luma8();
+    let mask = image::open(summary.mask.as_ref().unwrap())
+        .unwrap()
+        .into_luma8();
     assert_eq!(mask.dimensions(), (512, 320));
     let crater_pixels = mask.pixels().filter(|p| p.0[0] == 1).count() as u64;
     assert_eq!(crater_pixels, summary.class_pixels[1]);
-    let overlay = image::open(&summary.overlay).unwrap();
+    let overlay = image::open(summary.overlay.as_ref().unwrap()).unwrap();
     assert_eq!(overlay.color(), image::ColorType::Rgb8);
     let probability = image::open(&summary.probabilities[1])
         .unwrap()
@@ -297,6 +331,129 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
     assert!(largest < 1e-5, "{largest}");
 }
 
+#[test]
+fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dataset(dir.path());
+    let boxes: usize = record
+        .samples(Split::Train)
+        .unwrap()
+        .iter()
+        .map(|s| s.boxes.len())
+        .sum();
+    assert!(boxes >= 30, "the chips' crater boxes: {boxes}");
+    let mut req = request(dir.path(), &record, ssd_config(60), "ssd");
+    req.class_names = record.class_names().unwrap();
+    assert_eq!(req.class_names.get(&1).map(String::as_str), Some("crater"));
+    let run = train(req, &Silent).unwrap();
+    assert_eq!(run.step, 60 * 7);
+    let metrics = read_metrics(&dir.path().join("runs/ssd")).unwrap();
+    let (first, last) = (&metrics[0], &metrics[59]);
+    assert!(
+        last.train_loss < 0.6 * first.train_loss,
+        "training loss fell: {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
+    for m in &metrics {
+        let parts = m.train_losses["class"] + m.train_losses["box"];
+        assert!(
+            (parts - m.train_loss).abs() < 1e-4 * m.train_loss,
+            "the parts add up to the loss: {:?} vs {}",
+            m.train_losses,
+            m.train_loss
+        );
+        assert!(m.iou.is_empty() && m.mean_iou.is_none(), "no pixel scores");
+    }
+    let best_ap50 = metrics.iter().map(|m| m.scores["AP50"]).fold(0.0, f64::max);
+    assert!(
+        best_ap50 > 0.05,
+        "validation AP50 per epoch: {:?}",
+        metrics.iter().map(|m| m.scores["AP50"]).collect::<Vec<_>>()
+    );
+
+    let out = dir.path().join("found");
+    let summary = InferJob {
+        run: "ssd".into(),
+        image: SAMPLE.into(),
+        out: out.clone(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 16,
+        batch: 4,
+        probabilities: false,
+        flips: false,
+        weights: None,
+    }
+    .run(dir.path(), &Silent)
+    .unwrap();
+    assert_eq!(summary.mask, None);
+    let results: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(out.join("detections.json")).unwrap()).unwrap();
+    assert_eq!(results.len() as u64, summary.objects[1]);
+    let mut found = Vec::new();
+    for result in &results {
+        assert_eq!(result["image_id"], 1);
+        assert_eq!(result["category_id"], 1);
+        let b: Vec<f64> = serde_json::from_value(result["bbox"].clone()).unwrap();
+        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] > 0.0 && b[3] > 0.0);
+        assert!(
+            b[0] + b[2] <= 512.0 + 1e-3 && b[1] + b[3] <= 320.0 + 1e-3,
+            "{b:?}"
+        );
+        found.push(areo::metrics::coco::ImageBox {
+            image: 0,
+            class: 1,
+            bbox: [b[0], b[1], b[0] + b[2], b[1] + b[3]],
+            score: result["score"].as_f64(),
+        });
+    }
+    let craters = std::fs::read_to_string(summary.craters.as_ref().unwrap()).unwrap();
+    assert!(craters.starts_with("x,y,diameter,score\n"));
+    assert_eq!(craters.lines().count(), results.len() + 1);
+    // Scored against the sample's 50 craters as boxes, over the whole image.
+    let truth: Vec<_> = std::fs::read_to_string(CRATERS)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            let r = v[2] / 2.0;
+            areo::metrics::coco::ImageBox {
+                image: 0,
+                class: 1,
+                bbox: [v[0] - r, v[1] - r, v[0] + r, v[1] + r],
+                score: None,
+            }
+        })
+        .collect();
+    let figures = areo::metrics::coco::box_figures(&truth, &found, 1, &[1]).unwrap();
+    // An untrained detector scores 0 here; the tiny one finds about an eighth of the craters
+    // (bench/craters.sh measures a real configuration).
+    assert!(
+        figures["AP50"] > 0.08 && figures["AR100"] > 0.08,
+        "{figures:?}"
+    );
+
+    // A detector cannot write probabilities; a segmentation run cannot detect.
+    let error = InferJob {
+        run: "ssd".into(),
+        image: SAMPLE.into(),
+        out: out.clone(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 16,
+        batch: 4,
+        probabilities: true,
+        flips: false,
+        weights: None,
+    }
+    .run(dir.path(), &Silent)
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("not probabilities"), "{error}");
+}
+
 /// Cancels after `after` steps.
 struct CancelAfter {
     after: u64,
@@ -314,18 +471,23 @@ impl Progress for CancelAfter {
     }
 }
 
-#[test]
-fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
+/// Trains `config` whole, and again cancelled after 5 steps and resumed: the same weights,
+/// optimiser moments and figures per epoch.
+fn resumes_to_the_weights_of_an_uninterrupted_run(config: RunConfig) {
     let dir = tempfile::tempdir().unwrap();
     let record = dataset(dir.path());
-    train(request(dir.path(), &record, config(2, 0), "whole"), &Silent).unwrap();
+    train(
+        request(dir.path(), &record, config.clone(), "whole"),
+        &Silent,
+    )
+    .unwrap();
 
     let cancel = CancelAfter {
         after: 5,
         done: AtomicU64::new(0),
     };
     let error = train(
-        request(dir.path(), &record, config(2, 0), "halves"),
+        request(dir.path(), &record, config.clone(), "halves"),
         &cancel,
     )
     .err()
@@ -336,11 +498,7 @@ fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
     );
     let halted = RunRecord::read(&dir.path().join("runs/halves")).unwrap();
     assert_eq!(format!("{:?}", halted.state), "Cancelled");
-    let resumed = train(
-        request(dir.path(), &record, config(2, 0), "halves"),
-        &Silent,
-    )
-    .unwrap();
+    let resumed = train(request(dir.path(), &record, config, "halves"), &Silent).unwrap();
     assert_eq!(resumed.step, 14);
 
     let whole = tensors(&dir.path().join("runs/whole/checkpoint.safetensors"));
@@ -355,7 +513,20 @@ fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
         read_metrics(&dir.path().join("runs").join(run))
             .unwrap()
             .into_iter()
-            .map(|m| (m.epoch, m.step, m.train_loss, m.val_loss, m.iou, m.f1))
+            .map(|m| {
+                let losses = serde_json::to_string(&m.train_losses).unwrap();
+                let scores = serde_json::to_string(&m.scores).unwrap();
+                (
+                    m.epoch,
+                    m.step,
+                    m.train_loss,
+                    m.val_loss,
+                    m.iou,
+                    m.f1,
+                    losses,
+                    scores,
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -366,13 +537,26 @@ fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
+    resumes_to_the_weights_of_an_uninterrupted_run(config(2, 0));
+}
+
+#[test]
+fn a_cancelled_ssd_run_resumes_to_the_weights_of_an_uninterrupted_one() {
+    resumes_to_the_weights_of_an_uninterrupted_run(ssd_config(2));
+}
+
+#[test]
 fn bad_inputs_are_refused_with_errors_that_name_them() {
     let dir = tempfile::tempdir().unwrap();
     let record = dataset(dir.path());
 
     // A mask value the model has no class for.
     let mut three = config(1, 0);
-    three.model.classes = 2;
+    let ModelConfig::UNet(unet) = &mut three.model else {
+        unreachable!("a U-Net configuration")
+    };
+    unet.classes = 2;
     let mut req = request(dir.path(), &record, three, "bad-mask");
     req.train[0].mask[10] = 7;
     let error = train(req, &Silent).err().unwrap().to_string();

@@ -9,7 +9,7 @@ use areo::engine::protocol::{DaemonStatus, Event};
 use areo::lineage::{Artifact, ArtifactKind, Input};
 use areo::metrics::{ClassScores, DetectionScores};
 use areo::nn::config::RunConfig;
-use areo::nn::train::{EpochMetrics, RunRecord};
+use areo::nn::run::{EpochMetrics, RunRecord};
 use areo::nn::DeviceMemory;
 use areo::pipeline::evaluate::{EvalReport, ObjectScores, PixelScores};
 use areo::product::FileState;
@@ -197,12 +197,14 @@ fn epochs(n: usize) -> Vec<EpochMetrics> {
                 epoch,
                 step: epoch as u64 * 11,
                 train_loss: 0.45 + 0.6 / e,
+                train_losses: Default::default(),
                 val_loss: Some(0.58 + 0.4 / e),
                 lr: 3e-3 * (1.0 - e / 31.0),
                 iou: vec![0.95, 0.05 + 0.15 * (1.0 - 1.0 / e)],
                 f1: vec![0.97, 0.1 + 0.2 * (1.0 - 1.0 / e)],
                 mean_iou: Some(0.5 + 0.075 * (1.0 - 1.0 / e)),
                 pixel_accuracy: Some(0.95),
+                scores: Default::default(),
                 seconds: 11.5,
                 tiles_per_second: 3.7,
                 gpu_memory: None,

@@ -5,9 +5,8 @@
 
 use crate::nn::config::RunConfig;
 use crate::nn::data::{eval_batches, BatchPlan, Normalisation, Sample};
-use crate::nn::init::initialise;
-use crate::nn::loss::{loss, Targets};
-use crate::nn::model::{argmax_classes, UNet};
+use crate::nn::models::unet::argmax_classes;
+use crate::nn::models::{self, ChipPrediction, Mode};
 use crate::nn::optim::{AdamW, StepRates};
 use crate::nn::train::{inference_model, parameter_count};
 use crate::raster::tile::{tile, Edge, TileSpec};
@@ -94,7 +93,7 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     let plan = |batch: usize| BatchPlan {
         batch,
         tile: size,
-        channels: config.model.in_channels,
+        channels: config.model.in_channels(),
         normalisation,
         augment: Default::default(),
         seed: 0,
@@ -103,11 +102,11 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         |batch: usize| -> Vec<Sample> { samples.iter().cycle().take(batch).cloned().collect() };
 
     let varmap = VarMap::new();
-    let trainable = UNet::new(
-        &config.model,
+    let trainable = models::build(
+        &config,
         VarBuilder::from_varmap(&varmap, DType::F32, &device),
     )?;
-    initialise(&varmap, config.train.seed)?;
+    trainable.initialise(&varmap, config.train.seed)?;
     let weights = crate::nn::checkpoint::weights(&varmap);
     let model = inference_model(&config, weights.iter().cloned().collect(), &device)?;
     let mut figures = Vec::new();
@@ -115,7 +114,7 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         let host = &eval_batches(&batch_of(batch), &plan(batch))[0];
         let images = Tensor::from_slice(&host.images, (batch, host.channels, size, size), &device)?;
         let seconds = median_time(args.repeats, &device, || {
-            model.forward(&images, false, false)?;
+            model.predict(&images)?;
             Ok(())
         })?;
         figures.push((format!("infer_b{batch}"), seconds / batch as f64));
@@ -127,20 +126,19 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
             let other_device = crate::nn::device(other).map_err(anyhow::Error::msg)?;
             let reference =
                 inference_model(&config, weights.iter().cloned().collect(), &other_device)?;
+            let classes = |prediction: ChipPrediction| -> anyhow::Result<Vec<u8>> {
+                match prediction {
+                    ChipPrediction::Planes(planes) => Ok(argmax_classes(&planes)?),
+                    ChipPrediction::Boxes(_) => {
+                        bail!("--agree-with compares class maps: a segmentation configuration")
+                    }
+                }
+            };
             let mut same = 0usize;
             let mut total = 0usize;
             for host in eval_batches(&samples, &plan(4)) {
-                let shape = (host.count, host.channels, size, size);
-                let here = argmax_classes(&model.forward(
-                    &Tensor::from_slice(&host.images, shape, &device)?,
-                    false,
-                    false,
-                )?)?;
-                let there = argmax_classes(&reference.forward(
-                    &Tensor::from_slice(&host.images, shape, &other_device)?,
-                    false,
-                    false,
-                )?)?;
+                let here = classes(model.predict(&host.images_on(&device)?)?)?;
+                let there = classes(reference.predict(&host.images_on(&other_device)?)?)?;
                 same += here.iter().zip(&there).filter(|(a, b)| a == b).count();
                 total += here.len();
             }
@@ -152,15 +150,7 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     if args.train_batch > 0 {
         let batch = args.train_batch;
         let host = &eval_batches(&batch_of(batch), &plan(batch))[0];
-        let images = Tensor::from_slice(&host.images, (batch, host.channels, size, size), &device)?;
-        let targets = Targets::new(
-            &host.masks,
-            (batch, size, size),
-            config.model.classes,
-            None,
-            None,
-            &device,
-        )?;
+        let images = host.images_on(&device)?;
         let named: Vec<_> = {
             let data = varmap.data().lock().expect("varmap lock");
             data.iter().map(|(n, v)| (n.clone(), v.clone())).collect()
@@ -175,8 +165,7 @@ fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         let mut phases: Vec<[f64; 3]> = Vec::new();
         let seconds = median_time(args.repeats, &device, || {
             let start = Instant::now();
-            let logits = trainable.forward(&images, true, false)?;
-            let value = loss(config.train.loss, &logits, &targets)?;
+            let value = trainable.losses(&images, host, Mode::train(false))?.total;
             let forward = Instant::now();
             let grads = value.backward()?;
             let backward = Instant::now();
@@ -275,12 +264,15 @@ impl ConvLayer {
     }
 }
 
-/// The convolutions of the U-Net `model` at `tile` px, as src/nn/model.rs builds it, with the
-/// number of layers of each shape.
+/// The convolutions of the U-Net `model` at `tile` px, as src/nn/models/unet builds it, with
+/// the number of layers of each shape.
 fn conv_layers(
     model: &crate::nn::config::ModelConfig,
     tile: usize,
 ) -> anyhow::Result<Vec<(ConvLayer, usize)>> {
+    let crate::nn::config::ModelConfig::UNet(model) = model else {
+        bail!("bench conv measures a U-Net's convolutions: a kind = \"unet\" configuration");
+    };
     let (blocks, widths) = model.shape().map_err(anyhow::Error::msg)?;
     let mut layers = vec![ConvLayer::new(model.in_channels, widths[0], 7, 2, tile)];
     let (mut channels, mut side) = (widths[0], tile / 4);
@@ -428,6 +420,7 @@ fn chips(path: &Path, size: usize) -> anyhow::Result<Vec<Sample>> {
         .map(|chip| Sample {
             image: chip.image.data.iter().map(|v| v / scale).collect(),
             mask: vec![0; size * size],
+            boxes: Vec::new(),
             width: size,
             height: size,
             bands: chip.image.bands as usize,

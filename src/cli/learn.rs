@@ -7,7 +7,7 @@ use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
 use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::{KeptWeights, RunConfig};
-use crate::nn::train::{list_runs, read_metrics, RunRecord};
+use crate::nn::run::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use crate::pipeline::detections::{DetectionReport, DetectionRequest};
 use crate::pipeline::evaluate::{
@@ -492,16 +492,32 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         weights: args.weights,
     });
     daemon.run_and_print(spec, json, |result| {
-        format!(
-            "{} x {} px in {:.1} s with the {} weights: mask {}, overlay {}; pixels per class {}",
+        let head = format!(
+            "{} x {} px in {:.1} s with the {} weights",
             result["width"],
             result["height"],
             result["seconds"].as_f64().unwrap_or_default(),
             result["weights"].as_str().unwrap_or_default(),
-            result["mask"].as_str().unwrap_or_default(),
-            result["overlay"].as_str().unwrap_or_default(),
-            result["class_pixels"]
-        )
+        );
+        let path = |key: &str| result[key].as_str().unwrap_or_default().to_string();
+        if result["detections"].is_string() {
+            let craters = result["craters"]
+                .as_str()
+                .map(|c| format!(", craters {c}"))
+                .unwrap_or_default();
+            format!(
+                "{head}: detections {}{craters}; objects per class {}",
+                path("detections"),
+                result["objects"]
+            )
+        } else {
+            format!(
+                "{head}: mask {}, overlay {}; pixels per class {}",
+                path("mask"),
+                path("overlay"),
+                result["class_pixels"]
+            )
+        }
     })
 }
 

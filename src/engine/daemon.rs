@@ -14,7 +14,7 @@ use super::runner::{self, Finished, Stop};
 use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
 use crate::lineage::{ArtifactKind, Input};
-use crate::nn::train::{list_runs, read_metrics, RunRecord};
+use crate::nn::run::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::evaluate::list_reports;
 use crate::product::check_plain_name;
 use crate::workspace::Workspace;

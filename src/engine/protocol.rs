@@ -8,7 +8,7 @@
 use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
 use crate::lineage::{Artifact, ArtifactKind, Input};
-use crate::nn::train::{EpochMetrics, RunRecord};
+use crate::nn::run::{EpochMetrics, RunRecord};
 use crate::pipeline::evaluate::EvalReport;
 use crate::product::ProductFile;
 use serde::{Deserialize, Serialize};

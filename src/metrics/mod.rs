@@ -8,6 +8,7 @@
 //! 0 everywhere, and its `support` of 0 says why.
 
 pub mod blobs;
+pub mod coco;
 pub mod objects;
 
 use serde::{Deserialize, Serialize};

@@ -133,13 +133,13 @@ pub fn load_encoder(varmap: &VarMap, path: &Path) -> Result<usize, CheckpointErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::config::ModelConfig;
-    use crate::nn::model::UNet;
+    use crate::nn::config::UNetConfig;
+    use crate::nn::models::unet::UNet;
     use candle_core::DType;
     use candle_nn::VarBuilder;
 
     fn model(varmap: &VarMap) -> UNet {
-        let config = ModelConfig {
+        let config = UNetConfig {
             encoder: "resnet".into(),
             blocks: Some([1, 1, 1, 1]),
             widths: Some([4, 4, 8, 8, 8]),

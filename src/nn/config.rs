@@ -13,12 +13,128 @@ pub struct RunConfig {
     pub train: TrainConfig,
 }
 
-/// A U-Net over a ResNet encoder. `resnet18` and `resnet34` are torchvision's shapes
-/// (stem 64, widths 64/128/256/512, blocks 2/2/2/2 or 3/4/6/3); other sizes give the
-/// blocks and widths themselves.
+/// The network: which family (`kind`, `unet` when left out, so configurations written before
+/// the zoo read as they always did) and that family's settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    #[serde(rename = "unet")]
+    UNet(UNetConfig),
+    Ssd(SsdConfig),
+}
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+        // serde's tagged enums have no default tag: the table is read whole, its `kind`
+        // taken out, and the rest read as that family's (unknown keys refused there).
+        let mut table = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let kind = match table.remove("kind") {
+            None => "unet".to_string(),
+            Some(Value::String(kind)) => kind,
+            Some(other) => return Err(D::Error::custom(format!("kind is {other}: a name"))),
+        };
+        let table = Value::Object(table);
+        match kind.as_str() {
+            "unet" => serde_json::from_value(table).map(ModelConfig::UNet),
+            "ssd" => serde_json::from_value(table).map(ModelConfig::Ssd),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "unknown model kind {other:?} (unet or ssd)"
+                )))
+            }
+        }
+        .map_err(|e| D::Error::custom(format!("[model] kind = {kind:?}: {e}")))
+    }
+}
+
+impl ModelConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::UNet(_) => "unet",
+            ModelConfig::Ssd(_) => "ssd",
+        }
+    }
+
+    /// Number of classes, background included.
+    pub fn classes(&self) -> usize {
+        match self {
+            ModelConfig::UNet(c) => c.classes,
+            ModelConfig::Ssd(c) => c.classes,
+        }
+    }
+
+    /// Bands the network takes (1 or 3).
+    pub fn in_channels(&self) -> usize {
+        match self {
+            ModelConfig::UNet(c) => c.in_channels,
+            ModelConfig::Ssd(c) => c.in_channels,
+        }
+    }
+
+    /// The ResNet backbone's blocks per stage and widths (stem, four stages).
+    pub fn backbone(&self) -> Result<([usize; 4], [usize; 5]), String> {
+        let (encoder, blocks, widths) = match self {
+            ModelConfig::UNet(c) => (&c.encoder, c.blocks, c.widths),
+            ModelConfig::Ssd(c) => (&c.encoder, c.blocks, c.widths),
+        };
+        resnet_shape(encoder, blocks, widths)
+    }
+
+    fn check(&self, tile: u32) -> Result<(), String> {
+        self.backbone()?;
+        if !matches!(self.in_channels(), 1 | 3) {
+            return Err(format!("in_channels is {}: 1 or 3", self.in_channels()));
+        }
+        if self.classes() < 2 {
+            return Err(format!(
+                "classes is {}: at least 2 (background and one class)",
+                self.classes()
+            ));
+        }
+        match self {
+            ModelConfig::UNet(c) => c.check(),
+            ModelConfig::Ssd(c) => c.check(tile),
+        }
+    }
+}
+
+/// Blocks per stage and widths (stem, four stages) of a ResNet named `encoder`: `resnet18` and
+/// `resnet34` are torchvision's shapes (stem 64, widths 64/128/256/512, blocks 2/2/2/2 or
+/// 3/4/6/3); `resnet` takes its blocks (and optionally widths) from the configuration.
+fn resnet_shape(
+    encoder: &str,
+    blocks: Option<[usize; 4]>,
+    widths: Option<[usize; 5]>,
+) -> Result<([usize; 4], [usize; 5]), String> {
+    let preset = match encoder {
+        "resnet18" => Some([2, 2, 2, 2]),
+        "resnet34" => Some([3, 4, 6, 3]),
+        "resnet" => None,
+        other => {
+            return Err(format!(
+                "unknown encoder {other:?} (resnet18, resnet34 or resnet)"
+            ))
+        }
+    };
+    let blocks = match (preset, blocks) {
+        (Some(preset), None) => preset,
+        (Some(_), Some(_)) => return Err(format!("{encoder} fixes its blocks; remove `blocks`")),
+        (None, Some(blocks)) => blocks,
+        (None, None) => return Err("encoder \"resnet\" needs `blocks`".into()),
+    };
+    let widths = widths.unwrap_or([64, 64, 128, 256, 512]);
+    if blocks.contains(&0) || widths.contains(&0) {
+        return Err("blocks and widths must be positive".into());
+    }
+    Ok((blocks, widths))
+}
+
+/// A U-Net over a ResNet encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelConfig {
+pub struct UNetConfig {
     /// `resnet18`, `resnet34`, or `resnet` with `blocks` and `widths`.
     pub encoder: String,
     #[serde(default)]
@@ -44,41 +160,178 @@ fn default_decoder() -> [usize; 5] {
     [256, 128, 64, 32, 16]
 }
 
-impl ModelConfig {
+impl UNetConfig {
     /// Blocks per stage and widths (stem, four stages), after the named presets.
     pub fn shape(&self) -> Result<([usize; 4], [usize; 5]), String> {
-        let preset = match self.encoder.as_str() {
-            "resnet18" => Some([2, 2, 2, 2]),
-            "resnet34" => Some([3, 4, 6, 3]),
-            "resnet" => None,
-            other => {
+        resnet_shape(&self.encoder, self.blocks, self.widths)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.decoder.contains(&0) {
+            return Err("decoder channels must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// An SSD detector: heads on several of the ResNet's maps, each predicting, for every anchor
+/// of every cell, a score per class (sigmoid, background left implicit, as fastai's and
+/// RetinaNet's focal loss has it) and the anchor's box offsets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsdConfig {
+    /// `resnet18`, `resnet34`, or `resnet` with `blocks` and `widths`.
+    pub encoder: String,
+    #[serde(default)]
+    pub blocks: Option<[usize; 4]>,
+    #[serde(default)]
+    pub widths: Option<[usize; 5]>,
+    /// 1 (greyscale) or 3.
+    pub in_channels: usize,
+    /// Number of classes, background included (class ids as the tile set's class map).
+    pub classes: usize,
+    /// Cells per side of the training tile, one head each: `train.tile / grid` must be a
+    /// stride of a backbone map (2, 4, 8, 16 or 32). fastai's SSD had grids 4, 2, 1 at
+    /// 224 px; small craters need finer ones.
+    pub grids: Vec<u32>,
+    /// Anchor sides as multiples of their cell's side.
+    #[serde(default = "one")]
+    pub zooms: Vec<f64>,
+    /// Anchor shapes as width / height.
+    #[serde(default = "one")]
+    pub ratios: Vec<f64>,
+    /// Channels of each head's hidden 3x3 convolution.
+    #[serde(default = "default_head")]
+    pub head: usize,
+    /// Focal loss: the weight of a positive (alpha) and the focusing power (gamma, 0 or at
+    /// least 1: 0 is plain binary cross-entropy).
+    #[serde(default = "default_alpha")]
+    pub focal_alpha: f64,
+    #[serde(default = "default_gamma")]
+    pub focal_gamma: f64,
+    /// Weight of the box (L1) loss beside the class loss.
+    #[serde(default = "default_box_weight")]
+    pub box_weight: f64,
+    /// An anchor overlapping an object by at least this IoU learns it; below
+    /// `background_iou` it learns background; between, nothing. Every object also keeps its
+    /// best anchor.
+    #[serde(default = "default_match_iou")]
+    pub match_iou: f64,
+    #[serde(default = "default_background_iou")]
+    pub background_iou: f64,
+    /// Inference: the least score kept, the IoU above which non-maximum suppression drops
+    /// the lower-scoring box of a class, and the most boxes per chip.
+    #[serde(default = "default_min_score")]
+    pub min_score: f64,
+    #[serde(default = "default_nms_iou")]
+    pub nms_iou: f64,
+    #[serde(default = "default_max_detections")]
+    pub max_detections: usize,
+}
+
+fn one() -> Vec<f64> {
+    vec![1.0]
+}
+fn default_head() -> usize {
+    64
+}
+fn default_alpha() -> f64 {
+    0.25
+}
+fn default_gamma() -> f64 {
+    1.0
+}
+fn default_box_weight() -> f64 {
+    1.0
+}
+fn default_match_iou() -> f64 {
+    0.5
+}
+fn default_background_iou() -> f64 {
+    0.4
+}
+fn default_min_score() -> f64 {
+    0.05
+}
+fn default_nms_iou() -> f64 {
+    0.5
+}
+fn default_max_detections() -> usize {
+    100
+}
+
+/// The strides of the backbone's maps: the stem's, then the four stages'.
+pub const BACKBONE_STRIDES: [u32; 5] = [2, 4, 8, 16, 32];
+
+impl SsdConfig {
+    /// The stride of each head's map for chips of `tile` pixels (checked by `check`).
+    pub fn strides(&self, tile: u32) -> Vec<u32> {
+        self.grids.iter().map(|grid| tile / grid).collect()
+    }
+
+    fn check(&self, tile: u32) -> Result<(), String> {
+        if self.grids.is_empty() {
+            return Err("grids is empty: at least one head".into());
+        }
+        for (i, &grid) in self.grids.iter().enumerate() {
+            if grid == 0 || !tile.is_multiple_of(grid) {
                 return Err(format!(
-                    "unknown encoder {other:?} (resnet18, resnet34 or resnet)"
-                ))
+                    "grids[{i}] is {grid}: it must divide train.tile {tile}"
+                ));
             }
-        };
-        let blocks = match (preset, self.blocks) {
-            (Some(preset), None) => preset,
-            (Some(_), Some(_)) => {
+            if !BACKBONE_STRIDES.contains(&(tile / grid)) {
                 return Err(format!(
-                    "{} fixes its blocks; remove `blocks`",
-                    self.encoder
-                ))
+                    "grids[{i}] is {grid}: {tile} / {grid} = {} px cells, but the backbone's \
+                     maps are at strides 2, 4, 8, 16 and 32",
+                    tile / grid
+                ));
             }
-            (None, Some(blocks)) => blocks,
-            (None, None) => return Err("encoder \"resnet\" needs `blocks`".into()),
+            if self.grids[..i].contains(&grid) {
+                return Err(format!("grids[{i}] {grid} appears twice"));
+            }
+        }
+        let positive = |name: &str, values: &[f64]| -> Result<(), String> {
+            if values.is_empty() || values.iter().any(|v| !(*v > 0.0 && v.is_finite())) {
+                return Err(format!("{name} must be positive numbers (at least one)"));
+            }
+            Ok(())
         };
-        let widths = self.widths.unwrap_or([64, 64, 128, 256, 512]);
-        if blocks.contains(&0) || widths.contains(&0) || self.decoder.contains(&0) {
-            return Err("blocks, widths and decoder channels must be positive".into());
+        positive("zooms", &self.zooms)?;
+        positive("ratios", &self.ratios)?;
+        if self.head == 0 || self.max_detections == 0 {
+            return Err("head and max_detections must be positive".into());
         }
-        if !matches!(self.in_channels, 1 | 3) {
-            return Err(format!("in_channels is {}: 1 or 3", self.in_channels));
+        if !(0.0..=1.0).contains(&self.focal_alpha) {
+            return Err(format!("focal_alpha is {}: in [0, 1]", self.focal_alpha));
         }
-        if self.classes < 2 {
-            return Err(format!("classes is {}: at least 2", self.classes));
+        // The modulating factor's gradient, gamma (1 - p)^(gamma - 1), is infinite where a
+        // confident anchor has 1 - p = 0 if gamma is below 1.
+        if !(self.focal_gamma == 0.0 || (self.focal_gamma >= 1.0 && self.focal_gamma.is_finite())) {
+            return Err(format!(
+                "focal_gamma is {}: 0, or at least 1",
+                self.focal_gamma
+            ));
         }
-        Ok((blocks, widths))
+        if !(self.box_weight >= 0.0 && self.box_weight.is_finite()) {
+            return Err(format!("box_weight is {}: not negative", self.box_weight));
+        }
+        let unit = |name: &str, v: f64| -> Result<(), String> {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} is {v}: in [0, 1]"));
+            }
+            Ok(())
+        };
+        unit("match_iou", self.match_iou)?;
+        unit("background_iou", self.background_iou)?;
+        unit("min_score", self.min_score)?;
+        unit("nms_iou", self.nms_iou)?;
+        if self.background_iou > self.match_iou {
+            return Err(format!(
+                "background_iou {} is above match_iou {}",
+                self.background_iou, self.match_iou
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -270,7 +523,6 @@ impl RunConfig {
     }
 
     pub fn check(&self) -> Result<(), String> {
-        self.model.shape()?;
         let train = &self.train;
         if train.tile == 0 || !train.tile.is_multiple_of(32) {
             return Err(format!(
@@ -278,6 +530,7 @@ impl RunConfig {
                 train.tile
             ));
         }
+        self.model.check(train.tile)?;
         if train.batch == 0 || train.epochs == 0 {
             return Err("train.batch and train.epochs must be positive".into());
         }
@@ -290,12 +543,19 @@ impl RunConfig {
         if !(0.0..1.0).contains(&train.pct_start) {
             return Err(format!("train.pct_start is {}: in [0, 1)", train.pct_start));
         }
+        if let (ModelConfig::Ssd(_), Some(_)) = (&self.model, &train.class_weights) {
+            return Err(
+                "train.class_weights weighs a segmentation loss: an SSD has \
+                        focal_alpha under [model]"
+                    .into(),
+            );
+        }
         if let Some(weights) = &train.class_weights {
-            if weights.len() != self.model.classes {
+            if weights.len() != self.model.classes() {
                 return Err(format!(
                     "train.class_weights has {} values for {} classes",
                     weights.len(),
-                    self.model.classes
+                    self.model.classes()
                 ));
             }
             if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite())) {
@@ -303,10 +563,10 @@ impl RunConfig {
             }
         }
         if let Some(ignore) = train.ignore_index {
-            if (ignore as usize) < self.model.classes {
+            if (ignore as usize) < self.model.classes() {
                 return Err(format!(
                     "train.ignore_index {ignore} is one of the {} classes",
-                    self.model.classes
+                    self.model.classes()
                 ));
             }
         }
@@ -335,9 +595,10 @@ tile = 64
     fn a_config_reads_with_defaults_for_what_it_leaves_out() {
         let config = RunConfig::parse("t.toml", TINY).unwrap();
         assert_eq!(
-            config.model.shape().unwrap(),
+            config.model.backbone().unwrap(),
             ([1, 1, 1, 1], [8, 8, 16, 32, 64])
         );
+        assert_eq!(config.model.kind(), "unet");
         assert_eq!(config.train.tile, 64);
         assert_eq!(config.train.batch, 8);
         assert_eq!(config.train.ignore_index, Some(255));
@@ -362,6 +623,81 @@ tile = 64
         assert!(RunConfig::parse("t.toml", &bad)
             .unwrap_err()
             .contains("1 values for 2 classes"));
+    }
+
+    const SSD: &str = r#"
+name = "s"
+[model]
+kind = "ssd"
+encoder = "resnet"
+blocks = [1, 1, 1, 1]
+in_channels = 1
+classes = 2
+grids = [32, 16, 4]
+[train]
+tile = 128
+"#;
+
+    #[test]
+    fn the_model_kind_picks_the_family_and_defaults_to_the_unet() {
+        let config = RunConfig::parse("s.toml", SSD).unwrap();
+        let ModelConfig::Ssd(ssd) = &config.model else {
+            panic!("{config:?}")
+        };
+        assert_eq!(ssd.strides(128), [4, 8, 32]);
+        assert_eq!((ssd.focal_alpha, ssd.focal_gamma), (0.25, 1.0));
+        assert_eq!(ssd.zooms, [1.0]);
+        // Written with its kind, and read back the same, as TOML and as a run record's JSON.
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("kind = \"ssd\""), "{text}");
+        assert_eq!(RunConfig::parse("again.toml", &text).unwrap(), config);
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<RunConfig>(&json).unwrap(), config);
+        // A run record written before the zoo has no kind: a U-Net.
+        let unet = RunConfig::parse("t.toml", TINY).unwrap();
+        let mut old = serde_json::to_value(&unet).unwrap();
+        old["model"].as_object_mut().unwrap().remove("kind");
+        assert_eq!(serde_json::from_value::<RunConfig>(old).unwrap(), unet);
+    }
+
+    #[test]
+    fn every_shipped_configuration_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut kinds = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let config = RunConfig::read(&path).unwrap_or_else(|e| panic!("{e}"));
+                kinds.push(config.model.kind());
+            }
+        }
+        assert!(
+            kinds.contains(&"unet") && kinds.contains(&"ssd"),
+            "{kinds:?}"
+        );
+    }
+
+    #[test]
+    fn bad_detector_configs_say_what_is_wrong() {
+        let error =
+            |from: &str, to: &str| RunConfig::parse("s.toml", &SSD.replace(from, to)).unwrap_err();
+        let e = error("kind = \"ssd\"", "kind = \"yolo\"");
+        assert!(e.contains("unknown model kind \"yolo\""), "{e}");
+        let e = error("grids = [32, 16, 4]", "grids = [32, 12]");
+        assert!(
+            e.contains("grids[1] is 12: it must divide train.tile 128"),
+            "{e}"
+        );
+        let e = error("grids = [32, 16, 4]", "grids = [128]");
+        assert!(e.contains("1 px cells"), "{e}");
+        let e = error("grids = [32, 16, 4]", "grids = [32, 32]");
+        assert!(e.contains("appears twice"), "{e}");
+        let e = error("classes = 2", "classes = 2\nfocal_gamma = 0.5");
+        assert!(e.contains("focal_gamma is 0.5: 0, or at least 1"), "{e}");
+        let e = error("classes = 2", "classes = 2\ndecoder = [8, 8, 8, 8, 8]");
+        assert!(e.contains("decoder"), "{e}");
+        let e = error("tile = 128", "tile = 128\nclass_weights = [1.0, 2.0]");
+        assert!(e.contains("focal_alpha"), "{e}");
     }
 
     #[test]

@@ -5,19 +5,33 @@
 //! an epoch's batches are the same whichever step a run resumes at.
 
 use super::config::Augment;
+use candle_core::Tensor;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// One chip and its class mask, samples in [0, 1], bands interleaved.
+/// One chip, its class mask and its objects' boxes, samples in [0, 1], bands interleaved.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub image: Vec<f32>,
     pub mask: Vec<u8>,
+    pub boxes: Vec<ClassBox>,
     pub width: usize,
     pub height: usize,
     pub bands: usize,
 }
+
+/// An object's box: its class id (the class map's, as in the mask) and `[x0, y0, x1, y1]`
+/// in pixels of its chip (positions from the top-left corner, x0 < x1, y0 < y1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassBox {
+    pub class: usize,
+    pub bbox: [f32; 4],
+}
+
+/// A box cut by a training crop is kept when at least this share of it stays inside, the
+/// rule tiling applies at chip edges by default (`--min-visible`).
+pub const MIN_VISIBLE: f32 = 0.5;
 
 /// Mean and standard deviation of the training samples, applied to every input.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -51,10 +65,12 @@ impl Normalisation {
     }
 }
 
-/// A batch on the host: images (N, C, H, W) normalised, masks (N, H, W).
+/// A batch on the host: images (N, C, H, W) normalised, masks (N, H, W), and each image's
+/// boxes, all moved by the same crop, flips and turns.
 pub struct HostBatch {
     pub images: Vec<f32>,
     pub masks: Vec<u8>,
+    pub boxes: Vec<Vec<ClassBox>>,
     pub count: usize,
     pub channels: usize,
     pub size: usize,
@@ -144,10 +160,21 @@ impl HostBatch {
         HostBatch {
             images: vec![0.0; count * channels * size * size],
             masks: vec![0; count * size * size],
+            boxes: vec![Vec::new(); count],
             count,
             channels,
             size,
         }
+    }
+
+    /// The images as a tensor (N, C, S, S) on `device`.
+    pub fn images_on(&self, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        let size = self.size;
+        Tensor::from_slice(
+            &self.images,
+            (self.count, self.channels, size, size),
+            device,
+        )
     }
 
     /// Writes `sample` into slot `slot`: a crop (random with `rng`, else centred), then with
@@ -179,6 +206,17 @@ impl HostBatch {
             gain = 1.0 + augment.contrast * (rng.f32() * 2.0 - 1.0);
             shift = augment.brightness * (rng.f32() * 2.0 - 1.0);
         }
+        self.boxes[slot] = sample
+            .boxes
+            .iter()
+            .filter_map(|b| {
+                let bbox = crop_box(b.bbox, (x0, y0), size)?;
+                Some(ClassBox {
+                    class: b.class,
+                    bbox: place_box(bbox, size, turns, flip_x, flip_y),
+                })
+            })
+            .collect();
         let mean = mean_of(sample);
         let norm = plan.normalisation;
         let plane = size * size;
@@ -216,6 +254,45 @@ impl HostBatch {
     }
 }
 
+/// `bbox` in the crop of side `size` at `corner`, cut at its edges; None when less than
+/// [`MIN_VISIBLE`] of it (or nothing) stays inside.
+fn crop_box(bbox: [f32; 4], corner: (usize, usize), size: usize) -> Option<[f32; 4]> {
+    let (left, top, side) = (corner.0 as f32, corner.1 as f32, size as f32);
+    let [x0, y0, x1, y1] = [bbox[0] - left, bbox[1] - top, bbox[2] - left, bbox[3] - top];
+    let cut = [x0.max(0.0), y0.max(0.0), x1.min(side), y1.min(side)];
+    let (width, height) = (cut[2] - cut[0], cut[3] - cut[1]);
+    if width <= 0.0 || height <= 0.0 {
+        return None;
+    }
+    let whole = (x1 - x0) * (y1 - y0);
+    (width * height >= MIN_VISIBLE * whole).then_some(cut)
+}
+
+/// Where a box of the crop lands in the batch image that `put` makes: output pixel (x, y)
+/// shows crop pixel (u, v) = turn(x, y), then mirrored; so a crop position goes through
+/// the mirrorings, then the inverse turn. Positions map as p -> size - p where pixel indices
+/// map as i -> size - 1 - i.
+fn place_box(bbox: [f32; 4], size: usize, turns: u8, flip_x: bool, flip_y: bool) -> [f32; 4] {
+    let side = size as f32;
+    let place = |(mut u, mut v): (f32, f32)| -> (f32, f32) {
+        if flip_x {
+            u = side - u;
+        }
+        if flip_y {
+            v = side - v;
+        }
+        match turns {
+            0 => (u, v),
+            1 => (v, side - u),
+            2 => (side - u, side - v),
+            _ => (side - v, u),
+        }
+    };
+    let (ax, ay) = place((bbox[0], bbox[1]));
+    let (bx, by) = place((bbox[2], bbox[3]));
+    [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)]
+}
+
 fn mean_of(sample: &Sample) -> f32 {
     sample.image.iter().sum::<f32>() / sample.image.len().max(1) as f32
 }
@@ -231,6 +308,7 @@ mod tests {
                 .map(|i| i as f32 / (size * size) as f32)
                 .collect(),
             mask: (0..size * size).map(|i| (i % 3) as u8).collect(),
+            boxes: Vec::new(),
             width: size,
             height: size,
             bands: 1,
@@ -272,6 +350,67 @@ mod tests {
                 assert_eq!(lookup(*pixel), *mask, "pixel {pixel} kept its own class");
             }
         }
+    }
+
+    /// A bright rectangle's box, after crops, flips and turns, encloses exactly the bright
+    /// pixels of the batch image.
+    #[test]
+    fn boxes_follow_the_crop_the_flips_and_the_turns() {
+        let (side, tile) = (12, 8);
+        let mut chip = sample(side);
+        chip.image = vec![0.0; side * side];
+        // Pixels x 5..8 and y 3..5 (positions 5 to 8 and 3 to 5).
+        for y in 3..5 {
+            for x in 5..8 {
+                chip.image[y * side + x] = 1.0;
+            }
+        }
+        chip.boxes = vec![ClassBox {
+            class: 1,
+            bbox: [5.0, 3.0, 8.0, 5.0],
+        }];
+        let samples: Vec<Sample> = (0..16).map(|_| chip.clone()).collect();
+        let augment = Augment {
+            brightness: 0.0,
+            contrast: 0.0,
+            ..Augment::default()
+        };
+        let mut plan = plan(augment);
+        plan.tile = tile;
+        let (batches, thread) = train_batches(Arc::new(samples), plan, 0, 0);
+        let batches: Vec<HostBatch> = batches.iter().collect();
+        thread.join().unwrap();
+        let (mut whole, mut cut, mut gone) = (0, 0, 0);
+        for batch in &batches {
+            for (slot, boxes) in batch.boxes.iter().enumerate() {
+                let image = &batch.images[slot * tile * tile..(slot + 1) * tile * tile];
+                let bright: Vec<(usize, usize)> = (0..tile * tile)
+                    .filter(|&i| image[i] > 0.5)
+                    .map(|i| (i % tile, i / tile))
+                    .collect();
+                let Some(found) = boxes.first() else {
+                    // Under half of the 6 bright pixels stayed in the crop.
+                    assert!(bright.len() < 3, "{} bright pixels, no box", bright.len());
+                    gone += 1;
+                    continue;
+                };
+                assert_eq!(found.class, 1);
+                let left = bright.iter().map(|p| p.0).min().unwrap() as f32;
+                let right = bright.iter().map(|p| p.0).max().unwrap() as f32 + 1.0;
+                let top = bright.iter().map(|p| p.1).min().unwrap() as f32;
+                let bottom = bright.iter().map(|p| p.1).max().unwrap() as f32 + 1.0;
+                assert_eq!(found.bbox, [left, top, right, bottom]);
+                if bright.len() == 6 {
+                    whole += 1;
+                } else {
+                    cut += 1;
+                }
+            }
+        }
+        assert!(
+            whole > 0 && cut + gone > 0,
+            "{whole} whole, {cut} cut, {gone} gone"
+        );
     }
 
     #[test]

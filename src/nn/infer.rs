@@ -1,11 +1,15 @@
-//! Tiled inference over an image of any size: overlapping chips in batches, softmax
-//! probabilities blended with weights that fall off toward each chip's edges (so seams get
-//! the chips that see them best), then the most likely class per pixel.
+//! Tiled inference over an image of any size, for every family: overlapping chips in
+//! batches; a segmentation's softmax probabilities blended with weights that fall off toward
+//! each chip's edges (so seams get the chips that see them best), then the most likely class
+//! per pixel; a detector's boxes moved into the image and merged across chip seams, so an
+//! object on a seam is found once.
 
-use super::config::{KeptWeights, RunConfig};
+use super::config::{KeptWeights, ModelConfig, RunConfig};
 use super::data::Normalisation;
-use super::model::{probabilities, UNet};
-use super::train::{inference_model, RunRecord, TrainError};
+use super::models::boxes::{merge_chips, ChipDetection};
+use super::models::{ChipPrediction, Detection, Family};
+use super::run::{RunRecord, TrainError};
+use super::train::inference_model;
 use crate::progress::Progress;
 use crate::raster::rows::{ImageRows, RowSource};
 use crate::raster::tile::{chip_count, tile_rows, Chip, Edge, TileSpec};
@@ -17,7 +21,7 @@ use std::rc::Rc;
 
 /// A trained run ready to predict.
 pub struct Predictor {
-    model: UNet,
+    model: Box<dyn Family>,
     pub config: RunConfig,
     pub normalisation: Normalisation,
     device: Device,
@@ -83,29 +87,23 @@ impl Predictor {
         })
     }
 
-    pub fn from_parts(
-        model: UNet,
-        config: RunConfig,
-        normalisation: Normalisation,
-        device: Device,
-    ) -> Self {
-        Predictor {
-            model,
-            config,
-            normalisation,
-            device,
+    /// Class probabilities of one batch of normalised chips (N, C, S, S), from a family
+    /// that predicts them.
+    fn planes(&self, images: &Tensor) -> Result<Tensor, TrainError> {
+        match self.model.predict(images)? {
+            ChipPrediction::Planes(planes) => Ok(planes),
+            ChipPrediction::Boxes(_) => Err(TrainError::Invalid(format!(
+                "run {} is a {} detector: it finds boxes, not a class per pixel",
+                self.config.name,
+                self.config.model.kind()
+            ))),
         }
-    }
-
-    /// Class logits of one batch of normalised chips (N, C, S, S).
-    pub fn logits(&self, images: &Tensor) -> Result<Tensor, TrainError> {
-        Ok(self.model.forward(images, false, false)?)
     }
 
     /// Class probabilities of one batch (N, C, S, S), averaged when asked over the mirrorings
     /// the run was trained with (a model trained without one has not learned to see through it).
     pub fn probabilities(&self, images: &Tensor, flips: bool) -> Result<Tensor, TrainError> {
-        let mut sum = probabilities(&self.logits(images)?)?;
+        let mut sum = self.planes(images)?;
         if !flips {
             return Ok(sum);
         }
@@ -117,7 +115,7 @@ impl Predictor {
             (false, false) => &[],
         };
         for &dims in mirrorings {
-            let flipped = probabilities(&self.logits(&images.flip(dims)?)?)?;
+            let flipped = self.planes(&images.flip(dims)?)?;
             sum = (sum + flipped.flip(dims)?)?;
         }
         Ok((sum / (1 + mirrorings.len()) as f64)?)
@@ -131,7 +129,7 @@ impl Predictor {
         options: &InferOptions,
         progress: &dyn Progress,
     ) -> Result<Prediction, TrainError> {
-        let classes = self.config.model.classes;
+        let classes = self.config.model.classes();
         let plane = (image.width * image.height) as usize;
         let mut mask = Vec::with_capacity(plane);
         let mut probabilities = vec![0f32; classes * plane];
@@ -165,31 +163,10 @@ impl Predictor {
         progress: &dyn Progress,
         mut emit: impl FnMut(PredictedRows) -> Result<(), TrainError>,
     ) -> Result<(), TrainError> {
-        let tile = options.tile.unwrap_or(self.config.train.tile);
-        if tile == 0 || !tile.is_multiple_of(32) {
-            return Err(TrainError::Invalid(format!(
-                "tile {tile}: a positive multiple of 32"
-            )));
-        }
-        if options.overlap >= tile {
-            return Err(TrainError::Invalid(format!(
-                "overlap {} must be smaller than the tile {tile}",
-                options.overlap
-            )));
-        }
         let (width, height) = (source.width(), source.height());
         let scale = source.depth().max();
-        // Chips past a small image's edge are filled with the mean, which normalises to 0.
-        let spec = TileSpec {
-            size: tile,
-            stride: tile - options.overlap,
-            edge: if width < tile || height < tile {
-                Edge::Pad(self.normalisation.mean * scale)
-            } else {
-                Edge::ShiftInward
-            },
-            skip_no_data: None,
-        };
+        let spec = self.tiling(options, width, height, scale)?;
+        let tile = spec.size;
         progress.start("inference", chip_count(width, height, &spec) as u64);
         let read = Rc::new(RefCell::new(Vec::new()));
         let mut tee = Tee {
@@ -197,7 +174,7 @@ impl Predictor {
             read: Rc::clone(&read),
         };
         let mut blend = Blend {
-            classes: self.config.model.classes,
+            classes: self.config.model.classes(),
             width: width as usize,
             bands: tee.bands() as usize,
             window: blend_window(tile as usize, options.overlap as usize),
@@ -237,8 +214,120 @@ impl Predictor {
         Ok(())
     }
 
+    /// The objects in the image `source` reads, in its pixels: each chip's boxes moved into
+    /// the image and cut at its edges, then merged across chip seams (`merge_chips`).
+    pub fn detect(
+        &self,
+        source: &mut dyn RowSource,
+        options: &InferOptions,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Detection>, TrainError> {
+        let ModelConfig::Ssd(model) = &self.config.model else {
+            return Err(TrainError::Invalid(format!(
+                "run {} is a {} model: it predicts a class per pixel, not boxes",
+                self.config.name,
+                self.config.model.kind()
+            )));
+        };
+        if options.flips {
+            return Err(TrainError::Invalid(
+                "--flips averages probability maps: segmentation runs only".into(),
+            ));
+        }
+        let (width, height) = (source.width(), source.height());
+        let scale = source.depth().max();
+        let spec = self.tiling(options, width, height, scale)?;
+        let tile = spec.size;
+        progress.start("inference", chip_count(width, height, &spec) as u64);
+        let mut found: Vec<ChipDetection> = Vec::new();
+        let mut pending: Vec<Chip> = Vec::new();
+        let mut chip_index = 0usize;
+        let mut run_batch = |chips: &mut Vec<Chip>| -> Result<(), TrainError> {
+            if chips.is_empty() {
+                return Ok(());
+            }
+            let input = self.chips_tensor(chips, tile as usize, scale)?;
+            let ChipPrediction::Boxes(boxes) = self.model.predict(&input)? else {
+                return Err(TrainError::Invalid("the detector gave no boxes".into()));
+            };
+            for (chip, detections) in chips.iter().zip(boxes) {
+                let (x0, y0) = (chip.x as f32, chip.y as f32);
+                let (x1, y1) = (x0 + tile as f32, y0 + tile as f32);
+                // A chip edge inside the image is a seam: a box touching it may be a cut one.
+                let seams = [x0 > 0.0, y0 > 0.0, x1 < width as f32, y1 < height as f32];
+                for d in detections {
+                    let b = d.bbox;
+                    let cut = (seams[0] && b[0] <= 0.5)
+                        || (seams[1] && b[1] <= 0.5)
+                        || (seams[2] && b[2] >= tile as f32 - 0.5)
+                        || (seams[3] && b[3] >= tile as f32 - 0.5);
+                    let bbox = [
+                        (x0 + b[0]).min(width as f32),
+                        (y0 + b[1]).min(height as f32),
+                        (x0 + b[2]).min(width as f32),
+                        (y0 + b[3]).min(height as f32),
+                    ];
+                    if bbox[2] > bbox[0] && bbox[3] > bbox[1] {
+                        found.push(ChipDetection {
+                            detection: Detection { bbox, ..d },
+                            chip: chip_index,
+                            cut,
+                        });
+                    }
+                }
+                chip_index += 1;
+            }
+            progress.advance(chips.len() as u64);
+            chips.clear();
+            Ok(())
+        };
+        tile_rows(source, &spec, |chip| -> Result<(), TrainError> {
+            pending.push(chip);
+            if pending.len() >= options.batch.max(1) {
+                run_batch(&mut pending)?;
+            }
+            Ok(())
+        })?;
+        run_batch(&mut pending)?;
+        progress.finish();
+        Ok(merge_chips(&found, model.nms_iou as f32))
+    }
+
+    /// The chips inference reads: the run's tile (or the one asked for), overlapping by
+    /// `options.overlap`; past a small image's edge filled with the mean, which normalises to 0.
+    fn tiling(
+        &self,
+        options: &InferOptions,
+        width: u32,
+        height: u32,
+        scale: f32,
+    ) -> Result<TileSpec, TrainError> {
+        let tile = options.tile.unwrap_or(self.config.train.tile);
+        if tile == 0 || !tile.is_multiple_of(32) {
+            return Err(TrainError::Invalid(format!(
+                "tile {tile}: a positive multiple of 32"
+            )));
+        }
+        if options.overlap >= tile {
+            return Err(TrainError::Invalid(format!(
+                "overlap {} must be smaller than the tile {tile}",
+                options.overlap
+            )));
+        }
+        Ok(TileSpec {
+            size: tile,
+            stride: tile - options.overlap,
+            edge: if width < tile || height < tile {
+                Edge::Pad(self.normalisation.mean * scale)
+            } else {
+                Edge::ShiftInward
+            },
+            skip_no_data: None,
+        })
+    }
+
     fn chips_tensor(&self, chips: &[Chip], size: usize, scale: f32) -> Result<Tensor, TrainError> {
-        let channels = self.config.model.in_channels;
+        let channels = self.config.model.in_channels();
         let plane = size * size;
         let norm = self.normalisation;
         let mut data = vec![0f32; chips.len() * channels * plane];

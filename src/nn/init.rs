@@ -30,10 +30,11 @@ impl Normal {
     }
 }
 
-/// Sets every variable of a fresh U-Net from `seed`, visiting them in name order:
+/// Sets every variable of a fresh network from `seed`, visiting them in name order:
 /// convolutions followed by batch norm get He (Kaiming) normal weights scaled by fan-out as
-/// torchvision does; the head gets PyTorch's default uniform bounds 1/sqrt(fan-in); batch
-/// norm starts at gamma 1, beta 0 (candle's defaults, left as they are).
+/// torchvision does; convolutions with a bias (the heads) get PyTorch's default uniform
+/// bounds 1/sqrt(fan-in) for both; batch norm starts at gamma 1, beta 0 (candle's defaults,
+/// left as they are).
 pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut names: Vec<&String> = data.keys().collect();
@@ -42,8 +43,12 @@ pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     for name in names {
         let var = &data[name];
         let dims = var.dims().to_vec();
-        let values: Vec<f32> = if name.starts_with("head.") {
-            let weight = &data["head.weight"];
+        let layer = name.rsplit_once('.').map_or("", |(layer, _)| layer);
+        let weight = data
+            .get(&format!("{layer}.weight"))
+            .filter(|w| w.rank() == 4);
+        let biased = data.contains_key(&format!("{layer}.bias"));
+        let values: Vec<f32> = if let (Some(weight), true) = (weight, biased) {
             let (_, input, kh, kw) = weight.dims4()?;
             let bound = 1.0 / ((input * kh * kw) as f64).sqrt();
             (0..var.elem_count())

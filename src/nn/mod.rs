@@ -1,5 +1,6 @@
-//! Neural networks on candle: the U-Net, its losses, optimiser and schedule, data loading,
-//! checkpoints, training and tiled inference (layer 2: tensors on a device, run files on disk).
+//! Neural networks on candle: the model zoo (`models/`: U-Net, SSD) on shared backbones,
+//! kernels, optimiser and schedule, data loading, checkpoints, one training loop, tiled
+//! inference and the run folder (layer 2: tensors on a device, run files on disk).
 
 pub mod backbone;
 pub mod checkpoint;
@@ -8,9 +9,9 @@ pub mod data;
 pub mod infer;
 pub mod init;
 pub mod kernels;
-pub mod loss;
-pub mod model;
+pub mod models;
 pub mod optim;
+pub mod run;
 pub mod train;
 
 use candle_core::Device;

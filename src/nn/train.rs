@@ -1,79 +1,32 @@
-//! Training a U-Net: one-cycle AdamW over seeded, augmented batches; validation, metrics and
-//! an atomic checkpoint after every epoch (and every `checkpoint_every` steps); resuming from
-//! the checkpoint after a crash gives the weights an uninterrupted run would have.
+//! Training any family of the zoo (`nn::models::Family`): one-cycle AdamW over seeded,
+//! augmented batches; validation, metrics and an atomic checkpoint after every epoch (and
+//! every `checkpoint_every` steps); resuming from the checkpoint after a crash gives the
+//! weights an uninterrupted run would have.
 //!
-//! A run folder holds `run.json` (the record), `metrics.jsonl` (one line per epoch),
-//! `checkpoint.safetensors` (weights, optimiser, state) and `best.safetensors` (the weights of
-//! the best validation epoch); inference takes the weights of the one the configuration's
-//! `keep` names.
+//! The run folder (`nn::run`) gets `checkpoint.safetensors` (weights, optimiser, state) and
+//! `best.safetensors` (the weights of the best validation epoch); inference takes the weights
+//! of the one the configuration's `keep` names.
 
-use super::checkpoint::{self, CheckpointError};
+use super::checkpoint;
 use super::config::{KeptWeights, RunConfig};
 use super::data::{
-    batches_per_epoch, eval_batches, train_batches, BatchPlan, HostBatch, Normalisation, Sample,
+    batches_per_epoch, eval_batches, train_batches, BatchPlan, Normalisation, Sample,
 };
-use super::init::initialise;
-use super::loss::{loss, Targets};
-use super::model::{argmax_classes, UNet};
+use super::device_memory;
+use super::models::{self, Family, Figures, Mode};
 use super::optim::{AdamW, OneCycle, StepRates};
-use super::{device_memory, DeviceMemory};
-use crate::fsio::write_atomically;
+use super::run::{
+    append_metrics, write_metrics, Best, EpochMetrics, RunRecord, RunState, TrainError,
+};
 use crate::metrics::{macro_mean, ConfusionMatrix};
 use crate::progress::Progress;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("candle: {0}")]
-    Candle(#[from] candle_core::Error),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Raster(#[from] crate::raster::RasterError),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the loss became {value} at step {step} (learning rate {lr:.2e}): lower train.lr")]
-    Diverged { value: f32, step: u64, lr: f64 },
-    #[error("cancelled at step {step}; the checkpoint lets `--resume` continue")]
-    Cancelled { step: u64 },
-}
-
-/// One epoch's figures, a line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub step: u64,
-    pub train_loss: f64,
-    pub val_loss: Option<f64>,
-    pub lr: f64,
-    /// Validation IoU and F1 per class (empty without validation samples).
-    pub iou: Vec<f64>,
-    pub f1: Vec<f64>,
-    pub mean_iou: Option<f64>,
-    pub pixel_accuracy: Option<f64>,
-    pub seconds: f64,
-    pub tiles_per_second: f64,
-    /// On a GPU, the device's memory at the epoch's busiest reading (one after every step).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu_memory: Option<DeviceMemory>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Best {
-    pub epoch: usize,
-    /// Validation mean IoU, or minus the training loss without validation samples.
-    pub score: f64,
-}
 
 /// Where training stands, stored in the checkpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -84,93 +37,11 @@ struct State {
     batch: usize,
     step: u64,
     loss_sum: f64,
+    /// Sums of the loss's named parts over the epoch's steps so far.
+    #[serde(default)]
+    part_sums: BTreeMap<String, f64>,
     history: Vec<EpochMetrics>,
     best: Option<Best>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunState {
-    Running,
-    Finished,
-    Failed,
-    Cancelled,
-}
-
-/// `run.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub name: String,
-    pub config: RunConfig,
-    pub dataset: String,
-    pub device: String,
-    pub normalisation: Normalisation,
-    pub state: RunState,
-    pub parameters: usize,
-    pub train_samples: usize,
-    pub validation_samples: usize,
-    pub epochs_done: usize,
-    pub step: u64,
-    pub best: Option<Best>,
-    pub error: Option<String>,
-    pub started: String,
-    pub updated: String,
-}
-
-impl RunRecord {
-    pub fn read(run_dir: &Path) -> Result<RunRecord, TrainError> {
-        let path = run_dir.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text)
-            .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
-    }
-
-    fn write(&self, run_dir: &Path) -> Result<(), TrainError> {
-        let path = run_dir.join("run.json");
-        let bytes = serde_json::to_vec_pretty(self).expect("a run record serialises");
-        write_atomically(&path, &bytes).map_err(|source| TrainError::Io { path, source })
-    }
-}
-
-/// The records of every run under `runs_dir` (folders with a `run.json`), by name.
-pub fn list_runs(runs_dir: &Path) -> Result<Vec<RunRecord>, TrainError> {
-    let entries = match std::fs::read_dir(runs_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(TrainError::Io {
-                path: runs_dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("run.json").exists())
-        .collect();
-    dirs.sort();
-    dirs.iter().map(|dir| RunRecord::read(dir)).collect()
-}
-
-/// Reads `metrics.jsonl` of a run.
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
-    let path = run_dir.join("metrics.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(TrainError::Io { path, source }),
-    };
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| TrainError::Invalid(format!("{} line {}: {e}", path.display(), i + 1)))
-        })
-        .collect()
 }
 
 pub struct TrainRequest {
@@ -184,6 +55,8 @@ pub struct TrainRequest {
     pub device_name: String,
     pub resume: bool,
     pub encoder_weights: Option<PathBuf>,
+    /// Names of the class ids, kept in the run's record.
+    pub class_names: BTreeMap<usize, String>,
 }
 
 pub fn parameter_count(varmap: &VarMap) -> usize {
@@ -199,9 +72,9 @@ pub fn inference_model(
     config: &RunConfig,
     tensors: std::collections::HashMap<String, Tensor>,
     device: &Device,
-) -> Result<UNet, TrainError> {
+) -> Result<Box<dyn Family>, TrainError> {
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    Ok(UNet::new(&config.model, vb)?)
+    Ok(models::build(config, vb)?)
 }
 
 /// Trains (or resumes) the run and returns its final record.
@@ -217,6 +90,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         device_name,
         resume,
         encoder_weights,
+        class_names,
     } = request;
     let settings = &config.train;
     let tile = settings.tile as usize;
@@ -252,11 +126,11 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
     })?;
 
     let varmap = VarMap::new();
-    let model = UNet::new(
-        &config.model,
+    let model = models::build(
+        &config,
         VarBuilder::from_varmap(&varmap, DType::F32, &device),
     )?;
-    initialise(&varmap, settings.seed)?;
+    model.initialise(&varmap, settings.seed)?;
     let pretrained = match &encoder_weights {
         Some(path) => {
             let count = checkpoint::load_encoder(&varmap, path)?;
@@ -307,6 +181,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         dataset,
         device: device_name,
         normalisation,
+        class_names,
         state: RunState::Running,
         parameters: parameter_count(&varmap),
         train_samples: train.len(),
@@ -323,7 +198,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
     let plan = BatchPlan {
         batch: settings.batch,
         tile,
-        channels: config.model.in_channels,
+        channels: config.model.in_channels(),
         normalisation,
         augment: settings.augment.clone(),
         seed: settings.seed,
@@ -365,10 +240,9 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             }
             let beta1;
             (lr, beta1) = schedule.at(state.step);
-            let (images, targets) = to_device(&host, &config, &device)?;
-            let logits = model.forward(&images, true, frozen)?;
-            let value = loss(settings.loss, &logits, &targets)?;
-            let scalar = value.to_scalar::<f32>()?;
+            let images = host.images_on(&device)?;
+            let losses = model.losses(&images, &host, Mode::train(frozen))?;
+            let scalar = losses.total.to_scalar::<f32>()?;
             if !scalar.is_finite() {
                 return Err(TrainError::Diverged {
                     value: scalar,
@@ -376,7 +250,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
                     lr,
                 });
             }
-            let grads = value.backward()?;
+            let grads = losses.total.backward()?;
             let encoder_factor = if frozen { 0.0 } else { encoder_factor };
             optimiser.step(
                 &grads,
@@ -392,6 +266,11 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             state.loss_sum += scalar as f64;
             progress.advance(1);
             progress.metric("train.loss", state.step, scalar as f64);
+            for (name, part) in &losses.parts {
+                let value = part.to_scalar::<f32>()? as f64;
+                *state.part_sums.entry(name.to_string()).or_default() += value;
+                progress.metric(&format!("train.loss.{name}"), state.step, value);
+            }
             if settings.checkpoint_every > 0 && state.step % settings.checkpoint_every as u64 == 0 {
                 save_checkpoint(&state, &optimiser)?;
             }
@@ -403,24 +282,44 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
 
         let weights: std::collections::HashMap<String, Tensor> =
             checkpoint::weights(&varmap).into_iter().collect();
-        let evaluator = inference_model(&config, weights, &device)?;
-        let (val_loss, confusion) = validate(&evaluator, &validation_batches, &config, &device)?;
-        let scores = confusion.as_ref().map(|m| m.scores());
+        let evaluation = if validation_batches.is_empty() {
+            None
+        } else {
+            let evaluator = inference_model(&config, weights, &device)?;
+            Some(evaluator.evaluate(&validation_batches, &device)?)
+        };
+        let selection = evaluation.as_ref().and_then(|e| e.figures.selection());
+        let confusion = match evaluation.as_ref().map(|e| &e.figures) {
+            Some(Figures::Pixels(confusion)) => Some(confusion),
+            _ => None,
+        };
+        let scores = confusion.map(ConfusionMatrix::scores);
+        let steps = state.batch.max(1) as f64;
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             step: state.step,
             train_loss,
-            val_loss,
+            train_losses: state
+                .part_sums
+                .iter()
+                .map(|(name, sum)| (name.clone(), sum / steps))
+                .collect(),
+            val_loss: evaluation.as_ref().map(|e| e.loss),
             lr,
             iou: scores.iter().flatten().map(|s| s.iou).collect(),
             f1: scores.iter().flatten().map(|s| s.f1).collect(),
             mean_iou: scores.as_ref().map(|s| macro_mean(s, |c| c.iou)),
-            pixel_accuracy: confusion.as_ref().map(ConfusionMatrix::accuracy),
+            pixel_accuracy: confusion.map(ConfusionMatrix::accuracy),
+            scores: match evaluation.map(|e| e.figures) {
+                Some(Figures::Boxes(figures)) => figures,
+                _ => BTreeMap::new(),
+            },
             seconds,
             tiles_per_second: (trained * settings.batch) as f64 / seconds.max(1e-9),
             gpu_memory,
         };
-        let score = metrics.mean_iou.unwrap_or(-train_loss);
+        let val_loss = metrics.val_loss;
+        let score = selection.unwrap_or(-train_loss);
         if state.best.as_ref().is_none_or(|b| score > b.score) {
             state.best = Some(Best {
                 epoch: epoch + 1,
@@ -436,6 +335,7 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         state.epoch += 1;
         state.batch = 0;
         state.loss_sum = 0.0;
+        state.part_sums.clear();
         save_checkpoint(&state, &optimiser)?;
         append_metrics(&run_dir, &metrics)?;
         progress.metric("train.epoch_loss", state.step, train_loss);
@@ -444,6 +344,9 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         }
         if let Some(m) = metrics.mean_iou {
             progress.metric("val.mean_iou", state.step, m);
+        }
+        if let Some(ap50) = metrics.scores.get("AP50") {
+            progress.metric("val.ap50", state.step, *ap50);
         }
         progress.log(&format!(
             "epoch {}/{}: train loss {train_loss:.4}{}{} ({seconds:.1} s, {:.1} tiles/s)",
@@ -455,6 +358,10 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             metrics
                 .mean_iou
                 .map(|m| format!(", mIoU {m:.3}"))
+                .or_else(|| metrics
+                    .scores
+                    .get("AP50")
+                    .map(|ap| format!(", AP50 {ap:.3}")))
                 .unwrap_or_default(),
             metrics.tiles_per_second
         ));
@@ -469,83 +376,6 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
     record.updated = now();
     record.write(&run_dir)?;
     Ok(record)
-}
-
-/// Images and targets of a host batch as tensors on `device`.
-pub fn to_device(
-    host: &HostBatch,
-    config: &RunConfig,
-    device: &Device,
-) -> Result<(Tensor, Targets), TrainError> {
-    let size = host.size;
-    let images = Tensor::from_slice(
-        &host.images,
-        (host.count, host.channels, size, size),
-        device,
-    )?;
-    let targets = Targets::new(
-        &host.masks,
-        (host.count, size, size),
-        config.model.classes,
-        config.train.class_weights.as_deref(),
-        config.train.ignore_index,
-        device,
-    )?;
-    Ok((images, targets))
-}
-
-/// Mean validation loss (weighted by batch size) and the pixel confusion matrix.
-fn validate(
-    model: &UNet,
-    batches: &[HostBatch],
-    config: &RunConfig,
-    device: &Device,
-) -> Result<(Option<f64>, Option<ConfusionMatrix>), TrainError> {
-    if batches.is_empty() {
-        return Ok((None, None));
-    }
-    let mut confusion = ConfusionMatrix::new(config.model.classes);
-    let (mut sum, mut count) = (0.0, 0usize);
-    for host in batches {
-        let (images, targets) = to_device(host, config, device)?;
-        let logits = model.forward(&images, false, false)?;
-        sum += loss(config.train.loss, &logits, &targets)?.to_scalar::<f32>()? as f64
-            * host.count as f64;
-        count += host.count;
-        let predicted = argmax_classes(&logits)?;
-        confusion
-            .add(&host.masks, &predicted, config.train.ignore_index)
-            .map_err(TrainError::Invalid)?;
-    }
-    Ok((Some(sum / count as f64), Some(confusion)))
-}
-
-fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
-    let path = run_dir.join("metrics.jsonl");
-    let mut text = String::new();
-    for line in history {
-        text.push_str(&serde_json::to_string(line).expect("metrics serialise"));
-        text.push('\n');
-    }
-    write_atomically(&path, text.as_bytes()).map_err(|source| TrainError::Io { path, source })
-}
-
-fn append_metrics(run_dir: &Path, metrics: &EpochMetrics) -> Result<(), TrainError> {
-    use std::io::Write;
-    let path = run_dir.join("metrics.jsonl");
-    let io = |source| TrainError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
-    let mut line = serde_json::to_string(metrics).expect("metrics serialise");
-    line.push('\n');
-    file.write_all(line.as_bytes()).map_err(io)?;
-    file.sync_data().map_err(io)
 }
 
 fn now() -> String {

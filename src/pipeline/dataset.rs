@@ -2,9 +2,9 @@
 //! area of the source image, so neighbouring, overlapping chips never sit on both sides of
 //! a split; class frequencies per split; samples loaded for training.
 
-use super::tile::Manifest;
+use super::tile::{ChipBox, Manifest};
 use crate::fsio::write_atomically;
-use crate::nn::data::Sample;
+use crate::nn::data::{ClassBox, Sample};
 use crate::product::check_plain_name;
 use crate::raster::Image;
 use serde::{Deserialize, Serialize};
@@ -110,8 +110,11 @@ impl DatasetRecord {
         self.chips.iter().filter(|c| c.split == split).count()
     }
 
-    /// The chips of a split with their masks, read from disk, in record order.
+    /// The chips of a split with their masks and boxes, read from disk, in record order.
+    /// A chip's boxes come from its tile set's manifest (none when it was tiled without
+    /// labels, or before tile sets kept boxes: see [`DatasetRecord::boxed`]).
     pub fn samples(&self, split: Split) -> Result<Vec<Sample>, DatasetError> {
+        let boxes = self.chip_boxes()?;
         self.chips
             .iter()
             .filter(|c| c.split == split)
@@ -134,12 +137,90 @@ impl DatasetRecord {
                 Ok(Sample {
                     image: image.data.iter().map(|v| v / scale).collect(),
                     mask: mask.2,
+                    boxes: boxes
+                        .get(&(chip.set, chip.file.as_str()))
+                        .cloned()
+                        .unwrap_or_default(),
                     width: image.width as usize,
                     height: image.height as usize,
                     bands: image.bands as usize,
                 })
             })
             .collect()
+    }
+
+    /// Whether every tile set of the dataset kept its chips' boxes (those tiled with labels
+    /// since boxes were kept), so it can train a detector.
+    pub fn boxed(&self) -> Result<bool, DatasetError> {
+        for dir in &self.tile_sets {
+            let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
+            if manifest.chips.iter().any(|c| c.boxes.is_none()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The class names of the ids the tile sets' boxes use.
+    pub fn class_names(&self) -> Result<BTreeMap<usize, String>, DatasetError> {
+        let mut names = BTreeMap::new();
+        for dir in &self.tile_sets {
+            let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
+            for b in manifest
+                .chips
+                .iter()
+                .filter_map(|c| c.boxes.as_ref())
+                .flatten()
+            {
+                names.entry(b.id).or_insert_with(|| b.class.clone());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Each chip's boxes by (tile set, chip file), as the manifests list them, checked: a box
+    /// must have a positive size and lie in its chip.
+    fn chip_boxes(&self) -> Result<HashMap<(usize, &str), Vec<ClassBox>>, DatasetError> {
+        let mut found = HashMap::new();
+        for (set, dir) in self.tile_sets.iter().enumerate() {
+            let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
+            let path = dir.join("manifest.json");
+            let listed: HashMap<&str, &Option<Vec<ChipBox>>> = manifest
+                .chips
+                .iter()
+                .map(|c| (c.file.as_str(), &c.boxes))
+                .collect();
+            for chip in self.chips.iter().filter(|c| c.set == set) {
+                let Some(Some(boxes)) = listed.get(chip.file.as_str()) else {
+                    continue;
+                };
+                let [_, _, width, height] = chip.pixels;
+                let mut kept = Vec::with_capacity(boxes.len());
+                for (index, b) in boxes.iter().enumerate() {
+                    let [x0, y0, x1, y1] = b.bbox;
+                    let inside =
+                        x0 >= 0.0 && y0 >= 0.0 && x1 <= width as f64 && y1 <= height as f64;
+                    if !(x0 < x1 && y0 < y1 && inside) {
+                        return Err(file_error(
+                            &path,
+                            format!(
+                                "chip {} box {} ({}) is [{x0}, {y0}, {x1}, {y1}]: a box needs \
+                                 a positive size inside the {width} x {height} chip",
+                                chip.file,
+                                index + 1,
+                                b.class
+                            ),
+                        ));
+                    }
+                    kept.push(ClassBox {
+                        class: b.id,
+                        bbox: b.bbox.map(|v| v as f32),
+                    });
+                }
+                found.insert((set, chip.file.as_str()), kept);
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -5,9 +5,10 @@
 use super::dataset::{DatasetError, DatasetRecord, Split};
 use crate::fsio::write_atomically;
 use crate::labels::rasterize::palette;
-use crate::nn::config::{KeptWeights, RunConfig};
+use crate::nn::config::{KeptWeights, ModelConfig, RunConfig};
 use crate::nn::infer::{InferOptions, Predictor};
-use crate::nn::train::{train, RunRecord, TrainError, TrainRequest};
+use crate::nn::run::{RunRecord, TrainError};
+use crate::nn::train::{train, TrainRequest};
 use crate::product::check_plain_name;
 use crate::progress::Progress;
 use crate::raster::rows::PngRowWriter;
@@ -54,6 +55,15 @@ impl TrainJob {
         }
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
         let dataset = DatasetRecord::read(&workspace.join("datasets"), &self.dataset)?;
+        if let ModelConfig::Ssd(_) = self.config.model {
+            if !dataset.boxed()? {
+                return Err(StepError::Invalid(format!(
+                    "dataset {} has chips without boxes: a detector trains on boxes; tile \
+                     with --labels again and recreate the dataset",
+                    dataset.name
+                )));
+            }
+        }
         progress.log(&format!(
             "dataset {}: {} training, {} validation chip(s)",
             dataset.name,
@@ -71,6 +81,7 @@ impl TrainJob {
             device_name: self.device.clone(),
             resume: true,
             encoder_weights: self.encoder_weights.clone(),
+            class_names: dataset.class_names()?,
         };
         Ok(train(request, progress)?)
     }
@@ -96,18 +107,30 @@ pub struct InferJob {
     pub weights: Option<KeptWeights>,
 }
 
-/// What an inference wrote.
+/// What an inference wrote: for a segmentation a mask, an overlay and probabilities; for a
+/// detector its objects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InferSummary {
     pub run: String,
     pub image: PathBuf,
     pub width: u32,
     pub height: u32,
-    /// Pixels predicted per class.
+    /// Pixels predicted per class (segmentation).
+    #[serde(default)]
     pub class_pixels: Vec<u64>,
-    pub mask: PathBuf,
-    pub overlay: PathBuf,
+    pub mask: Option<PathBuf>,
+    pub overlay: Option<PathBuf>,
+    #[serde(default)]
     pub probabilities: Vec<PathBuf>,
+    /// Objects found per class id, background's 0 first (detection).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<u64>,
+    /// COCO results: `[{"image_id": 1, "category_id", "bbox": [x, y, w, h], "score"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detections: Option<PathBuf>,
+    /// The objects of classes named as craters, as `x,y,diameter,score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub craters: Option<PathBuf>,
     pub seconds: f64,
     /// Which of the run's weights made it.
     #[serde(default)]
@@ -130,16 +153,42 @@ impl InferJob {
         )?;
         let mut source = super::source::open_rows(&self.image)?;
         let rows = source.rows();
-        let (width, height, depth) = (rows.width(), rows.height(), rows.depth());
         let options = InferOptions {
             tile: self.tile,
             overlap: self.overlap,
             batch: self.batch,
             flips: self.flips,
         };
-        let classes = predictor.config.model.classes;
         std::fs::create_dir_all(&self.out)
             .map_err(|e| StepError::Invalid(format!("{}: {e}", self.out.display())))?;
+        let mut summary = match predictor.config.model {
+            ModelConfig::UNet(_) => self.segment(&predictor, rows, &options, progress)?,
+            ModelConfig::Ssd(_) => {
+                let record =
+                    crate::nn::run::RunRecord::read(&workspace.join("runs").join(&self.run))?;
+                self.detect(&predictor, &record, rows, &options, progress)?
+            }
+        };
+        summary.seconds = started.elapsed().as_secs_f64();
+        let path = self.out.join("prediction.json");
+        write_atomically(
+            &path,
+            &serde_json::to_vec_pretty(&summary).expect("serialises"),
+        )
+        .map_err(|e| StepError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok(summary)
+    }
+
+    /// A class per pixel: `mask.png`, `overlay.png` and, when asked, `probability-K.png`.
+    fn segment(
+        &self,
+        predictor: &Predictor,
+        rows: &mut dyn crate::raster::rows::RowSource,
+        options: &InferOptions,
+        progress: &dyn Progress,
+    ) -> Result<InferSummary, StepError> {
+        let (width, height, depth) = (rows.width(), rows.height(), rows.depth());
+        let classes = predictor.config.model.classes();
         // Every output is written strip by strip as the rows are final.
         let mask_path = self.out.join("mask.png");
         let mut mask = PngRowWriter::create(&mask_path, width, height, 1, BitDepth::Eight)?;
@@ -159,7 +208,7 @@ impl InferJob {
         let colours = palette(classes.max(2));
         let mut class_pixels = vec![0u64; classes];
         let mut row_values = Vec::new();
-        predictor.predict_rows(rows, &options, progress, |done| {
+        predictor.predict_rows(rows, options, progress, |done| {
             for &class in done.mask {
                 class_pixels[class as usize] += 1;
             }
@@ -180,25 +229,103 @@ impl InferJob {
         for plane in planes {
             plane.finish()?;
         }
-        let summary = InferSummary {
+        Ok(InferSummary {
             run: self.run.clone(),
             image: self.image.clone(),
             width,
             height,
             class_pixels,
-            mask: mask_path,
-            overlay: overlay_path,
+            mask: Some(mask_path),
+            overlay: Some(overlay_path),
             probabilities,
-            seconds: started.elapsed().as_secs_f64(),
+            objects: Vec::new(),
+            detections: None,
+            craters: None,
+            seconds: 0.0,
             weights: self.weights.unwrap_or(predictor.config.train.keep),
+        })
+    }
+
+    /// Objects: `detections.json` (COCO results for image id 1) and, for classes whose name
+    /// says crater, `craters.csv` (centre and diameter: the mean of the box's sides).
+    fn detect(
+        &self,
+        predictor: &Predictor,
+        record: &crate::nn::run::RunRecord,
+        rows: &mut dyn crate::raster::rows::RowSource,
+        options: &InferOptions,
+        progress: &dyn Progress,
+    ) -> Result<InferSummary, StepError> {
+        if self.probabilities {
+            return Err(StepError::Invalid(format!(
+                "run {} is a detector: it writes boxes, not probabilities",
+                self.run
+            )));
+        }
+        let (width, height) = (rows.width(), rows.height());
+        let found = predictor.detect(rows, options, progress)?;
+        let mut objects = vec![0u64; predictor.config.model.classes()];
+        let mut results = Vec::with_capacity(found.len());
+        let mut craters = String::from("x,y,diameter,score\n");
+        let crater_classes: Vec<usize> = record
+            .class_names
+            .iter()
+            .filter(|(_, name)| name.to_ascii_lowercase().contains("crater"))
+            .map(|(id, _)| *id)
+            .collect();
+        // f32 values printed through f64 would show float noise (0.1f32 as 0.10000000149):
+        // positions to a thousandth of a pixel, scores to a millionth.
+        let pixels = |v: f64| (v * 1e3).round() / 1e3;
+        for d in &found {
+            objects[d.class] += 1;
+            let [x0, y0, x1, y1] = d.bbox.map(f64::from);
+            let score = (d.score as f64 * 1e6).round() / 1e6;
+            results.push(serde_json::json!({
+                "image_id": 1,
+                "category_id": d.class,
+                "bbox": [pixels(x0), pixels(y0), pixels(x1 - x0), pixels(y1 - y0)],
+                "score": score,
+            }));
+            if crater_classes.contains(&d.class) {
+                craters += &format!(
+                    "{},{},{},{score}\n",
+                    pixels((x0 + x1) / 2.0),
+                    pixels((y0 + y1) / 2.0),
+                    pixels((x1 - x0 + y1 - y0) / 2.0),
+                );
+            }
+        }
+        let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, StepError> {
+            let path = self.out.join(name);
+            write_atomically(&path, bytes)
+                .map_err(|e| StepError::Invalid(format!("{}: {e}", path.display())))?;
+            Ok(path)
         };
-        let path = self.out.join("prediction.json");
-        write_atomically(
-            &path,
-            &serde_json::to_vec_pretty(&summary).expect("serialises"),
-        )
-        .map_err(|e| StepError::Invalid(format!("{}: {e}", path.display())))?;
-        Ok(summary)
+        let detections = write(
+            "detections.json",
+            &serde_json::to_vec_pretty(&results).expect("serialises"),
+        )?;
+        let craters = if crater_classes.is_empty() {
+            None
+        } else {
+            Some(write("craters.csv", craters.as_bytes())?)
+        };
+        progress.log(&format!("{} object(s) found", found.len()));
+        Ok(InferSummary {
+            run: self.run.clone(),
+            image: self.image.clone(),
+            width,
+            height,
+            class_pixels: Vec::new(),
+            mask: None,
+            overlay: None,
+            probabilities: Vec::new(),
+            objects,
+            detections: Some(detections),
+            craters,
+            seconds: 0.0,
+            weights: self.weights.unwrap_or(predictor.config.train.keep),
+        })
     }
 }
 

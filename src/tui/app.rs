@@ -8,7 +8,7 @@ use crate::engine::job::{JobId, JobRecord, JobSpec, JobState, NewJob};
 use crate::engine::protocol::{DaemonStatus, Event};
 use crate::geo::LonLatBox;
 use crate::lineage::Artifact;
-use crate::nn::train::{EpochMetrics, RunRecord};
+use crate::nn::run::{EpochMetrics, RunRecord};
 use crate::ode::query::{host_of, OdeQuery, Selector};
 use crate::pipeline::evaluate::EvalReport;
 use crate::pipeline::fetch::FetchKind;

@@ -450,8 +450,8 @@ type Curve = Vec<(f64, f64)>;
 fn draw_run_chart(
     frame: &mut Frame,
     app: &App,
-    run: &crate::nn::train::RunRecord,
-    metrics: &[crate::nn::train::EpochMetrics],
+    run: &crate::nn::run::RunRecord,
+    metrics: &[crate::nn::run::EpochMetrics],
     area: Rect,
 ) {
     let job = app.training_job(&run.name);
@@ -475,7 +475,7 @@ fn draw_run_chart(
     };
     let last = metrics.last();
     let eta = match (last, run.state) {
-        (Some(m), crate::nn::train::RunState::Running) => {
+        (Some(m), crate::nn::run::RunState::Running) => {
             let left = run.config.train.epochs.saturating_sub(run.epochs_done);
             format!(" · ETA {}", duration((m.seconds * left as f64) as i64))
         }
@@ -582,8 +582,8 @@ fn draw_run_chart(
 
 fn draw_epoch_table(
     frame: &mut Frame,
-    run: &crate::nn::train::RunRecord,
-    metrics: &[crate::nn::train::EpochMetrics],
+    run: &crate::nn::run::RunRecord,
+    metrics: &[crate::nn::run::EpochMetrics],
     area: Rect,
 ) {
     let best = run.best.as_ref().map(|b| b.epoch);

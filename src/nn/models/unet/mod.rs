@@ -6,51 +6,17 @@
 //! ops, candle's elsewhere). On candle's ops the input of every upsampling has no other
 //! consumer (candle overwrites, rather than adds, the gradient of an upsample's input).
 
-use super::backbone::resnet::{ConvBn, Encoder};
-use super::config::ModelConfig;
-use super::kernels;
-use candle_core::{Result, Tensor};
-use candle_nn::{Init, VarBuilder};
+pub mod loss;
 
-/// A 3 x 3 convolution with bias (the head).
-struct Conv3x3 {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Conv3x3 {
-    fn new(vb: VarBuilder, input: usize, output: usize) -> Result<Self> {
-        let weight = vb.get_with_hints(
-            (output, input, 3, 3),
-            "weight",
-            candle_nn::init::DEFAULT_KAIMING_NORMAL,
-        )?;
-        // candle_nn::conv2d's bias initialisation (`nn::init` draws seeded values later).
-        let bound = 1. / (input as f64).sqrt();
-        let bias = vb.get_with_hints(
-            output,
-            "bias",
-            Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
-        )?;
-        Ok(Conv3x3 { weight, bias })
-    }
-
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if train {
-            kernels::conv2d(x, &self.weight, 1, 1)?.broadcast_add(&self.bias.reshape((
-                1,
-                (),
-                1,
-                1,
-            ))?)
-        } else {
-            kernels::conv2d_bias(x, &self.weight.detach(), &self.bias.detach(), 1, 1, false)
-        }
-    }
-}
+use super::{ChipPrediction, Evaluation, Family, Figures, HeadConv, Losses, Mode};
+use crate::metrics::ConfusionMatrix;
+use crate::nn::backbone::resnet::{ConvBn, Encoder};
+use crate::nn::config::{LossKind, TrainConfig, UNetConfig};
+use crate::nn::data::HostBatch;
+use crate::nn::kernels;
+use candle_core::{Device, Result, Tensor};
+use candle_nn::VarBuilder;
+use loss::{loss, Targets};
 
 struct DecoderBlock {
     first: ConvBn,
@@ -75,8 +41,8 @@ impl DecoderBlock {
 pub struct UNet {
     pub encoder: Encoder,
     decoder: Vec<DecoderBlock>,
-    head: Conv3x3,
-    pub config: ModelConfig,
+    head: HeadConv,
+    pub config: UNetConfig,
 }
 
 /// Inputs must be a multiple of this on both sides (five halvings).
@@ -85,7 +51,7 @@ pub const SIZE_MULTIPLE: usize = 32;
 impl UNet {
     /// Builds the network, its variables named `encoder.*` (torchvision's names below that),
     /// `decoder.N.*` and `head.*`.
-    pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(config: &UNetConfig, vb: VarBuilder) -> Result<Self> {
         let (blocks, widths) = config.shape().map_err(candle_core::Error::msg)?;
         let encoder = Encoder::new(vb.pp("encoder"), config.in_channels, blocks, widths)?;
         // Skips, deepest first: stage 3, 2, 1, the stem, and the input when asked.
@@ -105,7 +71,7 @@ impl UNet {
             )?);
             channels = out;
         }
-        let head = Conv3x3::new(vb.pp("head"), channels, config.classes)?;
+        let head = HeadConv::new(vb.pp("head"), channels, config.classes)?;
         Ok(UNet {
             encoder,
             decoder,
@@ -138,6 +104,75 @@ impl UNet {
     }
 }
 
+/// The U-Net with the pixel loss its run trains it with.
+pub struct UNetFamily {
+    pub net: UNet,
+    loss: LossKind,
+    class_weights: Option<Vec<f32>>,
+    ignore_index: Option<u8>,
+}
+
+impl UNetFamily {
+    pub fn new(config: &UNetConfig, train: &TrainConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(UNetFamily {
+            net: UNet::new(config, vb)?,
+            loss: train.loss,
+            class_weights: train.class_weights.clone(),
+            ignore_index: train.ignore_index,
+        })
+    }
+
+    /// A batch's masks as the losses take them.
+    fn targets(&self, batch: &HostBatch, device: &Device) -> Result<Targets> {
+        let size = batch.size;
+        Targets::new(
+            &batch.masks,
+            (batch.count, size, size),
+            self.net.config.classes,
+            self.class_weights.as_deref(),
+            self.ignore_index,
+            device,
+        )
+    }
+}
+
+impl Family for UNetFamily {
+    fn losses(&self, images: &Tensor, batch: &HostBatch, mode: Mode) -> Result<Losses> {
+        let targets = self.targets(batch, images.device())?;
+        let logits = self.net.forward(images, mode.train, mode.frozen_encoder)?;
+        Ok(Losses {
+            total: loss(self.loss, &logits, &targets)?,
+            parts: Vec::new(),
+        })
+    }
+
+    fn evaluate(&self, batches: &[HostBatch], device: &Device) -> Result<Evaluation> {
+        let mut confusion = ConfusionMatrix::new(self.net.config.classes);
+        let (mut sum, mut count) = (0.0, 0usize);
+        for batch in batches {
+            let images = batch.images_on(device)?;
+            let targets = self.targets(batch, device)?;
+            let logits = self.net.forward(&images, false, false)?;
+            sum +=
+                loss(self.loss, &logits, &targets)?.to_scalar::<f32>()? as f64 * batch.count as f64;
+            count += batch.count;
+            let predicted = argmax_classes(&logits)?;
+            confusion
+                .add(&batch.masks, &predicted, self.ignore_index)
+                .map_err(candle_core::Error::msg)?;
+        }
+        Ok(Evaluation {
+            loss: sum / count.max(1) as f64,
+            figures: Figures::Pixels(confusion),
+        })
+    }
+
+    fn predict(&self, images: &Tensor) -> Result<ChipPrediction> {
+        let logits = self.net.forward(images, false, false)?;
+        Ok(ChipPrediction::Planes(probabilities(&logits)?))
+    }
+}
+
 /// The most likely class of every pixel of logits (N, C, H, W), as (N, H, W) u8.
 pub fn argmax_classes(logits: &Tensor) -> Result<Vec<u8>> {
     let classes = logits.argmax(1)?.to_dtype(candle_core::DType::U8)?;
@@ -152,13 +187,12 @@ pub fn probabilities(logits: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::config::ModelConfig;
-    use candle_core::{DType, Device};
+    use candle_core::DType;
     use candle_nn::VarMap;
 
     #[test]
     fn the_unet_gives_logits_at_full_size_with_torchvision_names() {
-        let config = ModelConfig {
+        let config = UNetConfig {
             encoder: "resnet18".into(),
             blocks: None,
             widths: Some([8, 8, 16, 16, 32]),
@@ -198,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_input_skip_feeds_the_image_to_the_last_decoder_block() {
-        let config = ModelConfig {
+        let config = UNetConfig {
             encoder: "resnet".into(),
             blocks: Some([1, 1, 1, 1]),
             widths: Some([4, 4, 8, 8, 8]),

@@ -1,7 +1,7 @@
 //! Pixel losses for segmentation. candle's `cross_entropy` takes (N, C) logits only and has
 //! no class weights or ignore index, so these are written here.
 
-use super::config::LossKind;
+use crate::nn::config::LossKind;
 use candle_core::{Device, Result, Tensor};
 
 /// A batch of class masks in the forms the losses need.
