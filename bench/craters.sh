@@ -5,6 +5,11 @@
 #
 #   bench/craters.sh [CONFIG] [WORKSPACE]    # defaults models/unet-craters.toml, a temp folder
 #   SEEDS="42 7 1 3" bench/craters.sh         # one run per seed, then their F1s and mean
+#   bench/craters.sh models/ssd-craters.toml  # the SSD detector, scored by the same rule
+#
+# A segmentation's craters are the discs standing out in its crater probability map; a
+# detector's are its boxes (centre, mean side as diameter) above a score threshold, picked as
+# the one of 0.1, 0.2, ..., 0.9 with the best validation F1 (what a user may tune on).
 #
 # One run's F1 moves by up to +-0.1 with the seed (one crater is 0.02 of F1 on 48): compare
 # configurations over several seeds.
@@ -52,6 +57,22 @@ for seed in $seeds; do
   "$areo" train --config "$ws/$run.toml" --dataset craters --name "$run" \
       | grep --line-buffered "epoch"
   echo "seed $seed training: $(( $(date +%s) - start )) s"
+  if grep -q '^kind *= *"ssd"' "$config"; then
+    "$areo" infer --run "$run" --image "$data/tile.png" --out "$out" >/dev/null
+    found() {
+      "$areo" eval --truth "$data/craters.csv" --found "$out/craters.csv" "$@"
+    }
+    best=0.5 best_f1=-1
+    for t in 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9; do
+      f1=$(found --box 896,0,224,850 --threshold "$t" | sed -n 's/.*F1 \([0-9.]*\).*/\1/p')
+      if awk "BEGIN { exit !($f1 > $best_f1) }"; then best=$t best_f1=$f1; fi
+    done
+    echo "seed $seed validation: best F1 $best_f1 at score threshold $best"
+    line=$(found --box 1120,0,580,850 --threshold "$best")
+    echo "seed $seed $line"
+    f1s+=("$(sed -n 's/.*F1 \([0-9.]*\).*/\1/p' <<<"$line")")
+    continue
+  fi
   "$areo" infer --run "$run" --image "$data/tile.png" --flips --probabilities \
       --out "$out" >/dev/null
   blobs=(--probabilities "$out/probability-1.png")

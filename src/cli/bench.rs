@@ -1,7 +1,9 @@
-//! `areo bench unet`: the speed of a U-Net configuration on a device (inference per image at
-//! several batch sizes, one training step), on real chips, as `<figure> areo=<seconds>` lines
-//! that `bench/unet.sh` sets beside PyTorch's. With `--agree-with cpu` it also checks that the
-//! device's classes match the CPU's for the same weights and chips.
+//! `areo bench model` (or `unet`): the speed of a model configuration of any family on a
+//! device (inference per image at several batch sizes, one training step), on real chips, as
+//! `<figure> areo=<seconds>` lines that `bench/unet.sh` and `bench/ssd.sh` set beside
+//! PyTorch's. The chips carry no objects, so a detector's step matches no anchor (its loss is
+//! the focal term over every anchor). With `--agree-with cpu` it also checks that a
+//! segmentation's classes on the device match the CPU's for the same weights and chips.
 
 use crate::nn::config::RunConfig;
 use crate::nn::data::{eval_batches, BatchPlan, Normalisation, Sample};
@@ -22,8 +24,10 @@ use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Time a U-Net configuration: inference per image and a training step.
-    Unet(UnetBenchArgs),
+    /// Time a model configuration of any family: inference per image and a training step
+    /// (`unet` is its older name).
+    #[command(alias = "unet")]
+    Model(ModelBenchArgs),
     /// Time each distinct convolution of a U-Net configuration: forward, input gradient and
     /// weight gradient, with areo's kernels and candle's.
     Conv(ConvBenchArgs),
@@ -43,7 +47,7 @@ pub struct ConvBenchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UnetBenchArgs {
+pub struct ModelBenchArgs {
     #[arg(long, default_value = "models/unet-resnet18.toml")]
     pub config: PathBuf,
     #[arg(long, default_value = "cpu")]
@@ -72,12 +76,12 @@ pub struct UnetBenchArgs {
 
 pub fn run(command: BenchCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
-        BenchCommand::Unet(args) => unet(args, json),
+        BenchCommand::Model(args) => model(args, json),
         BenchCommand::Conv(args) => conv(args, json),
     }
 }
 
-fn unet(args: UnetBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
+fn model(args: ModelBenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(kernels) = args.kernels {
         crate::nn::kernels::set_backend(kernels);
     }

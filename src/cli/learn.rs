@@ -10,6 +10,7 @@ use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
 use crate::pipeline::detections::{DetectionReport, DetectionRequest};
+use crate::pipeline::evaluate::CraterListRequest;
 use crate::pipeline::evaluate::{
     BlobScoring, CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
 };
@@ -72,7 +73,8 @@ pub struct TrainArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// torchvision ResNet weights (safetensors) for the encoder.
+    /// torchvision ResNet weights for the backbone, of any family: the `.pth` torchvision
+    /// downloads (or any state dict PyTorch saved) or safetensors.
     #[arg(long)]
     pub encoder_weights: Option<PathBuf>,
     /// Queue the run and return (`areo jobs watch ID` follows it).
@@ -126,19 +128,25 @@ pub struct InferArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// True class mask (8-bit PNG); with --detections, COCO instances (other formats:
-    /// `areo labels convert --to coco` first).
+    /// `areo labels convert --to coco` first); with --found, the true crater list.
     #[arg(long)]
     pub truth: PathBuf,
     /// Predicted class mask of the same size.
-    #[arg(long, required_unless_present = "detections")]
+    #[arg(long, required_unless_present_any = ["detections", "found"])]
     pub predicted: Option<PathBuf>,
+    /// A detector's crater list (`x,y,diameter[,score]`, the `craters.csv` of `areo infer`)
+    /// to score against the true list (--truth) by PyCDA's rule, as a segmentation's craters
+    /// are; those scoring under --threshold are left out.
+    #[arg(long, conflicts_with_all = ["predicted", "detections", "craters", "name", "csv"])]
+    pub found: Option<PathBuf>,
     /// COCO results to score against the COCO truth instead: AP@[.5:.95], AP50, AP75, AP and
     /// AR by size, AR@1/10/100 and AP per class as pycocotools defines them, the confusion
     /// matrix at IoU 0.5 and P/R/F1 at --threshold.
     #[arg(long, conflicts_with_all = ["predicted", "craters", "name", "region", "csv"])]
     pub detections: Option<PathBuf>,
-    /// With --detections: the score a detection needs for the confusion matrix and P/R/F1.
-    #[arg(long, default_value_t = 0.5, requires = "detections")]
+    /// With --detections or --found: the score a detection needs to count (the confusion
+    /// matrix and P/R/F1).
+    #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
     /// Classes scored (default: one more than the largest value seen).
     #[arg(long)]
@@ -416,16 +424,13 @@ pub fn runs(
             let rows: Vec<Vec<String>> = metrics
                 .iter()
                 .map(|m| {
+                    let (headline, detail) = m.headline();
                     let mut row = vec![
                         m.epoch.to_string(),
                         format!("{:.4}", m.train_loss),
                         optional(m.val_loss.map(|v| format!("{v:.4}"))),
-                        optional(m.mean_iou.map(|v| format!("{v:.3}"))),
-                        m.iou
-                            .iter()
-                            .map(|v| format!("{v:.3}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
+                        optional(headline.map(|v| format!("{v:.3}"))),
+                        detail,
                         format!("{:.2e}", m.lr),
                         format!("{:.1}", m.tiles_per_second),
                         format!("{:.1}", m.seconds),
@@ -436,12 +441,13 @@ pub fn runs(
                     row
                 })
                 .collect();
+            let [headline, detail] = record.headline_names();
             let mut header = vec![
                 "epoch",
                 "train loss",
                 "val loss",
-                "mIoU",
-                "IoU per class",
+                headline,
+                detail,
                 "lr",
                 "tiles/s",
                 "s",
@@ -530,6 +536,29 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
             threshold: args.threshold,
         };
         print_detections(&request.run()?, json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(found) = &args.found {
+        let request = CraterListRequest {
+            truth: cwd.join(&args.truth),
+            found: cwd.join(found),
+            region: args
+                .region
+                .as_deref()
+                .map(|text| parse_box("--box", text))
+                .transpose()?,
+            min_score: args.threshold,
+        };
+        let report = request.run()?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            let s = &report.craters;
+            println!(
+                "craters (PyCDA rule, 0.4; found with score >= {}): {} true, {} predicted, {} matched; P {:.3} R {:.3} F1 {:.3}",
+                report.min_score, s.truth, s.predicted, s.matched, s.precision, s.recall, s.f1
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let predicted = args

@@ -106,11 +106,39 @@ fn set_checked(
     var.set(&tensor).map_err(|e| problem(path, e))
 }
 
-/// Loads torchvision-named ResNet weights into the encoder (`encoder.` + their names). A
-/// 3-band stem loads into a 1-band model summed over its bands (as timm adapts it). Returns
-/// how many tensors were loaded; names the model lacks (the classifier `fc.*`) are skipped.
+/// Pretrained weights: a safetensors file, or a PyTorch file (`torch.save` of a state dict,
+/// such as torchvision's downloads, or of a checkpoint holding one under `state_dict` or
+/// `model`) read by candle's pickle reader.
+fn pretrained(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    let safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    if safetensors {
+        return Ok(load(path, &Device::Cpu)?.0);
+    }
+    let mut last_error = None;
+    for key in [None, Some("state_dict"), Some("model")] {
+        match candle_core::pickle::read_all_with_key(path, key) {
+            Ok(tensors) if !tensors.is_empty() => return Ok(tensors.into_iter().collect()),
+            Ok(_) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(problem(
+        path,
+        match last_error {
+            Some(e) => format!("neither safetensors nor a readable PyTorch file ({e})"),
+            None => {
+                "a PyTorch file with no tensors (looked at the top, state_dict and model)".into()
+            }
+        },
+    ))
+}
+
+/// Loads torchvision-named ResNet weights (safetensors or a PyTorch `.pth`) into the backbone
+/// every family mounts as `encoder.` (+ their names). A 3-band stem loads into a 1-band model
+/// summed over its bands (as timm adapts it). Returns how many tensors were loaded; names the
+/// model lacks (the classifier `fc.*`, batch norm's `num_batches_tracked`) are skipped.
 pub fn load_encoder(varmap: &VarMap, path: &Path) -> Result<usize, CheckpointError> {
-    let (tensors, _) = load(path, &Device::Cpu)?;
+    let tensors = pretrained(path)?;
     let data = varmap.data().lock().expect("varmap lock");
     let mut loaded = 0;
     for (name, tensor) in &tensors {
@@ -187,6 +215,69 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(mean, vec![0.5, 1.5, 2.5, 3.5]);
+    }
+
+    /// A torchvision-named ResNet saved by PyTorch (`data/backbones/tiny-resnet`, made by
+    /// bench/backbone_torch.py) loads as the backbone of a detector, and its maps in
+    /// evaluation mode are PyTorch's.
+    #[test]
+    fn a_pytorch_pth_loads_as_the_backbone_with_pytorchs_maps() {
+        use crate::nn::backbone::resnet::Encoder;
+        use crate::nn::config::RunConfig;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/backbones/tiny-resnet");
+        let config = RunConfig::parse(
+            "ssd.toml",
+            "name = \"s\"\n[model]\nkind = \"ssd\"\nencoder = \"resnet\"\n\
+             blocks = [1, 1, 1, 1]\nwidths = [4, 4, 8, 8, 8]\nin_channels = 1\nclasses = 2\n\
+             grids = [4]\n[train]\ntile = 64\n",
+        )
+        .unwrap();
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let _detector = crate::nn::models::build(&config, vb.clone()).unwrap();
+        let loaded = load_encoder(&varmap, &dir.join("backbone.pth")).unwrap();
+        // Every encoder variable: the stem's convolution and batch norm (5 tensors), the four
+        // blocks' two of each (40) and three downsampling pairs (15).
+        let encoder_variables = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|n| n.starts_with("encoder."))
+            .count();
+        assert_eq!(loaded, encoder_variables);
+        assert_eq!(loaded, 60);
+        // The encoder again over the loaded variables, to read its maps.
+        let encoder = Encoder::new(vb.pp("encoder"), 1, [1, 1, 1, 1], [4, 4, 8, 8, 8]).unwrap();
+        let (input, _) = load(&dir.join("input.safetensors"), &Device::Cpu).unwrap();
+        let (want, _) = load(&dir.join("features.safetensors"), &Device::Cpu).unwrap();
+        let maps = encoder.forward_t(&input["input"], false).unwrap();
+        for (name, got) in ["stem", "layer1", "layer2", "layer3", "layer4"]
+            .iter()
+            .zip(maps)
+        {
+            let want = &want[*name];
+            assert_eq!(got.dims(), want.dims(), "{name}");
+            let largest = want
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let difference = (got - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                difference <= 1e-5 * largest,
+                "{name}: {difference} off, largest value {largest}"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,36 @@ pub struct EpochMetrics {
     pub gpu_memory: Option<DeviceMemory>,
 }
 
+impl EpochMetrics {
+    /// The validation figure the epoch is judged by, and the detail shown beside it: a
+    /// segmentation's mean IoU and IoU per class; a detector's AP50, then its AP@[.5:.95] and
+    /// the class and box parts of its training loss.
+    pub fn headline(&self) -> (Option<f64>, String) {
+        if self.scores.is_empty() && self.train_losses.is_empty() {
+            let per_class: Vec<String> = self.iou.iter().map(|v| format!("{v:.3}")).collect();
+            return (self.mean_iou, per_class.join(" "));
+        }
+        let mut detail: Vec<String> = Vec::new();
+        if let Some(ap) = self.scores.get("AP") {
+            detail.push(format!("AP {ap:.3}"));
+        }
+        for (name, value) in &self.train_losses {
+            detail.push(format!("{name} {value:.3}"));
+        }
+        (self.scores.get("AP50").copied(), detail.join(" "))
+    }
+}
+
+impl RunRecord {
+    /// Names of the two columns [`EpochMetrics::headline`] fills for this run's family.
+    pub fn headline_names(&self) -> [&'static str; 2] {
+        match self.config.model.kind() {
+            "unet" => ["mIoU", "IoU/CLASS"],
+            _ => ["AP50", "AP, LOSS PARTS"],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Best {
     pub epoch: usize,

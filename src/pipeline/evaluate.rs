@@ -306,6 +306,101 @@ impl BlobScoring {
     }
 }
 
+/// A detector's crater list (`x,y,diameter[,score]`, as `areo infer` writes `craters.csv`)
+/// scored against the true list by PyCDA's rule, as the U-Net's craters are: each side keeps
+/// the craters whose centres lie in the region; found craters below `min_score` are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CraterListRequest {
+    pub truth: PathBuf,
+    pub found: PathBuf,
+    pub region: Option<[u32; 4]>,
+    pub min_score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CraterListReport {
+    pub min_score: f64,
+    pub region: Option<[u32; 4]>,
+    pub craters: DetectionScores,
+}
+
+impl CraterListRequest {
+    pub fn run(&self) -> Result<CraterListReport, EvalError> {
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(EvalError::Invalid(format!(
+                "score threshold {}: expected a number between 0 and 1",
+                self.min_score
+            )));
+        }
+        let inside = |c: &Circle| {
+            self.region.is_none_or(|[x, y, w, h]| {
+                c.x >= x as f64 && c.y >= y as f64 && c.x < (x + w) as f64 && c.y < (y + h) as f64
+            })
+        };
+        let truth: Vec<Circle> = read_circles(&self.truth)?
+            .into_iter()
+            .map(|(c, _)| c)
+            .filter(inside)
+            .collect();
+        let found: Vec<Circle> = read_circles(&self.found)?
+            .into_iter()
+            .filter(|(c, score)| score.is_none_or(|s| s >= self.min_score) && inside(c))
+            .map(|(c, _)| c)
+            .collect();
+        Ok(CraterListReport {
+            min_score: self.min_score,
+            region: self.region,
+            craters: match_craters(&found, &truth, 0.4),
+        })
+    }
+}
+
+/// A pixel crater list's circles, each with its `score` column's value when the list has one.
+fn read_circles(path: &Path) -> Result<Vec<(Circle, Option<f64>)>, EvalError> {
+    let file_error = |message: String| EvalError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let listed = craters::read(&path.display().to_string(), &text)
+        .map_err(|e| EvalError::Invalid(e.to_string()))?;
+    // The same non-blank lines the reader took, for the score column it does not read.
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let score_column = lines.next().and_then(|(_, header)| {
+        header
+            .split(',')
+            .position(|c| c.trim().eq_ignore_ascii_case("score"))
+    });
+    listed
+        .into_iter()
+        .zip(lines)
+        .map(|(crater, (number, line))| {
+            let Crater::Pixels { x, y, diameter } = crater else {
+                return Err(file_error(
+                    "craters in degrees need a projection; give x,y,diameter in pixels".into(),
+                ));
+            };
+            let score = match score_column {
+                None => None,
+                Some(column) => {
+                    let text = line.split(',').nth(column).unwrap_or("").trim();
+                    let score = text.parse::<f64>().ok().filter(|s| s.is_finite());
+                    Some(score.ok_or_else(|| {
+                        file_error(format!(
+                            "line {}: score: expected a number, found {text:?}",
+                            number + 1
+                        ))
+                    })?)
+                }
+            };
+            Ok((Circle { x, y, diameter }, score))
+        })
+        .collect()
+}
+
 /// Every report kept in `evals_dir`, by name.
 pub fn list_reports(evals_dir: &Path) -> Result<Vec<EvalReport>, EvalError> {
     let entries = match std::fs::read_dir(evals_dir) {
@@ -347,6 +442,43 @@ impl EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Three true craters, two in the region; found: one match (distance 1.5/10 of its
+    /// diameter), one too far off (5/10 > 0.4), one below the score threshold, one outside.
+    #[test]
+    fn a_found_crater_list_is_scored_by_pycdas_rule_above_the_score() {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = dir.path().join("truth.csv");
+        std::fs::write(&truth, "x,y,diameter\n10,10,10\n50,50,10\n500,500,8\n").unwrap();
+        let found = dir.path().join("found.csv");
+        std::fs::write(
+            &found,
+            "x,y,diameter,score\n11.5,10,10,0.9\n\n55,50,10,0.8\n10,10,10,0.2\n500,500,8,0.99\n",
+        )
+        .unwrap();
+        let request = CraterListRequest {
+            truth: truth.clone(),
+            found: found.clone(),
+            region: Some([0, 0, 100, 100]),
+            min_score: 0.5,
+        };
+        let report = request.run().unwrap();
+        assert_eq!(
+            (
+                report.craters.truth,
+                report.craters.predicted,
+                report.craters.matched
+            ),
+            (2, 2, 1)
+        );
+        assert_eq!(report.craters.f1, 0.5);
+        std::fs::write(&found, "x,y,diameter,score\n1,1,4,high\n").unwrap();
+        let error = request.run().unwrap_err().to_string();
+        assert!(
+            error.contains("found.csv: line 2: score: expected a number, found \"high\""),
+            "{error}"
+        );
+    }
 
     fn disc_mask(width: u32, height: u32, discs: &[(f64, f64, f64)]) -> image::GrayImage {
         image::GrayImage::from_fn(width, height, |x, y| {

@@ -594,16 +594,13 @@ fn draw_epoch_table(
         .iter()
         .map(|m| {
             let number = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+            let (headline, detail) = m.headline();
             let row = Row::new(vec![
                 m.epoch.to_string(),
                 format!("{:.4}", m.train_loss),
                 number(m.val_loss),
-                number(m.mean_iou),
-                m.iou
-                    .iter()
-                    .map(|v| format!("{v:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                number(headline),
+                detail,
                 format!("{:.1}", m.tiles_per_second),
                 format!("{:.1}", m.seconds),
             ]);
@@ -626,7 +623,10 @@ fn draw_epoch_table(
             Constraint::Length(7),
         ],
     )
-    .header(Row::new(["EPOCH", "TRAIN", "VAL", "mIoU", "IoU/CLASS", "TILES/S", "S"]).style(HEADER))
+    .header({
+        let [headline, detail] = run.headline_names();
+        Row::new(["EPOCH", "TRAIN", "VAL", headline, detail, "TILES/S", "S"]).style(HEADER)
+    })
     .block(titled(format!(
         " Epochs ({} done, best in green){} ",
         metrics.len(),
