@@ -8,6 +8,8 @@ use areo::engine::{
     Client, ClientError, Event, JobId, JobRecord, JobSpec, JobState, NewJob, Request, Resources,
     Response,
 };
+use areo::pipeline::detections::DetectionRequest;
+use areo::pipeline::evaluate::KeptReport;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -763,6 +765,50 @@ fn runs_evaluations_and_the_log_come_through_the_daemon() {
         .unwrap_err()
         .to_string();
     assert_eq!(error, "no run missing");
+    // A named detection evaluation is a job whose report is kept and listed beside the
+    // segmentation reports.
+    let truth = daemon.ws.join("truth.json");
+    std::fs::write(
+        &truth,
+        r#"{"images":[{"id":1,"file_name":"a.png","width":64,"height":64}],
+            "categories":[{"id":1,"name":"crater"}],
+            "annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[10,10,8,8],
+                            "area":64,"iscrowd":0}]}"#,
+    )
+    .unwrap();
+    let results = daemon.ws.join("detections.json");
+    std::fs::write(
+        &results,
+        r#"[{"image_id":1,"category_id":1,"bbox":[10,10,8,8],"score":0.9}]"#,
+    )
+    .unwrap();
+    let id = submit_one(
+        &mut client,
+        NewJob::new(JobSpec::EvalDetections(DetectionRequest {
+            name: Some("found".into()),
+            run: Some("ssd1".into()),
+            truth,
+            results,
+            threshold: 0.5,
+        })),
+    );
+    let done = settled(&mut client, id);
+    assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
+    match client.call(Request::Evals).unwrap() {
+        Response::Evals { reports } => match &reports[..] {
+            [KeptReport::Detections(report)] => {
+                assert_eq!(report.name.as_deref(), Some("found"));
+                assert!(
+                    (report.metrics["AP50"] - 1.0).abs() < 1e-12,
+                    "{:?}",
+                    report.metrics
+                );
+                assert_eq!(report.confusion, [[1, 0], [0, 0]]);
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
     // A file in evals/ that is not a report is named in the error.
     std::fs::write(daemon.ws.join("evals/broken.json"), b"{\"name\":").unwrap();
     let error = client.call(Request::Evals).unwrap_err().to_string();

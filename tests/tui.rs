@@ -11,7 +11,8 @@ use areo::metrics::{ClassScores, DetectionScores};
 use areo::nn::config::RunConfig;
 use areo::nn::run::{EpochMetrics, RunRecord};
 use areo::nn::DeviceMemory;
-use areo::pipeline::evaluate::{EvalReport, ObjectScores, PixelScores};
+use areo::pipeline::detections::{ClassDetections, DetectionReport};
+use areo::pipeline::evaluate::{EvalReport, KeptReport, ObjectScores, PixelScores};
 use areo::product::FileState;
 use areo::tui::app::{App, Command, Mode, ProductDetail, Update, View};
 use areo::tui::keymap::Keymap;
@@ -266,7 +267,7 @@ fn busy_app() -> App {
         Box::new(run_record("demo-unet-tiny", "running", 14)),
         epochs(14),
     ));
-    app.update(Update::Evals(vec![report()]));
+    app.update(Update::Evals(vec![KeptReport::Pixels(report())]));
     app.update(Update::Log(vec![
         "2026-11-27T09:00:00.1Z  INFO areo::engine::daemon: daemon 4242 serving /home/ada/areo"
             .into(),
@@ -292,6 +293,85 @@ fn every_view_draws_realistic_state_at_80_by_24() {
             render(&app, 80, 24)
         );
     }
+}
+
+/// An SSD run: per-epoch AP50, AP and the class and box parts of its loss; and its kept
+/// detection report: COCO's figures, AP and P/R/F1 per class, the confusion with background.
+#[test]
+fn a_detector_shows_its_ap_loss_parts_and_detection_report() {
+    let mut app = busy_app();
+    let mut run = run_record("ssd-craters", "finished", 3);
+    run.config = RunConfig::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/ssd-craters.toml"
+    )))
+    .unwrap();
+    let metrics: Vec<EpochMetrics> = epochs(3)
+        .into_iter()
+        .map(|m| {
+            let e = m.epoch as f64;
+            EpochMetrics {
+                iou: Vec::new(),
+                f1: Vec::new(),
+                mean_iou: None,
+                pixel_accuracy: None,
+                train_losses: [("box".to_string(), 0.4 / e), ("class".to_string(), 0.3 / e)]
+                    .into_iter()
+                    .collect(),
+                scores: [("AP".to_string(), 0.1 * e), ("AP50".to_string(), 0.2 * e)]
+                    .into_iter()
+                    .collect(),
+                ..m
+            }
+        })
+        .collect();
+    app.update(Update::Runs(vec![run.clone()]));
+    app.update(Update::Run(Box::new(run), metrics));
+    app.view = View::Runs;
+    insta::assert_snapshot!("detector_runs", render(&app, 100, 24));
+
+    let figures = [
+        ("AP", 0.412),
+        ("AP50", 0.733),
+        ("AP75", 0.38),
+        ("APs", 0.4),
+        ("APm", 0.51),
+        ("APl", -1.0),
+        ("AR1", 0.02),
+        ("AR10", 0.19),
+        ("AR100", 0.6),
+        ("ARs", 0.58),
+        ("ARm", 0.7),
+        ("ARl", -1.0),
+    ];
+    let detections = DetectionReport {
+        name: Some("ssd-test".into()),
+        run: Some("ssd-craters".into()),
+        truth: "/home/ada/areo/truth/annotations.json".into(),
+        results: "/home/ada/areo/found/detections.json".into(),
+        metrics: figures.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        classes: vec![ClassDetections {
+            class: "crater".into(),
+            category_id: 1,
+            ap: Some(0.412),
+            true_positives: 37,
+            false_positives: 2,
+            false_negatives: 13,
+            precision: 37.0 / 39.0,
+            recall: 37.0 / 50.0,
+            f1: 74.0 / 89.0,
+        }],
+        threshold: 0.5,
+        confusion_names: vec!["crater".into(), "background".into()],
+        confusion: vec![vec![37, 13], vec![2, 0]],
+    };
+    app.update(Update::Evals(vec![
+        KeptReport::Pixels(report()),
+        KeptReport::Detections(detections),
+    ]));
+    app.view = View::Metrics;
+    app.key(key('j'));
+    insta::assert_snapshot!("detector_metrics", render(&app, 100, 24));
 }
 
 #[test]

@@ -142,7 +142,7 @@ pub struct EvalArgs {
     /// COCO results to score against the COCO truth instead: AP@[.5:.95], AP50, AP75, AP and
     /// AR by size, AR@1/10/100 and AP per class as pycocotools defines them, the confusion
     /// matrix at IoU 0.5 and P/R/F1 at --threshold.
-    #[arg(long, conflicts_with_all = ["predicted", "craters", "name", "region", "csv"])]
+    #[arg(long, conflicts_with_all = ["predicted", "craters", "region", "csv"])]
     pub detections: Option<PathBuf>,
     /// With --detections or --found: the score a detection needs to count (the confusion
     /// matrix and P/R/F1).
@@ -531,11 +531,25 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
     let cwd = std::env::current_dir()?;
     if let Some(results) = &args.detections {
         let request = DetectionRequest {
+            name: args.name.clone(),
+            run: args.run.clone(),
             truth: cwd.join(&args.truth),
             results: cwd.join(results),
             threshold: args.threshold,
         };
-        print_detections(&request.run()?, json);
+        // A named evaluation is kept in the workspace (by its daemon, which owns it).
+        let report = match &request.name {
+            None => request.run()?,
+            Some(_) => {
+                let mut daemon = Daemon::connect(workspace)?;
+                let job = daemon.run_job(JobSpec::EvalDetections(request), json)?;
+                match job.result {
+                    Some(result) => serde_json::from_value(result)?,
+                    None => bail!(job_failure(&job)),
+                }
+            }
+        };
+        print_detections(&report, json);
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(found) = &args.found {

@@ -4,6 +4,7 @@
 use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::ode::{OdeQuery, Selector};
 use crate::pipeline::dataset::DatasetRequest;
+use crate::pipeline::detections::DetectionRequest;
 use crate::pipeline::evaluate::EvalRequest;
 use crate::pipeline::fetch::FetchKind;
 use crate::pipeline::labels::{LabelOutput, LabelRequest};
@@ -154,6 +155,8 @@ pub enum JobSpec {
     Infer(InferJob),
     /// Score a predicted mask against the truth; kept as `evals/<name>.json`.
     Eval(EvalRequest),
+    /// Detections scored against COCO truth, kept as a named report.
+    EvalDetections(DetectionRequest),
     /// A job that only sleeps, counts and (optionally) fails: for testing and measuring the
     /// scheduler. Not offered by the CLI.
     #[doc(hidden)]
@@ -277,6 +280,22 @@ impl JobSpec {
                     inputs,
                 )
             }
+            JobSpec::EvalDetections(request) => {
+                let name = request.name.clone()?;
+                let mut inputs: Vec<Input> = request
+                    .run
+                    .iter()
+                    .map(|run| Input::Artifact(ArtifactKind::Run, run.clone()))
+                    .collect();
+                inputs.push(file(&request.truth));
+                inputs.push(file(&request.results));
+                made(
+                    ArtifactKind::Report,
+                    name.clone(),
+                    workspace.join("evals").join(format!("{name}.json")),
+                    inputs,
+                )
+            }
             JobSpec::Import { .. }
             | JobSpec::AddLocal(_)
             | JobSpec::Search { .. }
@@ -297,7 +316,7 @@ impl JobSpec {
             JobSpec::Dataset(_) => "dataset",
             JobSpec::Train(_) => "train",
             JobSpec::Infer(_) => "infer",
-            JobSpec::Eval(_) => "eval",
+            JobSpec::Eval(_) | JobSpec::EvalDetections(_) => "eval",
             JobSpec::Probe(_) => "probe",
         }
     }
@@ -317,7 +336,8 @@ impl JobSpec {
             | JobSpec::Tile(_)
             | JobSpec::Labels(_)
             | JobSpec::Dataset(_)
-            | JobSpec::Eval(_) => cpu,
+            | JobSpec::Eval(_)
+            | JobSpec::EvalDetections(_) => cpu,
             JobSpec::Train(TrainJob { device, .. }) | JobSpec::Infer(InferJob { device, .. }) => {
                 if device.starts_with("cuda") {
                     Resources {
@@ -403,6 +423,11 @@ impl JobSpec {
                 file_name(&request.predicted),
                 file_name(&request.truth)
             ),
+            JobSpec::EvalDetections(request) => format!(
+                "eval {} against {}",
+                file_name(&request.results),
+                file_name(&request.truth)
+            ),
             JobSpec::Probe(probe) => format!("probe {} x {} ms", probe.steps, probe.step_ms),
         }
     }
@@ -448,6 +473,10 @@ impl JobSpec {
             JobSpec::Infer(job) => {
                 resolve(&mut job.image);
                 resolve(&mut job.out);
+            }
+            JobSpec::EvalDetections(request) => {
+                resolve(&mut request.truth);
+                resolve(&mut request.results);
             }
             JobSpec::Eval(request) => {
                 resolve(&mut request.truth);
@@ -569,6 +598,13 @@ impl JobSpec {
                 crate::nn::check_device_name(&job.device)?;
                 absolute(&job.image, "image")?;
                 absolute(&job.out, "output folder")
+            }
+            JobSpec::EvalDetections(request) => {
+                let name = request.name.as_deref().unwrap_or_default();
+                crate::product::check_plain_name("evaluation name", name)
+                    .map_err(|e| e.to_string())?;
+                absolute(&request.truth, "truth")?;
+                absolute(&request.results, "detections")
             }
             JobSpec::Eval(request) => {
                 let name = request.name.as_deref().unwrap_or_default();

@@ -9,7 +9,7 @@ use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
 use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::nn::run::{EpochMetrics, RunRecord};
-use crate::pipeline::evaluate::EvalReport;
+use crate::pipeline::evaluate::KeptReport;
 use crate::product::ProductFile;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
@@ -140,7 +140,7 @@ pub enum Response {
         metrics: Vec<EpochMetrics>,
     },
     Evals {
-        reports: Vec<EvalReport>,
+        reports: Vec<KeptReport>,
     },
     LogLines {
         lines: Vec<String>,

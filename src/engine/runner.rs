@@ -409,6 +409,28 @@ pub(super) async fn run(
             })
             .await
         }
+        JobSpec::EvalDetections(request) => {
+            let evals = context.shared.workspace.evals_dir();
+            blocking(&context, move |ctx| match request.run_and_keep(&evals) {
+                Ok(report) => {
+                    let figure = |key: &str| report.metrics.get(key).copied().unwrap_or(-1.0);
+                    ctx.log(&format!(
+                        "detections scored: AP {:.4}, AP50 {:.4}, AR100 {:.4}",
+                        figure("AP"),
+                        figure("AP50"),
+                        figure("AR100")
+                    ));
+                    let name = report.name.clone().unwrap_or_default();
+                    Finished {
+                        error: None,
+                        outputs: vec![EvalReport::path(&evals, &name).display().to_string()],
+                        result: Some(serde_json::to_value(&report).expect("serialises")),
+                    }
+                }
+                Err(error) => Finished::failed(error),
+            })
+            .await
+        }
         JobSpec::Probe(probe) => blocking(&context, move |ctx| run_probe(ctx, &probe)).await,
     }
 }

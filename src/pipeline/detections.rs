@@ -29,6 +29,12 @@ pub enum DetectionError {
 /// Truth and detections to score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectionRequest {
+    /// Kept as `evals/<name>.json` when run as a job; `None` scores without keeping.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The run that made the detections, for the report.
+    #[serde(default)]
+    pub run: Option<String>,
     /// COCO instances (other formats: `areo labels convert --to coco` first).
     pub truth: PathBuf,
     /// COCO results: `[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]`.
@@ -54,6 +60,12 @@ pub struct ClassDetections {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectionReport {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub run: Option<String>,
+    pub truth: PathBuf,
+    pub results: PathBuf,
     /// `AP`, `AP50`, `AP75`, `APs`, `APm`, `APl`, `AR1`, `AR10`, `AR100`, `ARs`, `ARm`, `ARl`
     /// (-1: nothing to score, as pycocotools prints it).
     pub metrics: BTreeMap<String, f64>,
@@ -128,6 +140,19 @@ fn check_results(path: &Path, truth_path: &Path, truth: &COCO) -> Result<(), Det
 }
 
 impl DetectionRequest {
+    /// Scores, then keeps the report as `evals_dir/<name>.json` (atomically).
+    pub fn run_and_keep(&self, evals_dir: &Path) -> Result<DetectionReport, DetectionError> {
+        let name = self.name.as_deref().unwrap_or_default();
+        crate::product::check_plain_name("evaluation name", name)
+            .map_err(|e| DetectionError::Invalid(e.to_string()))?;
+        let report = self.run()?;
+        let path = evals_dir.join(format!("{name}.json"));
+        let bytes = serde_json::to_vec_pretty(&report).expect("reports serialise");
+        crate::fsio::write_atomically(&path, &bytes)
+            .map_err(|e| file_error(&path, e.to_string()))?;
+        Ok(report)
+    }
+
     pub fn run(&self) -> Result<DetectionReport, DetectionError> {
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(DetectionError::Evaluator(format!(
@@ -180,6 +205,10 @@ impl DetectionRequest {
         let mut confusion_names = found.cat_names.clone();
         confusion_names.push("background".into());
         Ok(DetectionReport {
+            name: self.name.clone(),
+            run: self.run.clone(),
+            truth: self.truth.clone(),
+            results: self.results.clone(),
             metrics,
             classes,
             threshold: self.threshold,
@@ -202,6 +231,8 @@ mod tests {
         std::fs::write(dir.path().join("truth.json"), truth).unwrap();
         std::fs::write(dir.path().join("results.json"), results).unwrap();
         let request = DetectionRequest {
+            name: None,
+            run: None,
             truth: dir.path().join("truth.json"),
             results: dir.path().join("results.json"),
             threshold: 0.75,

@@ -3,6 +3,7 @@
 //! circles. A named evaluation is kept as `evals/<name>.json` for the console to show.
 
 use super::dataset::{read_mask, DatasetError};
+use super::detections::DetectionReport;
 use crate::fsio::write_atomically;
 use crate::labels::craters::{self, Crater};
 use crate::metrics::blobs::{disc_blobs, BlobSearch};
@@ -401,8 +402,51 @@ fn read_circles(path: &Path) -> Result<Vec<(Circle, Option<f64>)>, EvalError> {
         .collect()
 }
 
+/// A report kept in `evals/`: a segmentation's scores, or a detector's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeptReport {
+    Pixels(EvalReport),
+    Detections(DetectionReport),
+}
+
+impl KeptReport {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            KeptReport::Pixels(report) => report.name.as_deref(),
+            KeptReport::Detections(report) => report.name.as_deref(),
+        }
+    }
+
+    pub fn run(&self) -> Option<&str> {
+        match self {
+            KeptReport::Pixels(report) => report.run.as_deref(),
+            KeptReport::Detections(report) => report.run.as_deref(),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<KeptReport, EvalError> {
+        let bytes = std::fs::read(path).map_err(|e| EvalError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let problem = |e: serde_json::Error| EvalError::File {
+            path: path.to_path_buf(),
+            message: format!("not an evaluation report ({e})"),
+        };
+        // Read as the kind its keys say, so a damaged file's error names the field.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(problem)?;
+        if value.get("metrics").is_some() {
+            serde_json::from_value(value).map(KeptReport::Detections)
+        } else {
+            serde_json::from_value(value).map(KeptReport::Pixels)
+        }
+        .map_err(problem)
+    }
+}
+
 /// Every report kept in `evals_dir`, by name.
-pub fn list_reports(evals_dir: &Path) -> Result<Vec<EvalReport>, EvalError> {
+pub fn list_reports(evals_dir: &Path) -> Result<Vec<KeptReport>, EvalError> {
     let entries = match std::fs::read_dir(evals_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -419,23 +463,12 @@ pub fn list_reports(evals_dir: &Path) -> Result<Vec<EvalReport>, EvalError> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    paths.iter().map(|path| EvalReport::read(path)).collect()
+    paths.iter().map(|path| KeptReport::read(path)).collect()
 }
 
 impl EvalReport {
     pub fn path(evals_dir: &Path, name: &str) -> PathBuf {
         evals_dir.join(format!("{name}.json"))
-    }
-
-    pub fn read(path: &Path) -> Result<EvalReport, EvalError> {
-        let bytes = std::fs::read(path).map_err(|e| EvalError::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| EvalError::File {
-            path: path.to_path_buf(),
-            message: format!("not an evaluation report: {e}"),
-        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::geo::LonLatBox;
 use crate::lineage::Artifact;
 use crate::nn::run::{EpochMetrics, RunRecord};
 use crate::ode::query::{host_of, OdeQuery, Selector};
-use crate::pipeline::evaluate::EvalReport;
+use crate::pipeline::evaluate::KeptReport;
 use crate::pipeline::fetch::FetchKind;
 use crate::product::ProductFile;
 use chrono::{DateTime, Utc};
@@ -183,7 +183,7 @@ pub enum Update {
     Product(Box<ProductDetail>),
     Runs(Vec<RunRecord>),
     Run(Box<RunRecord>, Vec<EpochMetrics>),
-    Evals(Vec<EvalReport>),
+    Evals(Vec<KeptReport>),
     Log(Vec<String>),
     Event(Event),
     /// A request was done: a line for the status bar.
@@ -276,7 +276,7 @@ pub struct App {
     pub step_losses: HashMap<JobId, Vec<(f64, f64)>>,
     pub smooth: bool,
     pub per_step: bool,
-    pub evals: Vec<EvalReport>,
+    pub evals: Vec<KeptReport>,
     pub normalised: bool,
     /// The per-class column the metrics table is sorted by (0: class).
     pub sort_column: usize,
@@ -390,22 +390,17 @@ impl App {
             .collect()
     }
 
-    pub fn visible_evals(&self) -> Vec<&EvalReport> {
+    pub fn visible_evals(&self) -> Vec<&KeptReport> {
         let filter = self.filter_of("metrics");
         self.evals
             .iter()
             .filter(|e| {
                 filter.is_empty()
-                    || e.name
-                        .as_deref()
+                    || e.name()
                         .unwrap_or_default()
                         .to_lowercase()
                         .contains(&filter)
-                    || e.run
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_lowercase()
-                        .contains(&filter)
+                    || e.run().unwrap_or_default().to_lowercase().contains(&filter)
             })
             .collect()
     }
@@ -431,7 +426,7 @@ impl App {
         .copied()
     }
 
-    pub fn selected_eval(&self) -> Option<&EvalReport> {
+    pub fn selected_eval(&self) -> Option<&KeptReport> {
         let evals = self.visible_evals();
         evals
             .get(

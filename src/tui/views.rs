@@ -652,6 +652,7 @@ fn metric_value(s: &ClassScores, column: usize) -> f64 {
 }
 
 fn draw_metrics(frame: &mut Frame, app: &App, area: Rect) {
+    use crate::pipeline::evaluate::KeptReport;
     let evals = app.visible_evals();
     let title = format!(" Evaluations: {} ", evals.len());
     if evals.is_empty() {
@@ -680,15 +681,29 @@ fn draw_metrics(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, e)| {
+            let summary = match e {
+                KeptReport::Pixels(e) => format!(
+                    "mIoU {:.4} · accuracy {:.4}{}",
+                    e.pixel.mean_iou,
+                    e.pixel.accuracy,
+                    e.craters
+                        .map(|c| format!(" · crater F1 {:.3}", c.f1))
+                        .unwrap_or_default()
+                ),
+                KeptReport::Detections(e) => {
+                    let figure = |key: &str| e.metrics.get(key).copied().unwrap_or(-1.0);
+                    format!(
+                        "AP {:.4} · AP50 {:.4} · AR100 {:.4}",
+                        figure("AP"),
+                        figure("AP50"),
+                        figure("AR100")
+                    )
+                }
+            };
             let text = format!(
-                "{:<16} run {:<18} mIoU {:.4} · accuracy {:.4}{}",
-                e.name.as_deref().unwrap_or("-"),
-                e.run.as_deref().unwrap_or("-"),
-                e.pixel.mean_iou,
-                e.pixel.accuracy,
-                e.craters
-                    .map(|c| format!(" · crater F1 {:.3}", c.f1))
-                    .unwrap_or_default()
+                "{:<16} run {:<18} {summary}",
+                e.name().unwrap_or("-"),
+                e.run().unwrap_or("-"),
             );
             if first + i == selected {
                 Line::styled(text, SELECTED)
@@ -699,9 +714,21 @@ fn draw_metrics(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     frame.render_widget(Paragraph::new(lines).block(titled(title)), list);
     let _ = bottom;
-    let report = evals[selected];
+    match evals[selected] {
+        KeptReport::Pixels(report) => draw_pixel_report(frame, app, report, scores_area),
+        KeptReport::Detections(report) => draw_detection_report(frame, app, report, scores_area),
+    }
+}
+
+/// A segmentation's per-class scores (sorted by the chosen column) and confusion matrix.
+fn draw_pixel_report(
+    frame: &mut Frame,
+    app: &App,
+    report: &crate::pipeline::evaluate::EvalReport,
+    area: Rect,
+) {
     let [scores, matrix] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Min(0)]).areas(scores_area);
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Min(0)]).areas(area);
 
     let mut per_class = report.pixel.per_class.clone();
     let column = app.sort_column;
@@ -766,6 +793,121 @@ fn draw_metrics(frame: &mut Frame, app: &App, area: Rect) {
     .block(titled(format!(" Per class · {bw}x{bh} at {bx},{by} ")));
     frame.render_widget(table, scores);
     draw_confusion(frame, app, report, matrix);
+}
+
+/// A detector's COCO figures and per-class AP and P/R/F1 at the threshold, beside the
+/// confusion matrix at IoU 0.5 (background last: missed objects and false boxes).
+fn draw_detection_report(
+    frame: &mut Frame,
+    app: &App,
+    report: &crate::pipeline::detections::DetectionReport,
+    area: Rect,
+) {
+    let [left, matrix] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Min(0)]).areas(area);
+    let [figures_area, classes_area] =
+        Layout::vertical([Constraint::Length(6), Constraint::Min(3)]).areas(left);
+    let figure = |key: &str| {
+        report
+            .metrics
+            .get(key)
+            .filter(|v| **v >= 0.0)
+            .map_or("-".to_string(), |v| format!("{v:.3}"))
+    };
+    let line = |keys: &[&str]| {
+        Line::raw(
+            keys.iter()
+                .map(|k| format!("{k} {}", figure(k)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        )
+    };
+    let figures = Paragraph::new(vec![
+        line(&["AP", "AP50", "AP75"]),
+        line(&["APs", "APm", "APl"]),
+        line(&["AR1", "AR10", "AR100"]),
+        line(&["ARs", "ARm", "ARl"]),
+    ])
+    .block(titled(" COCO (pycocotools' definitions) ".to_string()));
+    frame.render_widget(figures, figures_area);
+    let rows: Vec<Row> = report
+        .classes
+        .iter()
+        .map(|c| {
+            Row::new(vec![
+                c.class.clone(),
+                c.ap.map_or("-".into(), |ap| format!("{ap:.3}")),
+                format!("{:.3}", c.precision),
+                format!("{:.3}", c.recall),
+                format!("{:.3}", c.f1),
+                format!(
+                    "{}/{}/{}",
+                    c.true_positives, c.false_positives, c.false_negatives
+                ),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(12),
+        ],
+    )
+    .header(Row::new(["class", "AP", "P", "R", "F1", "TP/FP/FN"]).style(HEADER))
+    .block(titled(format!(
+        " Per class · score >= {} · IoU 0.5 ",
+        report.threshold
+    )));
+    frame.render_widget(table, classes_area);
+    let size = report.confusion_names.len();
+    let rows: Vec<Row> = report
+        .confusion
+        .iter()
+        .enumerate()
+        .map(|(truth, counts)| {
+            let total = counts.iter().sum::<u64>().max(1) as f64;
+            let mut cells =
+                vec![Cell::from(truth_label(&report.confusion_names, truth)).style(HEADER)];
+            cells.extend(counts.iter().map(|&count| {
+                let share = count as f64 / total;
+                let text = if app.normalised {
+                    format!("{share:.3}")
+                } else {
+                    count.to_string()
+                };
+                Cell::from(text).style(shade(share))
+            }));
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Length(11)];
+    widths.extend(std::iter::repeat_n(Constraint::Length(11), size));
+    let header: Vec<String> = std::iter::once("t\\p".to_string())
+        .chain((0..size).map(|c| truth_label(&report.confusion_names, c)))
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(HEADER))
+        .block(titled(format!(
+            " Confusion ({}) ",
+            if app.normalised {
+                "row share"
+            } else {
+                "objects"
+            }
+        )));
+    frame.render_widget(table, matrix);
+}
+
+/// A class's name cut to fit a confusion matrix's column.
+fn truth_label(names: &[String], index: usize) -> String {
+    names
+        .get(index)
+        .map_or("?".into(), |n| n.chars().take(10).collect())
 }
 
 /// The confusion matrix as a grid of cells shaded by their row's share.
