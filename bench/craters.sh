@@ -68,6 +68,7 @@ for seed in $seeds; do
       if awk "BEGIN { exit !($f1 > $best_f1) }"; then best=$t best_f1=$f1; fi
     done
     echo "seed $seed validation: best F1 $best_f1 at score threshold $best"
+    found --box 1120,0,580,850 --threshold 0.5 | sed -n "s/^/seed $seed test at 0.5, /p"
     line=$(found --box 1120,0,580,850 --threshold "$best")
     echo "seed $seed $line"
     f1s+=("$(sed -n 's/.*F1 \([0-9.]*\).*/\1/p' <<<"$line")")

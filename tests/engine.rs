@@ -788,6 +788,7 @@ fn runs_evaluations_and_the_log_come_through_the_daemon() {
             name: Some("found".into()),
             run: Some("ssd1".into()),
             truth,
+            truth_format: None,
             results,
             threshold: 0.5,
         })),

@@ -205,6 +205,7 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
         probabilities: true,
         flips: false,
         weights: None,
+        boxes_as: Default::default(),
     }
     .run(dir.path(), &Silent)
     .unwrap();
@@ -384,6 +385,7 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
         probabilities: false,
         flips: false,
         weights: None,
+        boxes_as: Default::default(),
     }
     .run(dir.path(), &Silent)
     .unwrap();
@@ -435,6 +437,58 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
         "{figures:?}"
     );
 
+    // On request the boxes scoring at least a threshold (here between the fifth and sixth
+    // best scores: the tiny model is not confident) also as VOC XML and YOLO lines, which
+    // read back as those boxes.
+    let mut scores: Vec<f64> = found.iter().map(|b| b.score.unwrap()).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    assert!(scores.len() > 5 && scores[4] > scores[5], "{scores:?}");
+    let threshold = (scores[4] + scores[5]) / 2.0;
+    let labelled = dir.path().join("labelled");
+    let summary = InferJob {
+        run: "ssd".into(),
+        image: SAMPLE.into(),
+        out: labelled.clone(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 16,
+        batch: 4,
+        probabilities: false,
+        flips: false,
+        weights: None,
+        boxes_as: areo::pipeline::train::BoxOutputs {
+            voc: true,
+            yolo: true,
+            threshold,
+        },
+    }
+    .run(dir.path(), &Silent)
+    .unwrap();
+    assert_eq!(summary.labelled.len(), 3, "{:?}", summary.labelled);
+    let confident: Vec<&areo::metrics::coco::ImageBox> = found
+        .iter()
+        .filter(|b| b.score.unwrap() >= threshold)
+        .collect();
+    assert_eq!(confident.len(), 5);
+    let xml = std::fs::read_to_string(labelled.join("detections.xml")).unwrap();
+    let voc = areo::labels::voc::read("detections.xml", &xml).unwrap();
+    assert_eq!(voc.image, "nanedi-512x320.png");
+    assert_eq!(voc.objects.len(), confident.len());
+    for (object, b) in voc.objects.iter().zip(&confident) {
+        assert_eq!(object.class, "crater");
+        let got = object.shape.bbox();
+        for (g, w) in got.iter().zip(b.bbox) {
+            assert!((g - w).abs() < 2e-3, "{got:?} vs {:?}", b.bbox);
+        }
+    }
+    let yolo = std::fs::read_to_string(labelled.join("detections.txt")).unwrap();
+    assert_eq!(yolo.lines().count(), confident.len());
+    assert!(yolo.lines().all(|l| l.starts_with("1 ")), "crater is id 1");
+    assert_eq!(
+        std::fs::read_to_string(labelled.join("classes.txt")).unwrap(),
+        "1,crater\n"
+    );
+
     // A detector cannot write probabilities; a segmentation run cannot detect.
     let error = InferJob {
         run: "ssd".into(),
@@ -447,6 +501,7 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
         probabilities: true,
         flips: false,
         weights: None,
+        boxes_as: Default::default(),
     }
     .run(dir.path(), &Silent)
     .unwrap_err()
@@ -544,6 +599,70 @@ fn a_cancelled_run_resumes_to_the_weights_of_an_uninterrupted_one() {
 #[test]
 fn a_cancelled_ssd_run_resumes_to_the_weights_of_an_uninterrupted_one() {
     resumes_to_the_weights_of_an_uninterrupted_run(ssd_config(2));
+}
+
+/// A detector's bad boxes are named: a tile set whose manifest lists a zero-size box or one
+/// outside its chip, and a box of a class the model lacks; a dataset tiled without labels
+/// has no boxes to train on.
+#[test]
+fn a_detectors_bad_boxes_are_refused_with_errors_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dataset(dir.path());
+    let manifest_path = dir.path().join("tiles/manifest.json");
+    let pristine = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(&pristine).unwrap();
+    let (chip, index) = manifest["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .find(|(_, c)| !c["boxes"].as_array().unwrap().is_empty())
+        .map(|(i, c)| (c["file"].as_str().unwrap().to_string(), i))
+        .unwrap();
+    for (bbox, what) in [
+        (serde_json::json!([3.0, 4.0, 3.0, 9.0]), "[3, 4, 3, 9]"),
+        (serde_json::json!([60.0, 4.0, 70.0, 9.0]), "[60, 4, 70, 9]"),
+    ] {
+        manifest["chips"][index]["boxes"][0]["bbox"] = bbox;
+        std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let error = record.samples(Split::Train).unwrap_err().to_string();
+        assert!(
+            error.contains("tiles/manifest.json")
+                && error.contains(&format!("chip {chip} box 1 (crater) is {what}"))
+                && error.contains("inside the 64 x 64 chip"),
+            "{error}"
+        );
+    }
+    std::fs::write(&manifest_path, &pristine).unwrap();
+
+    // A box of class id 2 for a model of two classes (background and crater).
+    let mut req = request(dir.path(), &record, ssd_config(1), "bad-class");
+    let sample = req.train.iter_mut().find(|s| !s.boxes.is_empty()).unwrap();
+    sample.boxes[0].class = 2;
+    let error = train(req, &Silent).err().unwrap().to_string();
+    assert!(
+        error.contains("a box of class id 2 (the model's classes are 1 to 1; 0 is background)"),
+        "{error}"
+    );
+
+    // Chips tiled without boxes cannot train a detector.
+    let mut manifest: serde_json::Value = serde_json::from_str(&pristine).unwrap();
+    for chip in manifest["chips"].as_array_mut().unwrap() {
+        chip.as_object_mut().unwrap().remove("boxes");
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let job = TrainJob {
+        run: "unboxed".into(),
+        config: ssd_config(1),
+        dataset: record.name.clone(),
+        device: "cpu".into(),
+        encoder_weights: None,
+    };
+    let error = job.run(dir.path(), &Silent).err().unwrap().to_string();
+    assert!(
+        error.contains("has chips without boxes: a detector trains on boxes"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -390,6 +390,7 @@ fn infer(run: &str, image: PathBuf, out: PathBuf, device: &str) -> JobSpec {
         probabilities: false,
         flips: false,
         weights: None,
+        boxes_as: Default::default(),
     })
 }
 

@@ -118,7 +118,7 @@ pub enum LabelsCommand {
     },
 }
 
-fn parse_size(text: &str) -> Result<ImageSize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<ImageSize, String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{text:?}: expected WxH, e.g. 1024x1024"))?;

@@ -9,12 +9,12 @@ use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
 use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
-use crate::pipeline::detections::{DetectionReport, DetectionRequest};
+use crate::pipeline::detections::{DetectionReport, DetectionRequest, TruthFormat};
 use crate::pipeline::evaluate::CraterListRequest;
 use crate::pipeline::evaluate::{
     BlobScoring, CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
 };
-use crate::pipeline::train::{InferJob, TrainJob};
+use crate::pipeline::train::{BoxOutputs, InferJob, TrainJob};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -123,6 +123,15 @@ pub struct InferArgs {
     /// epoch); default: those its configuration's `keep` names.
     #[arg(long, value_parser = KeptWeights::parse)]
     pub weights: Option<KeptWeights>,
+    /// A detector's boxes also as LabelImg VOC XML (`detections.xml`).
+    #[arg(long)]
+    pub voc: bool,
+    /// A detector's boxes also as YOLO lines (`detections.txt`, ids in `classes.txt`).
+    #[arg(long)]
+    pub yolo: bool,
+    /// The score a detection needs to be written as VOC or YOLO (they keep no score).
+    #[arg(long, default_value_t = 0.5)]
+    pub box_threshold: f64,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +153,13 @@ pub struct EvalArgs {
     /// matrix at IoU 0.5 and P/R/F1 at --threshold.
     #[arg(long, conflicts_with_all = ["predicted", "craters", "region", "csv"])]
     pub detections: Option<PathBuf>,
+    /// With --detections: the truth's format when it is not COCO (read as `areo labels`
+    /// reads it; images numbered from 1 in the file's order, as `areo infer` numbers its one).
+    #[arg(long, value_enum, requires = "detections")]
+    pub truth_from: Option<super::labels::FormatArg>,
+    /// With --truth-from: the image size formats without one need (YOLO, crater lists), WxH.
+    #[arg(long, value_parser = super::labels::parse_size, requires = "truth_from")]
+    pub size: Option<crate::labels::ImageSize>,
     /// With --detections or --found: the score a detection needs to count (the confusion
     /// matrix and P/R/F1).
     #[arg(long, default_value_t = 0.5)]
@@ -496,6 +512,11 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
         probabilities: args.probabilities,
         flips: args.flips,
         weights: args.weights,
+        boxes_as: BoxOutputs {
+            voc: args.voc,
+            yolo: args.yolo,
+            threshold: args.box_threshold,
+        },
     });
     daemon.run_and_print(spec, json, |result| {
         let head = format!(
@@ -534,6 +555,10 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
             name: args.name.clone(),
             run: args.run.clone(),
             truth: cwd.join(&args.truth),
+            truth_format: args.truth_from.map(|format| TruthFormat {
+                format: format.into(),
+                size: args.size,
+            }),
             results: cwd.join(results),
             threshold: args.threshold,
         };

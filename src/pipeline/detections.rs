@@ -35,8 +35,13 @@ pub struct DetectionRequest {
     /// The run that made the detections, for the report.
     #[serde(default)]
     pub run: Option<String>,
-    /// COCO instances (other formats: `areo labels convert --to coco` first).
+    /// COCO instances, or a file of another format (`truth_format`).
     pub truth: PathBuf,
+    /// The truth's format when not COCO: it is read as `areo labels` reads it (classes by
+    /// the Mars class map's ids, the ids areo's detectors write) and scored as COCO with
+    /// images numbered from 1 in the file's order (`areo infer` writes image id 1).
+    #[serde(default)]
+    pub truth_format: Option<TruthFormat>,
     /// COCO results: `[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]`.
     pub results: PathBuf,
     /// Detections below this score are left out of the confusion matrix and P/R/F1.
@@ -84,13 +89,39 @@ fn file_error(path: &Path, message: impl Into<String>) -> DetectionError {
     }
 }
 
-/// The truth, checked by areo's COCO reader (a bad box, number or id is named, file first),
-/// then loaded for the evaluator.
-fn load_truth(path: &Path) -> Result<COCO, DetectionError> {
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
-    coco::read(&path.display().to_string(), &text)
-        .map_err(|e| DetectionError::Invalid(e.to_string()))?;
-    COCO::new(path).map_err(|e| DetectionError::Evaluator(e.to_string()))
+/// A truth file's format other than COCO, and the image size formats without one need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthFormat {
+    pub format: super::labels::Format,
+    pub size: Option<crate::labels::ImageSize>,
+}
+
+/// The truth, checked by areo's readers (a bad box, number or id is named, file first),
+/// then loaded for the evaluator: COCO as it is, another format as the COCO areo writes.
+fn load_truth(path: &Path, format: Option<&TruthFormat>) -> Result<COCO, DetectionError> {
+    let invalid = |e: crate::labels::LabelError| DetectionError::Invalid(e.to_string());
+    let text = match format {
+        None => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
+            coco::read(&path.display().to_string(), &text).map_err(invalid)?;
+            text
+        }
+        Some(TruthFormat { format, size }) => {
+            let options = super::labels::ReadOptions {
+                size: *size,
+                ..Default::default()
+            };
+            let read = super::labels::read_file(*format, path, &options).map_err(invalid)?;
+            let classes = read.classes.unwrap_or_else(crate::labels::ClassMap::mars);
+            // The writer names the image; the file is what the user gave.
+            coco::write(&read.images, &classes)
+                .map_err(|e| file_error(path, e.to_string()))?
+                .0
+        }
+    };
+    let dataset = serde_json::from_str(&text).map_err(|e| file_error(path, e.to_string()))?;
+    Ok(COCO::from_dataset(dataset))
 }
 
 /// Checks every result names an image and a category of the truth, with a box and a score.
@@ -160,7 +191,7 @@ impl DetectionRequest {
                 self.threshold
             )));
         }
-        let truth = load_truth(&self.truth)?;
+        let truth = load_truth(&self.truth, self.truth_format.as_ref())?;
         check_results(&self.results, &self.truth, &truth)?;
         let evaluator = |e: hotcoco::error::Error| DetectionError::Evaluator(e.to_string());
         let found = truth.load_res(&self.results).map_err(evaluator)?;
@@ -233,6 +264,7 @@ mod tests {
         let request = DetectionRequest {
             name: None,
             run: None,
+            truth_format: None,
             truth: dir.path().join("truth.json"),
             results: dir.path().join("results.json"),
             threshold: 0.75,
@@ -291,6 +323,46 @@ mod tests {
         assert!((crater.ap.unwrap() - expected).abs() < 1e-12);
         assert_eq!(report.confusion_names, ["crater", "background"]);
         assert_eq!(report.confusion, [[1, 1], [1, 0]]);
+    }
+
+    /// The same case with the truth as a crater list: its circles' boxes are the COCO truth's,
+    /// so AP50 is the hand-computed one.
+    #[test]
+    fn truth_in_another_format_is_scored_as_coco() {
+        let results = r#"[
+          {"image_id":1,"category_id":1,"bbox":[10,10,20,20],"score":0.9},
+          {"image_id":1,"category_id":1,"bbox":[30,60,10,10],"score":0.8},
+          {"image_id":1,"category_id":1,"bbox":[60,60,20,20],"score":0.7}]"#;
+        let (dir, mut request) = files("x,y,diameter\n20,20,20\n70,70,20\n", results);
+        std::fs::rename(dir.path().join("truth.json"), dir.path().join("truth.csv")).unwrap();
+        request.truth = dir.path().join("truth.csv");
+        request.truth_format = Some(TruthFormat {
+            format: super::super::labels::Format::Craters,
+            size: None,
+        });
+        let error = request.run().unwrap_err().to_string();
+        assert!(
+            error.contains("truth.csv: truth.jpg: the image size is unknown"),
+            "{error}"
+        );
+        request.truth_format = Some(TruthFormat {
+            format: super::super::labels::Format::Craters,
+            size: Some(crate::labels::ImageSize {
+                width: 100,
+                height: 100,
+                depth: 1,
+            }),
+        });
+        let report = request.run().unwrap();
+        let expected = (51.0 + 50.0 * 2.0 / 3.0) / 101.0;
+        assert!(
+            (report.metrics["AP50"] - expected).abs() < 1e-12,
+            "{:?}",
+            report.metrics
+        );
+        // Every class of the Mars map is a category; craters keep their id 1.
+        let crater = report.classes.iter().find(|c| c.class == "crater").unwrap();
+        assert_eq!(crater.category_id, 1);
     }
 
     #[test]

@@ -105,6 +105,18 @@ pub struct InferJob {
     /// Which of the run's weights (default: those its configuration keeps).
     #[serde(default)]
     pub weights: Option<KeptWeights>,
+    /// A detector's boxes also as LabelImg VOC XML and as YOLO lines (with `classes.txt`),
+    /// keeping those scoring at least `box_threshold` (neither format has a score).
+    #[serde(default)]
+    pub boxes_as: BoxOutputs,
+}
+
+/// The label formats a detector's boxes are also written in.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct BoxOutputs {
+    pub voc: bool,
+    pub yolo: bool,
+    pub threshold: f64,
 }
 
 /// What an inference wrote: for a segmentation a mask, an overlay and probabilities; for a
@@ -131,6 +143,9 @@ pub struct InferSummary {
     /// The objects of classes named as craters, as `x,y,diameter,score`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub craters: Option<PathBuf>,
+    /// The boxes as VOC and YOLO files, when asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labelled: Vec<PathBuf>,
     pub seconds: f64,
     /// Which of the run's weights made it.
     #[serde(default)]
@@ -241,6 +256,7 @@ impl InferJob {
             objects: Vec::new(),
             detections: None,
             craters: None,
+            labelled: Vec::new(),
             seconds: 0.0,
             weights: self.weights.unwrap_or(predictor.config.train.keep),
         })
@@ -262,7 +278,7 @@ impl InferJob {
                 self.run
             )));
         }
-        let (width, height) = (rows.width(), rows.height());
+        let (width, height, rows_bands) = (rows.width(), rows.height(), rows.bands());
         let found = predictor.detect(rows, options, progress)?;
         let mut objects = vec![0u64; predictor.config.model.classes()];
         let mut results = Vec::with_capacity(found.len());
@@ -310,6 +326,37 @@ impl InferJob {
         } else {
             Some(write("craters.csv", craters.as_bytes())?)
         };
+        let mut labelled = Vec::new();
+        if self.boxes_as.voc || self.boxes_as.yolo {
+            let labels = self.labels_of(&found, record, width, height, rows_bands)?;
+            let invalid = |e: crate::labels::LabelError| StepError::Invalid(e.to_string());
+            if self.boxes_as.voc {
+                labelled.push(write(
+                    "detections.xml",
+                    crate::labels::voc::write(&labels)
+                        .map_err(invalid)?
+                        .as_bytes(),
+                )?);
+            }
+            if self.boxes_as.yolo {
+                let classes = crate::labels::ClassMap::numbered(
+                    "the run's classes",
+                    record
+                        .class_names
+                        .iter()
+                        .map(|(id, name)| (*id, name.clone())),
+                )
+                .map_err(invalid)?;
+                let lines = crate::labels::yolo::write_boxes(&labels, &classes).map_err(invalid)?;
+                labelled.push(write("detections.txt", lines.as_bytes())?);
+                let names: String = record
+                    .class_names
+                    .iter()
+                    .map(|(id, name)| format!("{id},{name}\n"))
+                    .collect();
+                labelled.push(write("classes.txt", names.as_bytes())?);
+            }
+        }
         progress.log(&format!("{} object(s) found", found.len()));
         Ok(InferSummary {
             run: self.run.clone(),
@@ -323,9 +370,54 @@ impl InferJob {
             objects,
             detections: Some(detections),
             craters,
+            labelled,
             seconds: 0.0,
             weights: self.weights.unwrap_or(predictor.config.train.keep),
         })
+    }
+}
+
+impl InferJob {
+    /// The detections scoring at least the threshold as labels of the input image (boxes of
+    /// the run's class names).
+    fn labels_of(
+        &self,
+        found: &[crate::nn::models::Detection],
+        record: &crate::nn::run::RunRecord,
+        width: u32,
+        height: u32,
+        bands: u32,
+    ) -> Result<crate::labels::ImageLabels, StepError> {
+        use crate::labels::{ImageLabels, ImageSize, Object, Shape};
+        let image = self
+            .image
+            .file_name()
+            .map_or("image".into(), |n| n.to_string_lossy().into_owned());
+        let mut labels = ImageLabels::new(
+            image,
+            Some(ImageSize {
+                width,
+                height,
+                depth: bands,
+            }),
+        );
+        for d in found
+            .iter()
+            .filter(|d| d.score as f64 >= self.boxes_as.threshold)
+        {
+            let name = record.class_names.get(&d.class).cloned().ok_or_else(|| {
+                StepError::Invalid(format!(
+                    "run {} has no name for class id {} (trained before runs kept their \
+                     class names): write detections.json only",
+                    self.run, d.class
+                ))
+            })?;
+            let [x0, y0, x1, y1] = d.bbox.map(f64::from);
+            labels
+                .objects
+                .push(Object::new(name, Shape::Rect { x0, y0, x1, y1 }));
+        }
+        Ok(labels)
     }
 }
 
