@@ -326,9 +326,46 @@ fn a_detector_shows_its_ap_loss_parts_and_detection_report() {
         })
         .collect();
     app.update(Update::Runs(vec![run.clone()]));
-    app.update(Update::Run(Box::new(run), metrics));
+    app.update(Update::Run(Box::new(run.clone()), metrics));
     app.view = View::Runs;
     insta::assert_snapshot!("detector_runs", render(&app, 100, 24));
+
+    // Live, per step: the loss and its parts as the training job publishes them.
+    let mut jobs = demo_jobs();
+    jobs.push(job(
+        9,
+        JobSpec::Train(areo::pipeline::train::TrainJob {
+            run: "ssd-craters".into(),
+            config: run.config.clone(),
+            dataset: "demo-craters".into(),
+            device: "cpu".into(),
+            encoder_weights: None,
+        }),
+        JobState::Running,
+    ));
+    app.update(Update::Jobs(jobs));
+    for step in 1..=30u64 {
+        let fall = 1.0 / (step as f64).sqrt();
+        for (name, value) in [
+            ("train.loss", 1.5 * fall),
+            ("train.loss.class", 0.5 * fall),
+            ("train.loss.box", fall),
+        ] {
+            app.update(Update::Event(Event::Metric {
+                job: 9,
+                name: name.into(),
+                step,
+                value,
+            }));
+        }
+    }
+    app.key(key('t'));
+    let text = render(&app, 100, 24);
+    assert!(
+        text.contains("class loss") && text.contains("box loss"),
+        "{text}"
+    );
+    insta::assert_snapshot!("detector_runs_live", text);
 
     let figures = [
         ("AP", 0.412),

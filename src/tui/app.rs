@@ -274,6 +274,8 @@ pub struct App {
     pub ode_url: String,
     /// Training loss per step, by job, as heard live.
     pub step_losses: HashMap<JobId, Vec<(f64, f64)>>,
+    /// The named parts of a training job's loss per step (a detector's `class` and `box`).
+    pub step_loss_parts: HashMap<JobId, BTreeMap<String, Vec<(f64, f64)>>>,
     pub smooth: bool,
     pub per_step: bool,
     pub evals: Vec<KeptReport>,
@@ -315,6 +317,7 @@ impl App {
             compare: None,
             ode_url: crate::ode::client::DEFAULT_URL.to_string(),
             step_losses: HashMap::new(),
+            step_loss_parts: HashMap::new(),
             smooth: true,
             per_step: false,
             evals: Vec::new(),
@@ -792,6 +795,13 @@ impl App {
                 if name == "train.loss" {
                     self.step_losses
                         .entry(job)
+                        .or_default()
+                        .push((step as f64, value));
+                } else if let Some(part) = name.strip_prefix("train.loss.") {
+                    self.step_loss_parts
+                        .entry(job)
+                        .or_default()
+                        .entry(part.to_string())
                         .or_default()
                         .push((step as f64, value));
                 }

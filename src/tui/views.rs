@@ -456,6 +456,37 @@ fn draw_run_chart(
 ) {
     let job = app.training_job(&run.name);
     let live = job.and_then(|j| app.step_losses.get(&j.id));
+    // A loss of several parts (a detector's class and box) shows them too.
+    let parts: Vec<(String, Curve)> = if app.per_step {
+        job.and_then(|j| app.step_loss_parts.get(&j.id))
+            .map(|parts| {
+                parts
+                    .iter()
+                    .map(|(name, raw)| {
+                        let shown = if app.smooth {
+                            smoothed(raw, 0.9)
+                        } else {
+                            raw.clone()
+                        };
+                        (name.clone(), shown)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        let names: std::collections::BTreeSet<&String> =
+            metrics.iter().flat_map(|m| m.train_losses.keys()).collect();
+        names
+            .into_iter()
+            .map(|name| {
+                let curve = metrics
+                    .iter()
+                    .filter_map(|m| m.train_losses.get(name).map(|v| (m.epoch as f64, *v)))
+                    .collect();
+                (name.clone(), curve)
+            })
+            .collect()
+    };
     let (train, validation, x_title): (Curve, Curve, &str) = if app.per_step {
         let raw = live.cloned().unwrap_or_default();
         let shown = if app.smooth { smoothed(&raw, 0.9) } else { raw };
@@ -521,7 +552,8 @@ fn draw_run_chart(
         .iter()
         .chain(&validation)
         .chain(&other_train)
-        .chain(&other_validation);
+        .chain(&other_validation)
+        .chain(parts.iter().flat_map(|(_, curve)| curve));
     let (x_max, y_min, y_max) = all.fold((1.0f64, f64::MAX, f64::MIN), |(x, lo, hi), p| {
         (x.max(p.0), lo.min(p.1), hi.max(p.1))
     });
@@ -546,6 +578,19 @@ fn draw_run_chart(
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(Color::Magenta))
                 .data(&validation),
+        );
+    }
+    for ((name, curve), colour) in parts
+        .iter()
+        .zip([Color::Yellow, Color::Green, Color::White])
+    {
+        datasets.push(
+            Dataset::default()
+                .name(format!("{name} loss"))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(colour))
+                .data(curve),
         );
     }
     for (name, curve, colour) in [
