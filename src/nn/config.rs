@@ -75,11 +75,10 @@ impl ModelConfig {
 
     /// The ResNet backbone's blocks per stage and widths (stem, four stages).
     pub fn backbone(&self) -> Result<([usize; 4], [usize; 5]), String> {
-        let (encoder, blocks, widths) = match self {
-            ModelConfig::UNet(c) => (&c.encoder, c.blocks, c.widths),
-            ModelConfig::Ssd(c) => (&c.encoder, c.blocks, c.widths),
-        };
-        resnet_shape(encoder, blocks, widths)
+        match self {
+            ModelConfig::UNet(c) => c.shape(),
+            ModelConfig::Ssd(c) => c.shape(),
+        }
     }
 
     fn check(&self, tile: u32) -> Result<(), String> {
@@ -264,6 +263,11 @@ fn default_max_detections() -> usize {
 pub const BACKBONE_STRIDES: [u32; 5] = [2, 4, 8, 16, 32];
 
 impl SsdConfig {
+    /// Blocks per stage and widths (stem, four stages), after the named presets.
+    pub fn shape(&self) -> Result<([usize; 4], [usize; 5]), String> {
+        resnet_shape(&self.encoder, self.blocks, self.widths)
+    }
+
     /// The stride of each head's map for chips of `tile` pixels (checked by `check`).
     pub fn strides(&self, tile: u32) -> Vec<u32> {
         self.grids.iter().map(|grid| tile / grid).collect()

@@ -375,9 +375,7 @@ impl InferJob {
             weights: self.weights.unwrap_or(predictor.config.train.keep),
         })
     }
-}
 
-impl InferJob {
     /// The detections scoring at least the threshold as labels of the input image (boxes of
     /// the run's class names).
     fn labels_of(

@@ -42,9 +42,7 @@ pub struct Ssd {
 impl Ssd {
     /// The network for training chips of `tile` pixels (which fixes each head's stride).
     pub fn new(config: &SsdConfig, tile: u32, vb: VarBuilder) -> Result<Self> {
-        let (blocks, widths) = crate::nn::config::ModelConfig::Ssd(config.clone())
-            .backbone()
-            .map_err(candle_core::Error::msg)?;
+        let (blocks, widths) = config.shape().map_err(candle_core::Error::msg)?;
         let encoder = Encoder::new(vb.pp("encoder"), config.in_channels, blocks, widths)?;
         let strides = config.strides(tile);
         let per_cell = anchors::per_cell(config);
