@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unet_torch import PRESETS, Block, ConvBn, median_time
+from unet_torch import ConvBn, Encoder, median_time
 
 STRIDES = [2, 4, 8, 16, 32]
 
@@ -30,17 +30,8 @@ STRIDES = [2, 4, 8, 16, 32]
 class Ssd(nn.Module):
     def __init__(self, model, tile):
         super().__init__()
-        blocks = PRESETS.get(model["encoder"]) or model["blocks"]
-        widths = model.get("widths", [64, 64, 128, 256, 512])
-        self.stem = ConvBn(model["in_channels"], widths[0], 7, 2, 3)
-        stages, cin = [], widths[0]
-        for s, count in enumerate(blocks):
-            layer = []
-            for b in range(count):
-                layer.append(Block(cin, widths[s + 1], 2 if s > 0 and b == 0 else 1))
-                cin = widths[s + 1]
-            stages.append(nn.Sequential(*layer))
-        self.stages = nn.ModuleList(stages)
+        self.encoder = Encoder(model)
+        widths = self.encoder.widths
         self.per_cell = len(model.get("zooms", [1.0])) * len(model.get("ratios", [1.0]))
         self.foreground = model["classes"] - 1
         head = model.get("head", 64)
@@ -50,12 +41,7 @@ class Ssd(nn.Module):
         self.boxes = nn.ModuleList(nn.Conv2d(head, self.per_cell * 4, 3, 1, 1) for _ in self.maps)
 
     def forward(self, x):
-        stem = F.relu(self.stem(x))
-        y = F.max_pool2d(stem, 3, 2, 1)
-        feats = [stem]
-        for stage in self.stages:
-            y = stage(y)
-            feats.append(y)
+        feats = self.encoder(x)
         classes, boxes = [], []
         n = x.shape[0]
         for m, hidden, cls, box in zip(self.maps, self.hidden, self.classes, self.boxes):

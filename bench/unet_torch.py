@@ -37,21 +37,39 @@ class Block(nn.Module):
         return F.relu(y + (self.down(x) if self.down is not None else x))
 
 
-class UNet(nn.Module):
+class Encoder(nn.Module):
+    """The ResNet backbone of every family: the stem's map (stride 2) and each stage's."""
+
     def __init__(self, model):
         super().__init__()
         blocks = PRESETS.get(model["encoder"]) or model["blocks"]
-        widths = model.get("widths", [64, 64, 128, 256, 512])
-        decoder = model.get("decoder", [256, 128, 64, 32, 16])
-        self.stem = ConvBn(model["in_channels"], widths[0], 7, 2, 3)
-        stages, cin = [], widths[0]
+        self.widths = model.get("widths", [64, 64, 128, 256, 512])
+        self.stem = ConvBn(model["in_channels"], self.widths[0], 7, 2, 3)
+        stages, cin = [], self.widths[0]
         for s, count in enumerate(blocks):
             layer = []
             for b in range(count):
-                layer.append(Block(cin, widths[s + 1], 2 if s > 0 and b == 0 else 1))
-                cin = widths[s + 1]
+                layer.append(Block(cin, self.widths[s + 1], 2 if s > 0 and b == 0 else 1))
+                cin = self.widths[s + 1]
             stages.append(nn.Sequential(*layer))
         self.stages = nn.ModuleList(stages)
+
+    def forward(self, x):
+        stem = F.relu(self.stem(x))
+        y = F.max_pool2d(stem, 3, 2, 1)
+        feats = [stem]
+        for stage in self.stages:
+            y = stage(y)
+            feats.append(y)
+        return feats
+
+
+class UNet(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.encoder = Encoder(model)
+        widths = self.encoder.widths
+        decoder = model.get("decoder", [256, 128, 64, 32, 16])
         skips = [widths[3], widths[2], widths[1], widths[0], 0]
         dec, cin = [], widths[4]
         for out, skip in zip(decoder, skips):
@@ -61,12 +79,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(cin, model["classes"], 3, 1, 1)
 
     def forward(self, x):
-        stem = F.relu(self.stem(x))
-        y = F.max_pool2d(stem, 3, 2, 1)
-        feats = [stem]
-        for stage in self.stages:
-            y = stage(y)
-            feats.append(y)
+        feats = self.encoder(x)
         y = feats.pop()
         for block in self.decoder:
             y = F.interpolate(y, scale_factor=2, mode="nearest")

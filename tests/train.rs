@@ -123,18 +123,37 @@ fn dataset(root: &Path) -> DatasetRecord {
 }
 
 fn request(root: &Path, record: &DatasetRecord, config: RunConfig, run: &str) -> TrainRequest {
+    let boxes = record.boxes().unwrap();
     TrainRequest {
         config,
         name: run.into(),
         dataset: record.name.clone(),
-        train: record.samples(Split::Train).unwrap(),
-        validation: record.samples(Split::Validation).unwrap(),
+        train: record.samples(Split::Train, &boxes).unwrap(),
+        validation: record.samples(Split::Validation, &boxes).unwrap(),
         run_dir: root.join("runs").join(run),
         device: Device::Cpu,
         device_name: "cpu".into(),
         resume: true,
         encoder_weights: None,
         class_names: Default::default(),
+    }
+}
+
+/// Inference of `run` over the sample into `out` on the CPU, in chips overlapping by 16 px
+/// in batches of 4, writing what a run writes by default.
+fn infer_sample(run: &str, out: &Path) -> InferJob {
+    InferJob {
+        run: run.into(),
+        image: SAMPLE.into(),
+        out: out.to_path_buf(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 16,
+        batch: 4,
+        probabilities: false,
+        flips: false,
+        weights: None,
+        boxes_as: Default::default(),
     }
 }
 
@@ -195,17 +214,8 @@ fn a_tiny_unet_learns_real_craters_and_predicts_a_whole_image() {
 
     let out = dir.path().join("prediction");
     let summary = InferJob {
-        run: "learn".into(),
-        image: SAMPLE.into(),
-        out: out.clone(),
-        device: "cpu".into(),
-        tile: None,
-        overlap: 16,
-        batch: 4,
         probabilities: true,
-        flips: false,
-        weights: None,
-        boxes_as: Default::default(),
+        ..infer_sample("learn", &out)
     }
     .run(dir.path(), &Silent)
     .unwrap();
@@ -337,14 +347,14 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
     let dir = tempfile::tempdir().unwrap();
     let record = dataset(dir.path());
     let boxes: usize = record
-        .samples(Split::Train)
+        .samples(Split::Train, &record.boxes().unwrap())
         .unwrap()
         .iter()
         .map(|s| s.boxes.len())
         .sum();
     assert!(boxes >= 30, "the chips' crater boxes: {boxes}");
     let mut req = request(dir.path(), &record, ssd_config(60), "ssd");
-    req.class_names = record.class_names().unwrap();
+    req.class_names = record.boxes().unwrap().class_names;
     assert_eq!(req.class_names.get(&1).map(String::as_str), Some("crater"));
     let run = train(req, &Silent).unwrap();
     assert_eq!(run.step, 60 * 7);
@@ -374,21 +384,7 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
     );
 
     let out = dir.path().join("found");
-    let summary = InferJob {
-        run: "ssd".into(),
-        image: SAMPLE.into(),
-        out: out.clone(),
-        device: "cpu".into(),
-        tile: None,
-        overlap: 16,
-        batch: 4,
-        probabilities: false,
-        flips: false,
-        weights: None,
-        boxes_as: Default::default(),
-    }
-    .run(dir.path(), &Silent)
-    .unwrap();
+    let summary = infer_sample("ssd", &out).run(dir.path(), &Silent).unwrap();
     assert_eq!(summary.mask, None);
     let results: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(out.join("detections.json")).unwrap()).unwrap();
@@ -446,21 +442,12 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
     let threshold = (scores[4] + scores[5]) / 2.0;
     let labelled = dir.path().join("labelled");
     let summary = InferJob {
-        run: "ssd".into(),
-        image: SAMPLE.into(),
-        out: labelled.clone(),
-        device: "cpu".into(),
-        tile: None,
-        overlap: 16,
-        batch: 4,
-        probabilities: false,
-        flips: false,
-        weights: None,
         boxes_as: areo::pipeline::train::BoxOutputs {
             voc: true,
             yolo: true,
             threshold,
         },
+        ..infer_sample("ssd", &labelled)
     }
     .run(dir.path(), &Silent)
     .unwrap();
@@ -491,17 +478,8 @@ fn a_tiny_ssd_learns_real_crater_boxes_and_finds_them_in_a_whole_image() {
 
     // A detector cannot write probabilities; a segmentation run cannot detect.
     let error = InferJob {
-        run: "ssd".into(),
-        image: SAMPLE.into(),
-        out: out.clone(),
-        device: "cpu".into(),
-        tile: None,
-        overlap: 16,
-        batch: 4,
         probabilities: true,
-        flips: false,
-        weights: None,
-        boxes_as: Default::default(),
+        ..infer_sample("ssd", &out)
     }
     .run(dir.path(), &Silent)
     .unwrap_err()
@@ -625,7 +603,7 @@ fn a_detectors_bad_boxes_are_refused_with_errors_that_name_them() {
     ] {
         manifest["chips"][index]["boxes"][0]["bbox"] = bbox;
         std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-        let error = record.samples(Split::Train).unwrap_err().to_string();
+        let error = record.boxes().unwrap_err().to_string();
         assert!(
             error.contains("tiles/manifest.json")
                 && error.contains(&format!("chip {chip} box 1 (crater) is {what}"))

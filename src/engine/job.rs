@@ -215,6 +215,20 @@ impl JobSpec {
             inputs,
             summary: result.map_or_else(|| "{}".into(), |r| r.to_string()),
         };
+        // An evaluation kept as evals/NAME.json, made from its run and files.
+        let report = |name: &String, run: Option<&String>, files: &[&PathBuf]| {
+            let mut inputs: Vec<Input> = run
+                .map(|run| Input::Artifact(ArtifactKind::Run, run.clone()))
+                .into_iter()
+                .collect();
+            inputs.extend(files.iter().map(|path| file(path)));
+            made(
+                ArtifactKind::Report,
+                name.clone(),
+                workspace.join("evals").join(format!("{name}.json")),
+                inputs,
+            )
+        };
         Some(match self {
             JobSpec::Tile(request) => {
                 let companions = [
@@ -264,38 +278,15 @@ impl JobSpec {
                 ],
             ),
             JobSpec::Eval(request) => {
-                let name = request.name.clone()?;
-                let mut inputs: Vec<Input> = request
-                    .run
-                    .iter()
-                    .map(|run| Input::Artifact(ArtifactKind::Run, run.clone()))
-                    .collect();
-                inputs.push(file(&request.truth));
-                inputs.push(file(&request.predicted));
-                inputs.extend(request.craters.as_ref().map(|c| file(&c.list)));
-                made(
-                    ArtifactKind::Report,
-                    name.clone(),
-                    workspace.join("evals").join(format!("{name}.json")),
-                    inputs,
-                )
+                let mut files = vec![&request.truth, &request.predicted];
+                files.extend(request.craters.as_ref().map(|c| &c.list));
+                report(request.name.as_ref()?, request.run.as_ref(), &files)
             }
-            JobSpec::EvalDetections(request) => {
-                let name = request.name.clone()?;
-                let mut inputs: Vec<Input> = request
-                    .run
-                    .iter()
-                    .map(|run| Input::Artifact(ArtifactKind::Run, run.clone()))
-                    .collect();
-                inputs.push(file(&request.truth));
-                inputs.push(file(&request.results));
-                made(
-                    ArtifactKind::Report,
-                    name.clone(),
-                    workspace.join("evals").join(format!("{name}.json")),
-                    inputs,
-                )
-            }
+            JobSpec::EvalDetections(request) => report(
+                request.name.as_ref()?,
+                request.run.as_ref(),
+                &[&request.truth, &request.results],
+            ),
             JobSpec::Import { .. }
             | JobSpec::AddLocal(_)
             | JobSpec::Search { .. }

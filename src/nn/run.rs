@@ -61,8 +61,10 @@ pub struct EpochMetrics {
 }
 
 impl EpochMetrics {
-    /// The validation figure the epoch is judged by, and the detail shown beside it: a
-    /// segmentation's mean IoU and IoU per class; a detector's AP50, then its AP@[.5:.95] and
+    /// The validation figure the epoch is judged by (the best epoch has the highest), and the
+    /// detail shown beside it: a segmentation's mean IoU and IoU per class; a detector's AP50
+    /// (the PASCAL figure: a small crater's box moves a lot in IoU for a pixel of error, so
+    /// the stricter IoUs of AP@[.5:.95] mostly measure the labels), then its AP@[.5:.95] and
     /// the class and box parts of its training loss.
     pub fn headline(&self) -> (Option<f64>, String) {
         if self.scores.is_empty() && self.train_losses.is_empty() {

@@ -288,7 +288,6 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             let evaluator = inference_model(&config, weights, &device)?;
             Some(evaluator.evaluate(&validation_batches, &device)?)
         };
-        let selection = evaluation.as_ref().and_then(|e| e.figures.selection());
         let confusion = match evaluation.as_ref().map(|e| &e.figures) {
             Some(Figures::Pixels(confusion)) => Some(confusion),
             _ => None,
@@ -319,7 +318,12 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
             gpu_memory,
         };
         let val_loss = metrics.val_loss;
-        let score = selection.unwrap_or(-train_loss);
+        // The figure the family is judged by (-1: COCO found nothing to score).
+        let score = metrics
+            .headline()
+            .0
+            .filter(|v| *v >= 0.0)
+            .unwrap_or(-train_loss);
         if state.best.as_ref().is_none_or(|b| score > b.score) {
             state.best = Some(Best {
                 epoch: epoch + 1,

@@ -110,11 +110,9 @@ impl DatasetRecord {
         self.chips.iter().filter(|c| c.split == split).count()
     }
 
-    /// The chips of a split with their masks and boxes, read from disk, in record order.
-    /// A chip's boxes come from its tile set's manifest (none when it was tiled without
-    /// labels, or before tile sets kept boxes: see [`DatasetRecord::boxed`]).
-    pub fn samples(&self, split: Split) -> Result<Vec<Sample>, DatasetError> {
-        let boxes = self.chip_boxes()?;
+    /// The chips of a split with their masks and `boxes`' boxes, read from disk, in record
+    /// order.
+    pub fn samples(&self, split: Split, boxes: &DatasetBoxes) -> Result<Vec<Sample>, DatasetError> {
         self.chips
             .iter()
             .filter(|c| c.split == split)
@@ -138,7 +136,8 @@ impl DatasetRecord {
                     image: image.data.iter().map(|v| v / scale).collect(),
                     mask: mask.2,
                     boxes: boxes
-                        .get(&(chip.set, chip.file.as_str()))
+                        .by_chip
+                        .get(&(chip.set, chip.file.clone()))
                         .cloned()
                         .unwrap_or_default(),
                     width: image.width as usize,
@@ -149,54 +148,36 @@ impl DatasetRecord {
             .collect()
     }
 
-    /// Whether every tile set of the dataset kept its chips' boxes (those tiled with labels
-    /// since boxes were kept), so it can train a detector.
-    pub fn boxed(&self) -> Result<bool, DatasetError> {
-        for dir in &self.tile_sets {
-            let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
-            if manifest.chips.iter().any(|c| c.boxes.is_none()) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// The class names of the ids the tile sets' boxes use.
-    pub fn class_names(&self) -> Result<BTreeMap<usize, String>, DatasetError> {
-        let mut names = BTreeMap::new();
-        for dir in &self.tile_sets {
-            let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
-            for b in manifest
-                .chips
-                .iter()
-                .filter_map(|c| c.boxes.as_ref())
-                .flatten()
-            {
-                names.entry(b.id).or_insert_with(|| b.class.clone());
-            }
-        }
-        Ok(names)
-    }
-
-    /// Each chip's boxes by (tile set, chip file), as the manifests list them, checked: a box
-    /// must have a positive size and lie in its chip.
-    fn chip_boxes(&self) -> Result<HashMap<(usize, &str), Vec<ClassBox>>, DatasetError> {
-        let mut found = HashMap::new();
+    /// The chips' boxes as their tile sets' manifests list them (each manifest read once),
+    /// checked: a box must have a positive size and lie in its chip.
+    pub fn boxes(&self) -> Result<DatasetBoxes, DatasetError> {
+        let mut boxes = DatasetBoxes {
+            by_chip: HashMap::new(),
+            complete: true,
+            class_names: BTreeMap::new(),
+        };
         for (set, dir) in self.tile_sets.iter().enumerate() {
             let manifest = Manifest::read(dir).map_err(|e| DatasetError::Invalid(e.to_string()))?;
             let path = dir.join("manifest.json");
-            let listed: HashMap<&str, &Option<Vec<ChipBox>>> = manifest
+            boxes.complete &= manifest.chips.iter().all(|c| c.boxes.is_some());
+            let listed: HashMap<&str, &Vec<ChipBox>> = manifest
                 .chips
                 .iter()
-                .map(|c| (c.file.as_str(), &c.boxes))
+                .filter_map(|c| Some((c.file.as_str(), c.boxes.as_ref()?)))
                 .collect();
+            for b in listed.values().copied().flatten() {
+                boxes
+                    .class_names
+                    .entry(b.id)
+                    .or_insert_with(|| b.class.clone());
+            }
             for chip in self.chips.iter().filter(|c| c.set == set) {
-                let Some(Some(boxes)) = listed.get(chip.file.as_str()) else {
+                let Some(listed) = listed.get(chip.file.as_str()) else {
                     continue;
                 };
                 let [_, _, width, height] = chip.pixels;
-                let mut kept = Vec::with_capacity(boxes.len());
-                for (index, b) in boxes.iter().enumerate() {
+                let mut kept = Vec::with_capacity(listed.len());
+                for (index, b) in listed.iter().enumerate() {
                     let [x0, y0, x1, y1] = b.bbox;
                     let inside =
                         x0 >= 0.0 && y0 >= 0.0 && x1 <= width as f64 && y1 <= height as f64;
@@ -217,11 +198,23 @@ impl DatasetRecord {
                         bbox: b.bbox.map(|v| v as f32),
                     });
                 }
-                found.insert((set, chip.file.as_str()), kept);
+                boxes.by_chip.insert((set, chip.file.clone()), kept);
             }
         }
-        Ok(found)
+        Ok(boxes)
     }
+}
+
+/// What a dataset's tile sets say of its chips' objects.
+#[derive(Debug, Clone)]
+pub struct DatasetBoxes {
+    /// Each chip's boxes by (tile set, chip file); none for a chip tiled without labels.
+    by_chip: HashMap<(usize, String), Vec<ClassBox>>,
+    /// Every chip kept its boxes (tiled with labels since tile sets kept boxes), so the
+    /// dataset can train a detector.
+    pub complete: bool,
+    /// The names of the class ids the boxes use.
+    pub class_names: BTreeMap<usize, String>,
 }
 
 /// A class mask: 8-bit, one band.

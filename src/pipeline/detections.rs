@@ -173,11 +173,9 @@ fn check_results(path: &Path, truth_path: &Path, truth: &COCO) -> Result<(), Det
 impl DetectionRequest {
     /// Scores, then keeps the report as `evals_dir/<name>.json` (atomically).
     pub fn run_and_keep(&self, evals_dir: &Path) -> Result<DetectionReport, DetectionError> {
-        let name = self.name.as_deref().unwrap_or_default();
-        crate::product::check_plain_name("evaluation name", name)
-            .map_err(|e| DetectionError::Invalid(e.to_string()))?;
+        let path = super::evaluate::kept_path(evals_dir, self.name.as_deref())
+            .map_err(DetectionError::Invalid)?;
         let report = self.run()?;
-        let path = evals_dir.join(format!("{name}.json"));
         let bytes = serde_json::to_vec_pretty(&report).expect("reports serialise");
         crate::fsio::write_atomically(&path, &bytes)
             .map_err(|e| file_error(&path, e.to_string()))?;

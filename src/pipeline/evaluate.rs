@@ -189,13 +189,8 @@ impl EvalRequest {
 
     /// Scores and keeps the report as `evals/<name>.json` in `evals_dir`.
     pub fn run_and_keep(&self, evals_dir: &Path) -> Result<EvalReport, EvalError> {
-        let name = self
-            .name
-            .as_deref()
-            .ok_or_else(|| EvalError::Invalid("an evaluation job needs a name".into()))?;
-        check_plain_name("evaluation name", name).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let path = kept_path(evals_dir, self.name.as_deref()).map_err(EvalError::Invalid)?;
         let report = self.run()?;
-        let path = EvalReport::path(evals_dir, name);
         let bytes = serde_json::to_vec_pretty(&report).expect("reports serialise");
         write_atomically(&path, &bytes).map_err(|e| EvalError::File {
             path: path.clone(),
@@ -470,6 +465,14 @@ impl EvalReport {
     pub fn path(evals_dir: &Path, name: &str) -> PathBuf {
         evals_dir.join(format!("{name}.json"))
     }
+}
+
+/// Where a report of either kind named `name` is kept, the name checked first (before any
+/// scoring is spent on it).
+pub(crate) fn kept_path(evals_dir: &Path, name: Option<&str>) -> Result<PathBuf, String> {
+    let name = name.ok_or("an evaluation job needs a name")?;
+    check_plain_name("evaluation name", name).map_err(|e| e.to_string())?;
+    Ok(EvalReport::path(evals_dir, name))
 }
 
 #[cfg(test)]

@@ -55,8 +55,9 @@ impl TrainJob {
         }
         let device = crate::nn::device(&self.device).map_err(StepError::Invalid)?;
         let dataset = DatasetRecord::read(&workspace.join("datasets"), &self.dataset)?;
+        let boxes = dataset.boxes()?;
         if let ModelConfig::Ssd(_) = self.config.model {
-            if !dataset.boxed()? {
+            if !boxes.complete {
                 return Err(StepError::Invalid(format!(
                     "dataset {} has chips without boxes: a detector trains on boxes; tile \
                      with --labels again and recreate the dataset",
@@ -74,14 +75,14 @@ impl TrainJob {
             config: self.config.clone(),
             name: self.run.clone(),
             dataset: self.dataset.clone(),
-            train: dataset.samples(Split::Train)?,
-            validation: dataset.samples(Split::Validation)?,
+            train: dataset.samples(Split::Train, &boxes)?,
+            validation: dataset.samples(Split::Validation, &boxes)?,
             run_dir,
             device,
             device_name: self.device.clone(),
             resume: true,
             encoder_weights: self.encoder_weights.clone(),
-            class_names: dataset.class_names()?,
+            class_names: boxes.class_names.clone(),
         };
         Ok(train(request, progress)?)
     }

@@ -56,20 +56,6 @@ pub enum Figures {
     Boxes(BTreeMap<String, f64>),
 }
 
-impl Figures {
-    /// The figure the best epoch is picked by (higher is better): mean IoU over classes for
-    /// pixels, AP50 for boxes (the PASCAL figure: small craters' boxes move a lot in IoU for
-    /// a pixel of error, so the stricter IoUs of AP@[.5:.95] mostly measure the labels).
-    pub fn selection(&self) -> Option<f64> {
-        match self {
-            Figures::Pixels(confusion) => {
-                Some(crate::metrics::macro_mean(&confusion.scores(), |c| c.iou))
-            }
-            Figures::Boxes(figures) => figures.get("AP50").copied().filter(|v| *v >= 0.0),
-        }
-    }
-}
-
 pub struct Evaluation {
     /// Mean loss per chip.
     pub loss: f64,
