@@ -300,6 +300,48 @@ mod tests {
         );
     }
 
+    /// Map keys are text in JSON, and a tagged enum hands them on as text: a run whose
+    /// classes are named (a detector's) once made every `Runs` reply unreadable.
+    #[test]
+    fn a_run_with_named_classes_crosses_the_protocol() {
+        let config = crate::nn::config::RunConfig::parse(
+            "ssd-craters.toml",
+            include_str!("../../models/ssd-craters.toml"),
+        )
+        .unwrap();
+        let run: RunRecord = serde_json::from_value(serde_json::json!({
+            "name": "ssd-1", "config": config, "dataset": "craters", "device": "cpu",
+            "normalisation": {"mean": 0.5, "std": 0.2},
+            "class_names": {"1": "crater", "2": "dune"},
+            "state": "finished", "parameters": 10, "train_samples": 4,
+            "validation_samples": 1, "epochs_done": 1, "step": 2, "best": null,
+            "error": null, "started": "2026-11-27T09:04:05Z", "updated": "2026-11-27T09:05:00Z",
+        }))
+        .unwrap();
+        let frame = ServerFrame::Reply {
+            id: 7,
+            response: Response::Runs {
+                runs: vec![run.clone()],
+            },
+        };
+        let bytes = frame_bytes(&frame);
+        let back: ServerFrame = serde_json::from_slice(&bytes[4..]).unwrap();
+        assert_eq!(back, frame);
+        let ServerFrame::Reply {
+            response: Response::Runs { runs },
+            ..
+        } = back
+        else {
+            unreachable!()
+        };
+        assert_eq!(runs[0].class_names[&2], "dune");
+        let bad = serde_json::json!({"class_names": {"one": "crater"}});
+        let mut record = serde_json::to_value(&run).unwrap();
+        record["class_names"] = bad["class_names"].clone();
+        let error = serde_json::from_value::<RunRecord>(record).unwrap_err();
+        assert!(error.to_string().contains("class index \"one\""), "{error}");
+    }
+
     #[test]
     fn a_clean_close_is_not_an_error_but_a_cut_frame_is() {
         assert!(read_frame(&mut &b""[..]).unwrap().is_none());

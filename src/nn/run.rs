@@ -109,6 +109,24 @@ pub enum RunState {
     Cancelled,
 }
 
+/// Class names by index. JSON writes map keys as text, and serde hands them on as text
+/// when the record sits inside one of the protocol's tagged enums (where its integer-key
+/// parsing does not apply), so the index is parsed here.
+fn class_names_by_index<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<usize, String>, D::Error> {
+    use serde::de::Error;
+    BTreeMap::<String, String>::deserialize(deserializer)?
+        .into_iter()
+        .map(|(index, name)| match index.parse::<usize>() {
+            Ok(index) => Ok((index, name)),
+            Err(_) => Err(D::Error::custom(format!(
+                "class index {index:?} is not a whole number"
+            ))),
+        })
+        .collect()
+}
+
 /// `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -118,7 +136,11 @@ pub struct RunRecord {
     pub device: String,
     pub normalisation: Normalisation,
     /// The names of the class ids its dataset's boxes use (for detections' outputs).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "class_names_by_index"
+    )]
     pub class_names: BTreeMap<usize, String>,
     pub state: RunState,
     pub parameters: usize,
