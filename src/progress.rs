@@ -13,6 +13,11 @@ pub trait Progress: Send + Sync {
     fn cancelled(&self) -> bool {
         false
     }
+    /// Whether whoever started the step wants it to end at its next natural boundary (a
+    /// training run: when the epoch ends, checkpoint written), rather than at once.
+    fn stop_at_boundary(&self) -> bool {
+        false
+    }
     /// A named value at a step (a loss, a score), for live charts.
     fn metric(&self, _name: &str, _step: u64, _value: f64) {}
     /// A line for the step's log.

@@ -1,7 +1,9 @@
 //! The dashboard end to end: the real binary in a pseudo-terminal (its screen read back by a
-//! terminal emulator) against a real daemon and a real HTTP server. It opens, filters the
-//! catalog, queues a download from the catalog view, sees the job finish, quits leaving the
-//! terminal as it was, and on reopening still lists the job.
+//! terminal emulator) against a real daemon and a real HTTP server, driven by keys alone.
+//! It opens, filters the catalog, queues a download from the catalog view, sees the job
+//! finish, quits leaving the terminal as it was, and on reopening still lists the job; and on
+//! the demo workspace it trains a second run, runs it over an unlabelled scene and the
+//! labelled image, scores it and finds the score in Metrics.
 
 #[path = "support/http.rs"]
 mod http;
@@ -17,6 +19,11 @@ use std::time::{Duration, Instant};
 
 const REPLY: &str = include_str!("../data/ode/ESP_013951_1955_RED.json");
 const ROWS: u16 = 30;
+const TAB: &str = "\t";
+const ENTER: &str = "\r";
+const RIGHT: &str = "\x1b[C";
+/// ctrl-u: clears a form's text field.
+const CLEAR: &str = "\x15";
 const COLUMNS: u16 = 100;
 
 /// The dashboard running in a pseudo-terminal.
@@ -54,6 +61,8 @@ impl Dashboard {
         command
             .arg("--workspace")
             .arg(workspace)
+            // Paths typed into forms are relative to where the dashboard runs, as in a shell.
+            .current_dir(workspace)
             .env("TERM", "xterm-256color")
             .env_remove("AREO_HOME")
             .stdin(Stdio::from(slave.try_clone().unwrap()))
@@ -96,7 +105,11 @@ impl Dashboard {
 
     /// Waits until the screen shows every one of `texts`.
     fn wait_for(&self, texts: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_longer_for(texts, Duration::from_secs(30));
+    }
+
+    fn wait_longer_for(&self, texts: &[&str], patience: Duration) {
+        let deadline = Instant::now() + patience;
         loop {
             let screen = self.contents();
             if texts.iter().all(|t| screen.contains(t)) {
@@ -108,6 +121,17 @@ impl Dashboard {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Presses → until the focused choice starts with `choice`.
+    fn choose(&mut self, choice: &str) {
+        for _ in 0..10 {
+            if self.contents().contains(&format!("◂ {choice}")) {
+                return;
+            }
+            self.press(RIGHT);
+        }
+        panic!("no choice {choice}:\n{}", self.contents());
     }
 
     fn press(&mut self, keys: &str) {
@@ -232,4 +256,106 @@ fn the_dashboard_filters_queues_a_download_sees_it_finish_and_still_lists_it_aft
     dashboard.wait_for(&["Jobs: 2 of 2", "fetch ESP_013951_1955_RED", "succeeded"]);
     let (status, _) = dashboard.quit();
     assert!(status.success());
+}
+
+#[test]
+fn on_the_demo_workspace_the_dashboard_trains_infers_and_scores_from_keys_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    // The demo with a two-epoch model, so the test trains in seconds.
+    let config = dir.path().join("demo-small.toml");
+    let tiny = include_str!("../models/unet-tiny.toml");
+    assert!(tiny.contains("epochs = 15"));
+    std::fs::write(
+        &config,
+        tiny.replace("epochs = 15", "epochs = 2")
+            .replace("name = \"unet-tiny\"", "name = \"demo-small\""),
+    )
+    .unwrap();
+    let demo = areo(
+        &workspace,
+        &["demo", "--headless", "--config", config.to_str().unwrap()],
+    );
+    assert!(demo.status.success(), "{demo:?}");
+    let _daemon = StopDaemon(&workspace);
+
+    let mut dashboard = Dashboard::open(&workspace);
+    dashboard.press("3");
+    dashboard.wait_for(&["demo-demo-small", "finished", "2/2"]);
+    // A run like the demo's, with three epochs.
+    dashboard.press("c");
+    dashboard.wait_for(&["Train a run like demo-demo-small", "demo-demo-small-2"]);
+    dashboard.press(TAB);
+    dashboard.press(TAB);
+    dashboard.press(TAB);
+    dashboard.press(CLEAR);
+    dashboard.press("3");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["queued job 10: train demo-demo-small-2"]);
+    dashboard.wait_longer_for(&["3/3"], Duration::from_secs(600));
+
+    // Over an unlabelled scene, then over the labelled image.
+    dashboard.press("j");
+    for product in ["SELECTION3-384", "NANEDI-512X320"] {
+        dashboard.press("i");
+        dashboard.wait_for(&["Run a model over an image", "◂ demo-demo-small-2 ▸"]);
+        dashboard.press(TAB);
+        dashboard.press(TAB);
+        dashboard.choose(product);
+        dashboard.press(ENTER);
+        dashboard.wait_for(&["queued job", "infer demo-demo-small-2"]);
+    }
+
+    // Scored once its prediction is done: the form offers finished predictions only.
+    let prediction = "demo-demo-small-2 on NANEDI-512X320";
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        dashboard.press("e");
+        dashboard.wait_for(&["Score a prediction"]);
+        if dashboard.contents().contains(prediction) {
+            break;
+        }
+        dashboard.press("\x1b");
+        assert!(Instant::now() < deadline, "{}", dashboard.contents());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    dashboard.choose(prediction);
+    dashboard.press(TAB);
+    dashboard.press("demo/truth/nanedi-512x320.png");
+    dashboard.press(TAB);
+    dashboard.press("384,160,128,160");
+    dashboard.press(TAB);
+    dashboard.press("demo/nanedi-512x320.csv");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["queued job", "eval mask.png against nanedi-512x320.png"]);
+    dashboard.press("4");
+    dashboard.wait_longer_for(
+        &["demo-demo-small-2-NANEDI-512X320", "run demo-demo-small-2"],
+        Duration::from_secs(120),
+    );
+    let (status, _) = dashboard.quit();
+    assert!(status.success(), "{status:?}");
+
+    // What the keys made is what the CLI would have made.
+    let shown = areo(&workspace, &["--json", "runs", "show", "demo-demo-small-2"]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(run["run"]["epochs_done"], 3, "{run}");
+    assert_eq!(run["run"]["config"]["train"]["epochs"], 3, "{run}");
+    let scene = workspace.join("runs/demo-demo-small-2/predictions/SELECTION3-384/mask.png");
+    let (width, height) = image_size(&scene);
+    assert_eq!((width, height), (384, 384));
+    let kept = workspace.join("evals/demo-demo-small-2-NANEDI-512X320.json");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    assert_eq!(report["run"], "demo-demo-small-2");
+    assert_eq!(report["region"], serde_json::json!([384, 160, 128, 160]));
+    assert_eq!(report["pixel"]["scored"], 128 * 160);
+    assert_eq!(report["craters"]["truth"], 4, "{report}");
+}
+
+/// A PNG's width and height, from its header.
+fn image_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
 }

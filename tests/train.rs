@@ -762,22 +762,7 @@ fn a_training_run_whose_daemon_is_killed_resumes_to_the_same_weights() {
     let job = queued["job"].as_u64().unwrap().to_string();
     // Wait for a mid-run checkpoint (one is written every step), then kill -9 the daemon.
     let checkpoint = workspace.join("runs/killed/checkpoint.safetensors");
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let step = checkpoint::load(&checkpoint, &Device::Cpu)
-            .ok()
-            .and_then(|(_, state)| state)
-            .and_then(|s| s["step"].as_u64())
-            .unwrap_or(0);
-        if step >= 4 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint at step 4"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_step(&checkpoint, 4);
     let daemon: i32 = std::fs::read_to_string(workspace.join("areo.lock"))
         .unwrap()
         .trim()
@@ -808,6 +793,194 @@ fn a_training_run_whose_daemon_is_killed_resumes_to_the_same_weights() {
     for ((name, a), (_, b)) in whole.iter().zip(&resumed) {
         assert_eq!(a, b, "{name} differs after the kill and resume");
     }
+}
+
+/// Waits until a training run's checkpoint has reached `step`.
+fn wait_for_step(checkpoint: &Path, step: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let reached = checkpoint::load(checkpoint, &Device::Cpu)
+            .ok()
+            .and_then(|(_, state)| state)
+            .and_then(|s| s["step"].as_u64())
+            .unwrap_or(0);
+        if reached >= step {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint at step {step}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `areo` expected to fail: its error message.
+fn areo_error(workspace: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_areo"))
+        .arg("--workspace")
+        .arg(workspace)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "areo {args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What the dashboard's training form and `x`, `r` and `d` keys ask for, from the command
+/// line: a run with changed settings, stopped when an epoch ends, resumed with its own
+/// configuration, copied into a new run, and deleted (not while it trains).
+#[test]
+fn a_run_stopped_at_an_epoch_end_resumes_and_runs_are_copied_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    dataset(&workspace);
+    let config_path: PathBuf = dir.path().join("tiny.toml");
+    std::fs::write(&config_path, toml::to_string(&config(3, 1)).unwrap()).unwrap();
+    let queued = areo(
+        &workspace,
+        &[
+            "train",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--dataset",
+            "craters",
+            "--name",
+            "gentle",
+            "--epochs",
+            "12",
+            "--lr",
+            "2e-3",
+            "--seed",
+            "7",
+            "--detach",
+        ],
+    );
+    let job = queued["job"].as_u64().unwrap().to_string();
+    let checkpoint = workspace.join("runs/gentle/checkpoint.safetensors");
+    wait_for_step(&checkpoint, 1);
+    let asked = areo(&workspace, &["jobs", "cancel", &job, "--after-epoch"]);
+    assert_eq!(asked["after_epoch"], true);
+    // Not a success: `jobs watch` says so with its exit status, and prints the job.
+    let watched = std::process::Command::new(env!("CARGO_BIN_EXE_areo"))
+        .arg("--workspace")
+        .arg(&workspace)
+        .args(["--json", "jobs", "watch", &job])
+        .output()
+        .unwrap();
+    assert!(!watched.status.success());
+    let ended: serde_json::Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    let shown = areo(&workspace, &["runs", "show", "gentle"]);
+    let done = shown["run"]["epochs_done"].as_u64().unwrap() as usize;
+    assert!((1..12).contains(&done), "{shown}");
+    assert_eq!(
+        ended["error"],
+        format!(
+            "stopped after epoch {done} of 12, as asked; the checkpoint lets `--resume` continue"
+        )
+    );
+    assert_eq!(shown["run"]["state"], "cancelled");
+    assert_eq!(shown["metrics"].as_array().unwrap().len(), done);
+    let train = &shown["run"]["config"]["train"];
+    assert_eq!(
+        (train["epochs"].as_u64(), train["seed"].as_u64()),
+        (Some(12), Some(7))
+    );
+    assert_eq!(train["lr"].as_f64(), Some(2e-3));
+    // Stopped between epochs: the checkpoint starts the next one at its first batch.
+    let (_, state) = checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
+    let state = state.unwrap();
+    assert_eq!(
+        (state["epoch"].as_u64(), state["batch"].as_u64()),
+        (Some(done as u64), Some(0))
+    );
+
+    // Resumed with nothing but its name; changing its settings is refused.
+    let refused = areo_error(
+        &workspace,
+        &["train", "--resume", "gentle", "--epochs", "20"],
+    );
+    assert!(
+        refused.contains("'--resume <RUN>' cannot be used with '--epochs <EPOCHS>'"),
+        "{refused}"
+    );
+    let resumed = areo(&workspace, &["train", "--resume", "gentle"]);
+    assert_eq!(resumed["epochs"], 12, "{resumed}");
+
+    // A run like it, for one epoch.
+    let copied = areo(
+        &workspace,
+        &[
+            "train",
+            "--from-run",
+            "gentle",
+            "--dataset",
+            "craters",
+            "--name",
+            "copy",
+            "--epochs",
+            "1",
+        ],
+    );
+    assert_eq!(copied["epochs"], 1, "{copied}");
+    let copy = areo(&workspace, &["runs", "show", "copy"]);
+    let mut expected = shown["run"]["config"].clone();
+    expected["train"]["epochs"] = 1.into();
+    assert_eq!(copy["run"]["config"], expected);
+    let taken = areo_error(
+        &workspace,
+        &[
+            "train",
+            "--from-run",
+            "gentle",
+            "--dataset",
+            "craters",
+            "--name",
+            "copy",
+        ],
+    );
+    assert!(taken.contains("run copy exists"), "{taken}");
+
+    // Deleting: refused while a job trains the run, done once it has ended.
+    let busy = areo(
+        &workspace,
+        &[
+            "train",
+            "--from-run",
+            "gentle",
+            "--dataset",
+            "craters",
+            "--name",
+            "busy",
+            "--epochs",
+            "40",
+            "--detach",
+        ],
+    );
+    let busy_job = busy["job"].as_u64().unwrap();
+    let refused = areo_error(&workspace, &["runs", "delete", "busy"]);
+    assert!(
+        refused.contains(&format!("job {busy_job} trains run busy: cancel it first")),
+        "{refused}"
+    );
+    areo(&workspace, &["jobs", "cancel", &busy_job.to_string()]);
+    areo_error(&workspace, &["jobs", "watch", &busy_job.to_string()]);
+    assert_eq!(
+        areo(&workspace, &["runs", "delete", "gentle"])["deleted"],
+        "gentle"
+    );
+    assert!(!workspace.join("runs/gentle").exists());
+    assert!(
+        workspace.join("runs/copy/run.json").exists(),
+        "only that run goes"
+    );
+    let missing = areo_error(&workspace, &["runs", "delete", "gentle"]);
+    assert!(missing.contains("no run gentle"), "{missing}");
+    let hostile = areo_error(&workspace, &["runs", "delete", "../ws"]);
+    assert!(hostile.contains("path separator"), "{hostile}");
+    assert!(workspace.join("runs/copy/run.json").exists());
+    areo(&workspace, &["stop"]);
 }
 
 fn areo_plain(args: &[&str]) -> std::process::Output {

@@ -109,11 +109,34 @@ pub fn run(dir: PathBuf, args: DemoArgs, json: bool) -> anyhow::Result<ExitCode>
         crate::fsio::write_atomically(&path, bytes)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let config = match &args.config {
-        Some(path) => RunConfig::read(path),
-        None => RunConfig::parse(DEFAULT_CONFIG.0, DEFAULT_CONFIG.1),
+    let (config_name, config_text) = match &args.config {
+        Some(path) => (
+            path.file_name()
+                .map_or_else(|| "demo.toml".into(), |n| n.to_string_lossy().into_owned()),
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => (
+            Path::new(DEFAULT_CONFIG.0)
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned(),
+            DEFAULT_CONFIG.1.to_string(),
+        ),
+    };
+    let source = args
+        .config
+        .as_ref()
+        .map_or_else(|| DEFAULT_CONFIG.0.to_string(), |p| p.display().to_string());
+    let config = RunConfig::parse(&source, &config_text).map_err(anyhow::Error::msg)?;
+    // The workspace keeps the configuration, so the dashboard's training form offers it
+    // wherever the dashboard is opened from (one the user changed there is left alone).
+    let kept = dir.join("models").join(&config_name);
+    if !kept.exists() {
+        std::fs::create_dir_all(dir.join("models"))?;
+        crate::fsio::write_atomically(&kept, config_text.as_bytes())
+            .with_context(|| format!("writing {}", kept.display()))?;
     }
-    .map_err(anyhow::Error::msg)?;
     crate::nn::check_device_name(&args.device).map_err(anyhow::Error::msg)?;
 
     let mut daemon = Daemon::connect(Some(dir.clone()))?;
@@ -146,7 +169,12 @@ pub fn run(dir: PathBuf, args: DemoArgs, json: bool) -> anyhow::Result<ExitCode>
     if !args.headless && !json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
     {
         drop(daemon);
-        crate::tui::run(dir.clone(), Some(View::Runs), crate::tui::default_ode_url())?;
+        crate::tui::run(
+            dir.clone(),
+            Some(View::Runs),
+            crate::tui::default_ode_url(),
+            super::palette::command_line(),
+        )?;
         println!(
             "the demo goes on in the workspace's daemon: `areo --workspace {} demo --headless` follows it to the end",
             dir.display()

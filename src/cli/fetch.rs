@@ -34,22 +34,7 @@ pub struct FetchArgs {
 }
 
 pub fn run(daemon: &mut Daemon, args: FetchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let kinds: Vec<FetchKind> = args
-        .kind
-        .iter()
-        .map(|kind| match kind {
-            KindArg::Browse => FetchKind::Browse,
-            KindArg::Thumbnail => FetchKind::Thumbnail,
-            KindArg::Label => FetchKind::Label,
-            KindArg::Rdr => FetchKind::Rdr,
-            KindArg::All => FetchKind::All,
-        })
-        .collect();
-    let spec = JobSpec::Fetch {
-        pdsids: args.pdsids.iter().map(|p| p.to_ascii_uppercase()).collect(),
-        kinds,
-        parallel: args.parallel,
-    };
+    let spec = fetch_job(&args);
     if args.detach {
         let id = daemon.submit(spec)?;
         if json {
@@ -101,4 +86,24 @@ pub fn run(daemon: &mut Daemon, args: FetchArgs, json: bool) -> anyhow::Result<E
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The download `areo fetch` asks for (the dashboard's palette too).
+pub fn fetch_job(args: &FetchArgs) -> JobSpec {
+    let kinds: Vec<FetchKind> = args
+        .kind
+        .iter()
+        .map(|kind| match kind {
+            KindArg::Browse => FetchKind::Browse,
+            KindArg::Thumbnail => FetchKind::Thumbnail,
+            KindArg::Label => FetchKind::Label,
+            KindArg::Rdr => FetchKind::Rdr,
+            KindArg::All => FetchKind::All,
+        })
+        .collect();
+    JobSpec::Fetch {
+        pdsids: args.pdsids.iter().map(|p| p.to_ascii_uppercase()).collect(),
+        kinds,
+        parallel: args.parallel,
+    }
 }

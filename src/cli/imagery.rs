@@ -1,8 +1,9 @@
 //! `areo prep ...` and `areo tile ...`.
 
-use super::jobs::Daemon;
+use super::jobs::{product_image, Daemon};
 use super::labels::FormatArg;
 use super::output::CliProgress;
+use crate::engine::Client;
 use crate::engine::JobSpec;
 use crate::labels::transform::Warp;
 use crate::labels::{ImageLabels, ImageSize};
@@ -253,7 +254,7 @@ pub struct TileArgs {
     /// image) is tiled by the daemon into `tiles/<PDSID>` (or --out) and recorded in the
     /// catalog's lineage, with its label for ground coordinates.
     #[arg(long, value_name = "PDSID")]
-    product: Option<String>,
+    pub product: Option<String>,
     /// Chip size in pixels.
     #[arg(long, default_value_t = 256)]
     size: u32,
@@ -724,19 +725,12 @@ fn tile_product(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut daemon = Daemon::connect(workspace)?;
-    let (image, label) = daemon.product_image(pdsid)?;
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => daemon
-            .workspace
-            .join("tiles")
-            .join(pdsid.to_ascii_uppercase()),
+    let spec = tile_product_job(args, pdsid, &mut daemon.client, &daemon.workspace)?;
+    let JobSpec::Tile(request) = &spec else {
+        unreachable!("a tile job")
     };
-    let mut request = args.request(&image, &out)?;
-    if request.label.is_none() {
-        request.label = label;
-    }
-    daemon.run_and_print(JobSpec::Tile(request), json, |result| {
+    let out = request.out.clone();
+    daemon.run_and_print(spec, json, |result| {
         format!(
             "{}: {} x {} -> {} chip(s) in {}",
             result["source"].as_str().unwrap_or_default(),
@@ -746,4 +740,24 @@ fn tile_product(
             out.display()
         )
     })
+}
+
+/// The tiling of a catalog product `areo tile --product` asks for (the dashboard's palette
+/// too): into `tiles/PDSID` unless `--out` says otherwise, with its label when it has one.
+pub fn tile_product_job(
+    args: &TileArgs,
+    pdsid: &str,
+    client: &mut Client,
+    workspace: &Path,
+) -> anyhow::Result<JobSpec> {
+    let (image, label) = product_image(client, workspace, pdsid)?;
+    let out = match &args.out {
+        Some(out) => std::env::current_dir()?.join(out),
+        None => workspace.join("tiles").join(pdsid.to_ascii_uppercase()),
+    };
+    let mut request = args.request(&image, &out)?;
+    if request.label.is_none() {
+        request.label = label;
+    }
+    Ok(JobSpec::Tile(request))
 }

@@ -47,32 +47,6 @@ impl Daemon {
         }
     }
 
-    /// A downloaded product's image to work on (its science image, else its browse image)
-    /// and its detached label when it has one, as absolute paths.
-    pub fn product_image(&mut self, pdsid: &str) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-        let files = match self.catalog(CatalogRequest::Show {
-            pdsid: pdsid.to_string(),
-        })? {
-            Response::Product { files, .. } => files,
-            other => return Err(unexpected(other).into()),
-        };
-        let here = |kind: FileKind| {
-            files
-                .iter()
-                .filter(move |f| f.kind() == kind && f.state == FileState::Complete)
-                .filter_map(|f| f.local_path.as_ref())
-                .map(|path| self.workspace.join(path))
-        };
-        let Some(image) = here(FileKind::Image).chain(here(FileKind::Browse)).next() else {
-            anyhow::bail!(
-                "{pdsid} has no downloaded image or browse file: `areo fetch {pdsid} --kind rdr` \
-                 (or --kind browse) first"
-            );
-        };
-        let label = here(FileKind::Label).next();
-        Ok((image, label))
-    }
-
     /// Queues a job and waits for it, drawing its progress; the job goes on in the daemon
     /// if this process is interrupted.
     pub fn run_job(&mut self, spec: JobSpec, json: bool) -> anyhow::Result<JobRecord> {
@@ -133,6 +107,38 @@ impl Daemon {
             }
         }
     }
+}
+
+/// A downloaded product's image to work on (its science image, else its browse image)
+/// and its detached label when it has one, as absolute paths.
+pub fn product_image(
+    client: &mut Client,
+    workspace: &Path,
+    pdsid: &str,
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let files = match client.call(Request::Catalog {
+        query: CatalogRequest::Show {
+            pdsid: pdsid.to_string(),
+        },
+    })? {
+        Response::Product { files, .. } => files,
+        other => return Err(unexpected(other).into()),
+    };
+    let here = |kind: FileKind| {
+        files
+            .iter()
+            .filter(move |f| f.kind() == kind && f.state == FileState::Complete)
+            .filter_map(|f| f.local_path.as_ref())
+            .map(|path| workspace.join(path))
+    };
+    let Some(image) = here(FileKind::Image).chain(here(FileKind::Browse)).next() else {
+        anyhow::bail!(
+            "{pdsid} has no downloaded image or browse file: `areo fetch {pdsid} --kind rdr` \
+             (or --kind browse) first"
+        );
+    };
+    let label = here(FileKind::Label).next();
+    Ok((image, label))
 }
 
 /// Why a job did not succeed, in one line.
@@ -382,7 +388,13 @@ pub enum JobsCommand {
     /// One job with its log and result.
     Show { id: JobId },
     /// Cancel a queued or running job (jobs after it are cancelled too).
-    Cancel { id: JobId },
+    Cancel {
+        id: JobId,
+        /// Let a training run finish the epoch it is in and write its checkpoint first
+        /// (`areo train --resume RUN` continues it).
+        #[arg(long)]
+        after_epoch: bool,
+    },
     /// Queue a failed, cancelled or interrupted job again.
     Retry { id: JobId },
     /// Follow one job until it ends, or every job until interrupted.
@@ -418,10 +430,19 @@ pub fn jobs(
                 print_job(&job);
             }
         }
-        JobsCommand::Cancel { id } => {
-            daemon.client.call(Request::Cancel { id })?;
+        JobsCommand::Cancel { id, after_epoch } => {
+            if after_epoch {
+                daemon.client.call(Request::EndEarly { id })?;
+            } else {
+                daemon.client.call(Request::Cancel { id })?;
+            }
             if json {
-                println!("{}", serde_json::json!({"cancelled": id}));
+                println!(
+                    "{}",
+                    serde_json::json!({"cancelled": id, "after_epoch": after_epoch})
+                );
+            } else if after_epoch {
+                println!("job {id}: asked to stop at the end of its epoch");
             } else {
                 println!("job {id}: cancel requested");
             }

@@ -2,13 +2,14 @@
 //! inference are daemon jobs (they outlive the terminal); reading runs and scoring masks
 //! happen here.
 
-use super::jobs::{job_failure, Daemon};
+use super::jobs::{job_failure, product_image, Daemon};
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
+use crate::engine::Client;
 use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
-use crate::pipeline::dataset::{DatasetRecord, DatasetRequest, Split, SplitRule};
+use crate::pipeline::dataset::{list_datasets, DatasetRecord, DatasetRequest, SplitRule};
 use crate::pipeline::detections::{DetectionReport, DetectionRequest, TruthFormat};
 use crate::pipeline::evaluate::CraterListRequest;
 use crate::pipeline::evaluate::{
@@ -60,16 +61,32 @@ pub struct DatasetCreateArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A configuration, such as models/unet-tiny.toml.
-    #[arg(long)]
-    pub config: PathBuf,
-    #[arg(long)]
-    pub dataset: String,
+    #[arg(long, required_unless_present_any = ["from_run", "resume"], conflicts_with = "from_run")]
+    pub config: Option<PathBuf>,
+    /// Start from the configuration another run trained with (changed by the options below).
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    pub from_run: Option<String>,
+    /// The dataset (default with --resume: the run's).
+    #[arg(long, required_unless_present = "resume")]
+    pub dataset: Option<String>,
     /// The run's name (default: the configuration's name and the time).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub name: Option<String>,
-    /// Continue this run from its checkpoint.
-    #[arg(long, conflicts_with = "name")]
+    /// Continue this run from its checkpoint, with its configuration and dataset.
+    #[arg(long, value_name = "RUN")]
     pub resume: Option<String>,
+    /// Train for this many epochs instead of the configuration's `train.epochs`.
+    #[arg(long, conflicts_with = "resume")]
+    pub epochs: Option<usize>,
+    /// Chips per step instead of `train.batch`.
+    #[arg(long, conflicts_with = "resume")]
+    pub batch: Option<usize>,
+    /// Peak learning rate instead of `train.lr`.
+    #[arg(long, conflicts_with = "resume")]
+    pub lr: Option<f64>,
+    /// Seed instead of `train.seed`.
+    #[arg(long, conflicts_with = "resume")]
+    pub seed: Option<u64>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -88,6 +105,8 @@ pub enum RunsCommand {
     List,
     /// A run's record and its per-epoch metrics.
     Show { run: String },
+    /// Remove a run's folder: checkpoints, metrics, predictions (refused while it trains).
+    Delete { run: String },
 }
 
 #[derive(Debug, Args)]
@@ -216,27 +235,7 @@ pub fn dataset(
 ) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::Create(args) => {
-            let cwd = std::env::current_dir()?;
-            let rule = SplitRule {
-                seed: args.seed,
-                area: args.area,
-                validation: args.validation,
-                test: args.test,
-                validation_box: args
-                    .validation_box
-                    .map(|b| parse_box("--validation-box", &b))
-                    .transpose()?,
-                test_box: args
-                    .test_box
-                    .map(|b| parse_box("--test-box", &b))
-                    .transpose()?,
-            };
-            let spec = JobSpec::Dataset(DatasetRequest {
-                name: args.name,
-                tile_sets: args.tiles.iter().map(|t| cwd.join(t)).collect(),
-                rule,
-                replace: args.replace,
-            });
+            let spec = dataset_job(&args, &std::env::current_dir()?)?;
             let mut daemon = Daemon::connect(workspace)?;
             daemon.run_and_print(spec, json, |result| {
                 format!(
@@ -251,31 +250,19 @@ pub fn dataset(
             })
         }
         DatasetCommand::List => {
-            let dir = workspace_dir(workspace)?.join("datasets");
-            let mut records = Vec::new();
-            for name in json_names(&dir)? {
-                records.push(DatasetRecord::read(&dir, &name)?);
-            }
+            let datasets = list_datasets(&workspace_dir(workspace)?.join("datasets"))?;
             if json {
-                let rows: Vec<_> = records
-                    .iter()
-                    .map(|r| {
-                        json!({"name": r.name, "train": r.count(Split::Train),
-                        "validation": r.count(Split::Validation), "test": r.count(Split::Test),
-                        "tile_sets": r.tile_sets, "created": r.created})
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string(&rows)?);
+                println!("{}", serde_json::to_string(&datasets)?);
             } else {
-                let rows: Vec<Vec<String>> = records
+                let rows: Vec<Vec<String>> = datasets
                     .iter()
-                    .map(|r| {
+                    .map(|d| {
                         vec![
-                            r.name.clone(),
-                            r.count(Split::Train).to_string(),
-                            r.count(Split::Validation).to_string(),
-                            r.count(Split::Test).to_string(),
-                            r.created.clone(),
+                            d.name.clone(),
+                            d.train.to_string(),
+                            d.validation.to_string(),
+                            d.test.to_string(),
+                            d.created.clone(),
                         ]
                     })
                     .collect();
@@ -317,41 +304,38 @@ pub fn dataset(
     }
 }
 
-pub fn train(workspace: Option<PathBuf>, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let config = RunConfig::read(&args.config).map_err(anyhow::Error::msg)?;
-    let workspace_root = workspace_dir(workspace.clone())?;
-    let run = match (&args.resume, &args.name) {
-        (Some(run), _) => {
-            let record = RunRecord::read(&workspace_root.join("runs").join(run))
-                .with_context(|| format!("no run {run} to resume"))?;
-            if record.config != config {
-                bail!(
-                    "run {run} was trained with another configuration than {}",
-                    args.config.display()
-                );
-            }
-            run.clone()
-        }
-        (None, Some(name)) => {
-            if workspace_root.join("runs").join(name).exists() {
-                bail!("run {name} exists: --resume {name} continues it, or choose another name");
-            }
-            name.clone()
-        }
-        (None, None) => format!(
-            "{}-{}",
-            config.name,
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ),
+/// The split `areo dataset create` asks for (the dashboard's palette and form too).
+pub fn dataset_job(args: &DatasetCreateArgs, cwd: &Path) -> anyhow::Result<JobSpec> {
+    crate::product::check_plain_name("dataset name", &args.name)?;
+    let rule = SplitRule {
+        seed: args.seed,
+        area: args.area,
+        validation: args.validation,
+        test: args.test,
+        validation_box: args
+            .validation_box
+            .as_deref()
+            .map(|b| parse_box("--validation-box", b))
+            .transpose()?,
+        test_box: args
+            .test_box
+            .as_deref()
+            .map(|b| parse_box("--test-box", b))
+            .transpose()?,
     };
-    let cwd = std::env::current_dir()?;
-    let spec = JobSpec::Train(TrainJob {
-        run: run.clone(),
-        config,
-        dataset: args.dataset,
-        device: args.device,
-        encoder_weights: args.encoder_weights.map(|p| cwd.join(p)),
-    });
+    Ok(JobSpec::Dataset(DatasetRequest {
+        name: args.name.clone(),
+        tile_sets: args.tiles.iter().map(|t| cwd.join(t)).collect(),
+        rule,
+        replace: args.replace,
+    }))
+}
+
+pub fn train(workspace: Option<PathBuf>, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let workspace_root = workspace_dir(workspace.clone())?;
+    let job = train_job(&args, &workspace_root, &std::env::current_dir()?)?;
+    let run = job.run.clone();
+    let spec = JobSpec::Train(job);
     let mut daemon = Daemon::connect(Some(workspace_root))?;
     if args.detach {
         let id = daemon.submit(spec)?;
@@ -367,6 +351,74 @@ pub fn train(workspace: Option<PathBuf>, args: TrainArgs, json: bool) -> anyhow:
             "run {run}: {} epoch(s), best {}",
             result["epochs"], result["best"]
         )
+    })
+}
+
+/// The training job `areo train` asks for (the dashboard's palette and form too): the
+/// configuration from a file, another run or the resumed run, changed by the options, on a
+/// run name not taken (unless resuming it).
+pub fn train_job(args: &TrainArgs, root: &Path, cwd: &Path) -> anyhow::Result<TrainJob> {
+    let runs = root.join("runs");
+    let read_run = |run: &str| {
+        crate::product::check_plain_name("run name", run)?;
+        RunRecord::read(&runs.join(run)).with_context(|| format!("no run {run}"))
+    };
+    let resumed = args.resume.as_deref().map(read_run).transpose()?;
+    let mut config = match (&args.config, &args.from_run, &resumed) {
+        (Some(path), ..) => RunConfig::read(&cwd.join(path)).map_err(anyhow::Error::msg)?,
+        (None, Some(run), _) => read_run(run)?.config,
+        (None, None, Some(record)) => record.config.clone(),
+        (None, None, None) => bail!("give --config FILE, --from-run RUN or --resume RUN"),
+    };
+    let train = &mut config.train;
+    train.epochs = args.epochs.unwrap_or(train.epochs);
+    train.batch = args.batch.unwrap_or(train.batch);
+    train.lr = args.lr.unwrap_or(train.lr);
+    train.seed = args.seed.unwrap_or(train.seed);
+    config.check().map_err(anyhow::Error::msg)?;
+    crate::nn::check_device_name(&args.device).map_err(anyhow::Error::msg)?;
+    let (run, dataset) = match (&resumed, &args.name) {
+        (Some(record), _) => {
+            if record.config != config {
+                bail!(
+                    "run {} was trained with another configuration than {}",
+                    record.name,
+                    args.config.as_deref().unwrap_or(Path::new("-")).display()
+                );
+            }
+            if args.dataset.as_ref().is_some_and(|d| *d != record.dataset) {
+                bail!(
+                    "run {} trains on dataset {}, not {}",
+                    record.name,
+                    record.dataset,
+                    args.dataset.as_deref().unwrap_or_default()
+                );
+            }
+            (record.name.clone(), record.dataset.clone())
+        }
+        (None, name) => {
+            let run = match name {
+                Some(name) => name.clone(),
+                None => format!(
+                    "{}-{}",
+                    config.name,
+                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                ),
+            };
+            crate::product::check_plain_name("run name", &run)?;
+            if runs.join(&run).exists() {
+                bail!("run {run} exists: --resume {run} continues it, or choose another name");
+            }
+            let dataset = args.dataset.clone().context("give --dataset NAME")?;
+            (run, dataset)
+        }
+    };
+    Ok(TrainJob {
+        run,
+        config,
+        dataset,
+        device: args.device.clone(),
+        encoder_weights: args.encoder_weights.as_ref().map(|p| cwd.join(p)),
     })
 }
 
@@ -404,6 +456,18 @@ pub fn runs(
                 ],
                 &rows,
             );
+        }
+        RunsCommand::Delete { run } => {
+            let mut daemon =
+                Daemon::connect(Some(dir.parent().expect("runs/ has a parent").into()))?;
+            daemon
+                .client
+                .call(crate::engine::Request::DeleteRun { name: run.clone() })?;
+            if json {
+                println!("{}", json!({ "deleted": run }));
+            } else {
+                println!("run {run} deleted");
+            }
         }
         RunsCommand::Show { run } => {
             let run_dir = dir.join(&run);
@@ -479,45 +543,13 @@ pub fn runs(
 
 pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow::Result<ExitCode> {
     let root = workspace_dir(workspace)?;
-    let cwd = std::env::current_dir()?;
     let mut daemon = Daemon::connect(Some(root.clone()))?;
-    let (image, stem) = match (&args.image, &args.product) {
-        (Some(image), _) => {
-            let image = cwd.join(image);
-            let stem = image
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "image".into());
-            (image, stem)
-        }
-        (None, Some(pdsid)) => (daemon.product_image(pdsid)?.0, pdsid.to_ascii_uppercase()),
-        (None, None) => unreachable!("clap requires --image or --product"),
-    };
-    let out = match args.out {
-        Some(out) => cwd.join(out),
-        None => root
-            .join("runs")
-            .join(&args.run)
-            .join("predictions")
-            .join(stem),
-    };
-    let spec = JobSpec::Infer(InferJob {
-        run: args.run,
-        image,
-        out,
-        device: args.device,
-        tile: args.tile,
-        overlap: args.overlap,
-        batch: args.batch,
-        probabilities: args.probabilities,
-        flips: args.flips,
-        weights: args.weights,
-        boxes_as: BoxOutputs {
-            voc: args.voc,
-            yolo: args.yolo,
-            threshold: args.box_threshold,
-        },
-    });
+    let spec = JobSpec::Infer(infer_job(
+        &args,
+        &mut daemon.client,
+        &root,
+        &std::env::current_dir()?,
+    )?);
     daemon.run_and_print(spec, json, |result| {
         let head = format!(
             "{} x {} px in {:.1} s with the {} weights",
@@ -548,20 +580,62 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
     })
 }
 
+/// The inference job `areo infer` asks for (the dashboard's palette and form too); a catalog
+/// product's image is looked up through the daemon.
+pub fn infer_job(
+    args: &InferArgs,
+    client: &mut Client,
+    root: &Path,
+    cwd: &Path,
+) -> anyhow::Result<InferJob> {
+    crate::product::check_plain_name("run name", &args.run)?;
+    crate::nn::check_device_name(&args.device).map_err(anyhow::Error::msg)?;
+    let (image, stem) = match (&args.image, &args.product) {
+        (Some(image), _) => {
+            let image = cwd.join(image);
+            let stem = image
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            (image, stem)
+        }
+        (None, Some(pdsid)) => (
+            product_image(client, root, pdsid)?.0,
+            pdsid.to_ascii_uppercase(),
+        ),
+        (None, None) => bail!("give --image FILE or --product PDSID"),
+    };
+    let out = match &args.out {
+        Some(out) => cwd.join(out),
+        None => root
+            .join("runs")
+            .join(&args.run)
+            .join("predictions")
+            .join(stem),
+    };
+    Ok(InferJob {
+        run: args.run.clone(),
+        image,
+        out,
+        device: args.device.clone(),
+        tile: args.tile,
+        overlap: args.overlap,
+        batch: args.batch,
+        probabilities: args.probabilities,
+        flips: args.flips,
+        weights: args.weights,
+        boxes_as: BoxOutputs {
+            voc: args.voc,
+            yolo: args.yolo,
+            threshold: args.box_threshold,
+        },
+    })
+}
+
 pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
-    if let Some(results) = &args.detections {
-        let request = DetectionRequest {
-            name: args.name.clone(),
-            run: args.run.clone(),
-            truth: cwd.join(&args.truth),
-            truth_format: args.truth_from.map(|format| TruthFormat {
-                format: format.into(),
-                size: args.size,
-            }),
-            results: cwd.join(results),
-            threshold: args.threshold,
-        };
+    if args.detections.is_some() {
+        let request = detection_request(&args, &cwd)?;
         // A named evaluation is kept in the workspace (by its daemon, which owns it).
         let report = match &request.name {
             None => request.run()?,
@@ -600,42 +674,7 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let predicted = args
-        .predicted
-        .as_ref()
-        .context("give --predicted MASK (or --detections RESULTS)")?;
-    let blobs = match &args.probabilities {
-        None => None,
-        Some(map) => Some(BlobScoring {
-            probabilities: cwd.join(map),
-            search: BlobSearch {
-                min_diameter: args.diameters.0,
-                max_diameter: args.diameters.1,
-                contrast: args.contrast,
-            },
-        }),
-    };
-    let request = EvalRequest {
-        name: args.name.clone(),
-        truth: cwd.join(&args.truth),
-        predicted: cwd.join(predicted),
-        classes: args.classes,
-        ignore: args.ignore,
-        region: args
-            .region
-            .as_deref()
-            .map(|text| parse_box("--box", text))
-            .transpose()?,
-        craters: args.craters.as_ref().map(|list| CraterScoring {
-            list: cwd.join(list),
-            class: args.crater_class,
-            fill: args.fill,
-            min_pixels: args.min_pixels,
-            blobs,
-            found_out: args.found_craters.as_ref().map(|path| cwd.join(path)),
-        }),
-        run: args.run.clone(),
-    };
+    let request = eval_request(&args, &cwd)?;
     // A named evaluation is kept in the workspace (by its daemon, which owns it).
     let report = match &request.name {
         None => request.run()?,
@@ -665,6 +704,78 @@ pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::R
         print_report(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The kept evaluation `areo eval --name` asks for, as a daemon job (the dashboard's palette
+/// and form): a detector's results or a predicted mask against the truth.
+pub fn eval_job(args: &EvalArgs, cwd: &Path) -> anyhow::Result<JobSpec> {
+    if args.name.is_none() {
+        bail!("name the evaluation (--name NAME) to keep it in the workspace's Metrics");
+    }
+    if args.found.is_some() {
+        bail!("a crater list scored with --found is printed, not kept: run it in a shell");
+    }
+    if args.csv.is_some() {
+        bail!("--csv writes a file from the command line's own process: run it in a shell");
+    }
+    Ok(match args.detections {
+        Some(_) => JobSpec::EvalDetections(detection_request(args, cwd)?),
+        None => JobSpec::Eval(eval_request(args, cwd)?),
+    })
+}
+
+fn detection_request(args: &EvalArgs, cwd: &Path) -> anyhow::Result<DetectionRequest> {
+    let results = args
+        .detections
+        .as_ref()
+        .context("give --detections RESULTS")?;
+    Ok(DetectionRequest {
+        name: args.name.clone(),
+        run: args.run.clone(),
+        truth: cwd.join(&args.truth),
+        truth_format: args.truth_from.map(|format| TruthFormat {
+            format: format.into(),
+            size: args.size,
+        }),
+        results: cwd.join(results),
+        threshold: args.threshold,
+    })
+}
+
+fn eval_request(args: &EvalArgs, cwd: &Path) -> anyhow::Result<EvalRequest> {
+    let predicted = args
+        .predicted
+        .as_ref()
+        .context("give --predicted MASK (or --detections RESULTS)")?;
+    let blobs = args.probabilities.as_ref().map(|map| BlobScoring {
+        probabilities: cwd.join(map),
+        search: BlobSearch {
+            min_diameter: args.diameters.0,
+            max_diameter: args.diameters.1,
+            contrast: args.contrast,
+        },
+    });
+    Ok(EvalRequest {
+        name: args.name.clone(),
+        truth: cwd.join(&args.truth),
+        predicted: cwd.join(predicted),
+        classes: args.classes,
+        ignore: args.ignore,
+        region: args
+            .region
+            .as_deref()
+            .map(|text| parse_box("--box", text))
+            .transpose()?,
+        craters: args.craters.as_ref().map(|list| CraterScoring {
+            list: cwd.join(list),
+            class: args.crater_class,
+            fill: args.fill,
+            min_pixels: args.min_pixels,
+            blobs,
+            found_out: args.found_craters.as_ref().map(|path| cwd.join(path)),
+        }),
+        run: args.run.clone(),
+    })
 }
 
 /// The report as tables: per-class scores, the confusion matrix, objects and craters.
@@ -830,24 +941,4 @@ fn parse_diameters(text: &str) -> Result<(f64, f64), String> {
 
 fn workspace_dir(workspace: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(std::path::absolute(Workspace::locate(workspace)?)?)
-}
-
-/// Names of the `*.json` files in `dir`, sorted.
-fn json_names(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            if let Some(stem) = path.file_stem() {
-                names.push(stem.to_string_lossy().into_owned());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
 }

@@ -10,6 +10,7 @@ mod labels;
 mod learn;
 mod ode;
 mod output;
+mod palette;
 
 use crate::workspace::Workspace;
 use clap::{Parser, Subcommand};
@@ -96,7 +97,7 @@ struct TuiArgs {
 
 fn tui(workspace: Option<PathBuf>, ode_url: String) -> anyhow::Result<ExitCode> {
     let root = std::path::absolute(Workspace::locate(workspace)?)?;
-    crate::tui::run(root, None, ode_url)?;
+    crate::tui::run(root, None, ode_url, palette::command_line())?;
     Ok(ExitCode::SUCCESS)
 }
 

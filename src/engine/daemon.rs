@@ -5,7 +5,7 @@
 //! after a crash knows what was queued and what was running: running jobs become
 //! `interrupted` and are queued again; finished ones stay finished.
 
-use super::job::{artifact_name, JobId, JobRecord, JobState, NewJob, Resources};
+use super::job::{artifact_name, JobId, JobRecord, JobSpec, JobState, NewJob, Resources};
 use super::protocol::{
     frame_bytes, read_frame_async, CatalogRequest, ClientFrame, DaemonStatus, Event, FrameError,
     Request, Response, ServerFrame, PROTOCOL_VERSION,
@@ -15,6 +15,7 @@ use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
 use crate::lineage::{ArtifactKind, Input};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
+use crate::pipeline::dataset::list_datasets;
 use crate::pipeline::evaluate::list_reports;
 use crate::product::check_plain_name;
 use crate::workspace::Workspace;
@@ -404,13 +405,16 @@ impl Shared {
             job.state = match (stop, &finished.error) {
                 (Some(Stop::Shutdown), _) => JobState::Interrupted,
                 (Some(Stop::Cancel), _) => JobState::Cancelled,
-                (None, None) => JobState::Succeeded,
+                // Ended early at a boundary, as asked (a step without one just finished).
+                (Some(Stop::AtBoundary), Some(_)) => JobState::Cancelled,
+                (None | Some(Stop::AtBoundary), None) => JobState::Succeeded,
                 (None, Some(_)) => JobState::Failed,
             };
             job.finished = Some(Utc::now());
-            job.error = match job.state {
-                JobState::Cancelled => Some("cancelled".into()),
-                JobState::Interrupted => Some("interrupted: the daemon stopped".into()),
+            job.error = match (job.state, stop) {
+                (JobState::Cancelled, Some(Stop::AtBoundary)) => finished.error,
+                (JobState::Cancelled, _) => Some("cancelled".into()),
+                (JobState::Interrupted, _) => Some("interrupted: the daemon stopped".into()),
                 _ => finished.error,
             };
             job.result = finished.result;
@@ -530,6 +534,50 @@ impl Shared {
         }
         self.unflushed.lock().expect("flush list").extend(cancelled);
         self.flush_wanted.notify_one();
+        Ok(())
+    }
+
+    fn end_early(&self, id: JobId) -> Result<(), String> {
+        {
+            let state = self.lock();
+            let job = state.jobs.get(&id).ok_or_else(|| format!("no job {id}"))?;
+            match job.state {
+                JobState::Running => {
+                    if let Some(stop) = state.running.get(&id) {
+                        // A cancel or shutdown already asked for stays as it is.
+                        stop.send_if_modified(|stop| {
+                            let ask = stop.is_none();
+                            if ask {
+                                *stop = Some(Stop::AtBoundary);
+                            }
+                            ask
+                        });
+                    }
+                    return Ok(());
+                }
+                JobState::Queued | JobState::Interrupted => {}
+                done => return Err(format!("job {id} already {done}")),
+            }
+        }
+        self.cancel(id)
+    }
+
+    /// Removes `runs/NAME` unless a job that has not ended trains it.
+    fn delete_run(&self, name: &str) -> Result<(), String> {
+        check_plain_name("run name", name).map_err(|e| e.to_string())?;
+        let state = self.lock();
+        if let Some(job) = state.jobs.values().find(|job| {
+            !job.state.is_final() && matches!(&job.spec, JobSpec::Train(train) if train.run == name)
+        }) {
+            return Err(format!("job {} trains run {name}: cancel it first", job.id));
+        }
+        let dir = self.workspace.root().join("runs").join(name);
+        if !dir.join("run.json").exists() {
+            return Err(format!("no run {name}"));
+        }
+        // Held under the lock, so no training job for it starts meanwhile.
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+        tracing::info!("deleted run {name}");
         Ok(())
     }
 
@@ -879,6 +927,8 @@ async fn handle(shared: &Arc<Shared>, request: Request) -> Response {
             })
             .ok_or_else(|| format!("no job {id}")),
         Request::Cancel { id } => shared.cancel(id).map(|()| Response::Done),
+        Request::EndEarly { id } => shared.end_early(id).map(|()| Response::Done),
+        Request::DeleteRun { name } => shared.delete_run(&name).map(|()| Response::Done),
         Request::Retry { id } => match shared.retry(id) {
             Ok(record) => {
                 flush(shared).await;
@@ -900,6 +950,7 @@ async fn handle(shared: &Arc<Shared>, request: Request) -> Response {
         request @ (Request::Runs
         | Request::Run { .. }
         | Request::Evals
+        | Request::Datasets
         | Request::DaemonLog { .. }) => {
             let root = shared.workspace.root().to_path_buf();
             tokio::task::spawn_blocking(move || workspace_request(&root, request))
@@ -952,6 +1003,9 @@ fn workspace_request(root: &Path, request: Request) -> Result<Response, String> 
         }
         Request::Evals => Ok(Response::Evals {
             reports: list_reports(&root.join("evals")).map_err(|e| text(&e))?,
+        }),
+        Request::Datasets => Ok(Response::Datasets {
+            datasets: list_datasets(&root.join("datasets")).map_err(|e| text(&e))?,
         }),
         Request::DaemonLog { lines } => Ok(Response::LogLines {
             lines: log_tail(&root.join(LOG_NAME), lines).map_err(|e| text(&e))?,

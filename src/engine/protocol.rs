@@ -9,6 +9,7 @@ use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
 use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::nn::run::{EpochMetrics, RunRecord};
+use crate::pipeline::dataset::DatasetSummary;
 use crate::pipeline::evaluate::KeptReport;
 use crate::product::ProductFile;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use std::io::{self, Read, Write};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bumped whenever a frame's meaning changes.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Frames larger than this are refused (a catalog listing of 100,000 products is ~60 MB).
 pub const MAX_FRAME: u32 = 256 << 20;
@@ -49,6 +50,15 @@ pub enum Request {
     Cancel {
         id: JobId,
     },
+    /// Asks a job to end at its next boundary: a training run after its current epoch,
+    /// checkpoint written, resumable (a queued job is cancelled).
+    EndEarly {
+        id: JobId,
+    },
+    /// Removes a run's folder (refused while a job trains it).
+    DeleteRun {
+        name: String,
+    },
     Retry {
         id: JobId,
     },
@@ -67,6 +77,8 @@ pub enum Request {
     },
     /// The kept evaluation reports, by name.
     Evals,
+    /// The datasets, by name, with their chips per split.
+    Datasets,
     /// The newest lines of the daemon's log.
     DaemonLog {
         lines: usize,
@@ -141,6 +153,9 @@ pub enum Response {
     },
     Evals {
         reports: Vec<KeptReport>,
+    },
+    Datasets {
+        datasets: Vec<DatasetSummary>,
     },
     LogLines {
         lines: Vec<String>,

@@ -29,6 +29,13 @@ pub enum Stop {
     Cancel,
     /// The daemon is stopping: it ends `interrupted` and runs again at the next start.
     Shutdown,
+    /// Someone asked it to end at its next boundary (a training run: after its epoch, with
+    /// its checkpoint): it ends `cancelled`, resumable; a step without boundaries runs on.
+    AtBoundary,
+}
+
+fn stops_now(stop: Option<Stop>) -> bool {
+    matches!(stop, Some(Stop::Cancel | Stop::Shutdown))
 }
 
 /// What a job left behind.
@@ -78,10 +85,10 @@ impl JobContext {
         );
     }
 
-    /// Resolves when the job is asked to stop.
+    /// Resolves when the job is asked to stop now.
     async fn stopped(&self) {
         let mut stop = self.stop.clone();
-        let _ = stop.wait_for(Option::is_some).await;
+        let _ = stop.wait_for(|s| stops_now(*s)).await;
     }
 }
 
@@ -103,7 +110,11 @@ impl Progress for JobContext {
     }
 
     fn cancelled(&self) -> bool {
-        self.stop.borrow().is_some()
+        stops_now(*self.stop.borrow())
+    }
+
+    fn stop_at_boundary(&self) -> bool {
+        *self.stop.borrow() == Some(Stop::AtBoundary)
     }
 
     fn metric(&self, name: &str, step: u64, value: f64) {

@@ -30,6 +30,8 @@ pub enum TrainError {
     Diverged { value: f32, step: u64, lr: f64 },
     #[error("cancelled at step {step}; the checkpoint lets `--resume` continue")]
     Cancelled { step: u64 },
+    #[error("stopped after epoch {epoch} of {epochs}, as asked; the checkpoint lets `--resume` continue")]
+    Stopped { epoch: usize, epochs: usize },
 }
 
 /// One epoch's figures, a line of `metrics.jsonl`.

@@ -373,6 +373,14 @@ pub fn train(request: TrainRequest, progress: &dyn Progress) -> Result<RunRecord
         record.step = state.step;
         record.best = state.best.clone();
         record.updated = now();
+        if progress.stop_at_boundary() && state.epoch < settings.epochs {
+            record.state = RunState::Cancelled;
+            record.write(&run_dir)?;
+            return Err(TrainError::Stopped {
+                epoch: state.epoch,
+                epochs: settings.epochs,
+            });
+        }
         record.write(&run_dir)?;
     }
     progress.finish();

@@ -26,6 +26,41 @@ fn file_error(path: &Path, reason: impl ToString) -> DatasetError {
     }
 }
 
+/// A dataset as lists show it: its name, its tile sets and its chips per split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSummary {
+    pub name: String,
+    pub created: String,
+    pub train: usize,
+    pub validation: usize,
+    pub test: usize,
+    pub tile_sets: Vec<PathBuf>,
+}
+
+/// The datasets in `datasets_dir`, by name; a record that cannot be read is named in the error.
+pub fn list_datasets(datasets_dir: &Path) -> Result<Vec<DatasetSummary>, DatasetError> {
+    let entries = match std::fs::read_dir(datasets_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_error(datasets_dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| file_error(datasets_dir, e))?.path();
+        // `NAME.json.part` files are writes in progress, not datasets.
+        if path.extension().is_some_and(|e| e == "json") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                names.push(stem.to_string());
+            }
+        }
+    }
+    names.sort();
+    names
+        .iter()
+        .map(|name| Ok(DatasetRecord::read(datasets_dir, name)?.summary()))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
@@ -104,6 +139,18 @@ impl DatasetRecord {
             }
         })?;
         serde_json::from_str(&text).map_err(|e| file_error(&path, e))
+    }
+
+    /// What a list of datasets shows of this one.
+    pub fn summary(&self) -> DatasetSummary {
+        DatasetSummary {
+            name: self.name.clone(),
+            created: self.created.clone(),
+            train: self.count(Split::Train),
+            validation: self.count(Split::Validation),
+            test: self.count(Split::Test),
+            tile_sets: self.tile_sets.clone(),
+        }
     }
 
     pub fn count(&self, split: Split) -> usize {

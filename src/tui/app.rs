@@ -2,14 +2,16 @@
 //! talks to the daemon: keys become [`Command`]s for the feed, news arrives as [`Update`]s,
 //! so every view can be built from realistic state in tests.
 
+use super::forms::{self, Form, Outcome, Submit};
 use super::keymap::{Action, Keymap, Scope};
+use super::palette::{self, Palette};
 use crate::catalog::ProductRow;
 use crate::engine::job::{JobId, JobRecord, JobSpec, JobState, NewJob};
 use crate::engine::protocol::{DaemonStatus, Event};
-use crate::geo::LonLatBox;
 use crate::lineage::Artifact;
-use crate::nn::run::{EpochMetrics, RunRecord};
-use crate::ode::query::{host_of, OdeQuery, Selector};
+use crate::nn::config::RunConfig;
+use crate::nn::run::{EpochMetrics, RunRecord, RunState};
+use crate::pipeline::dataset::DatasetSummary;
 use crate::pipeline::evaluate::KeptReport;
 use crate::pipeline::fetch::FetchKind;
 use crate::product::ProductFile;
@@ -75,77 +77,28 @@ impl View {
 }
 
 /// What the keyboard is doing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
     /// Typing a `/` filter for the current view.
     Filter,
     /// Typing a `:` command.
-    Palette(String),
+    Palette(Palette),
     Help,
     /// A popup: a job's log or a product's details.
     Detail,
-    /// The ODE search form.
-    Search(SearchForm),
+    /// A form: the ODE search, training, inference, evaluation, a dataset.
+    Form(Box<Form>),
+    /// A question: `y` sends the command, any other key drops it.
+    Confirm(String, Command),
 }
 
-/// The fields of an ODE search, as typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchForm {
-    pub fields: [(&'static str, String); 5],
-    pub focus: usize,
-}
-
-impl Default for SearchForm {
-    fn default() -> Self {
-        SearchForm {
-            fields: [
-                ("instrument", "HIRISE".into()),
-                ("product type", "RDRV11".into()),
-                ("or PDS id (* wildcard)", String::new()),
-                ("box W,E,S,N (0-360 E)", String::new()),
-                ("at most (0: all)", "100".into()),
-            ],
-            focus: 0,
-        }
-    }
-}
-
-impl SearchForm {
-    /// The search job the form describes, or what is wrong with it.
-    pub fn job(&self, ode_url: &str) -> Result<JobSpec, String> {
-        let field = |i: usize| self.fields[i].1.trim();
-        let selector = if !field(2).is_empty() {
-            Selector::PdsId(field(2).to_uppercase())
-        } else {
-            let instrument = field(0).to_uppercase();
-            let host = host_of(&instrument)
-                .ok_or_else(|| format!("which spacecraft carries {instrument:?}?"))?;
-            Selector::Instrument {
-                host: host.into(),
-                instrument,
-                product_type: field(1).to_uppercase(),
-            }
-        };
-        let mut query = OdeQuery::new(selector);
-        if !field(3).is_empty() {
-            query.bbox = Some(
-                field(3)
-                    .parse::<LonLatBox>()
-                    .map_err(|e| format!("box: {e}"))?,
-            );
-        }
-        query.params().map_err(|e| e.to_string())?;
-        let max: u64 = field(4)
-            .parse()
-            .map_err(|_| format!("at most: {:?} is not a whole number", field(4)))?;
-        Ok(JobSpec::Search {
-            ode_url: ode_url.to_string(),
-            query,
-            page_size: 100,
-            max: (max > 0).then_some(max),
-        })
-    }
+/// A model configuration the training form offers: its path as given to `--config`, and
+/// what it holds (or why it does not read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigChoice {
+    pub path: String,
+    pub config: Result<RunConfig, String>,
 }
 
 /// Requests for the feed, which talks to the daemon.
@@ -160,8 +113,16 @@ pub enum Command {
     /// Tile a product's browse image, downloading it first when it is not here.
     TileProduct(String),
     Cancel(JobId),
+    /// Ask a job to end at its next boundary (a training run: its epoch's end).
+    EndEarly(JobId),
+    DeleteRun(String),
     Retry(JobId),
     Submit(Vec<NewJob>),
+    /// A command line (the palette's or a form's), planned into jobs by the CLI's code and
+    /// queued; answered by [`Update::Planned`].
+    Plan(Vec<String>),
+    /// The choices forms offer that events do not bring: configurations and datasets.
+    Choices,
 }
 
 /// One product as its detail popup shows it.
@@ -185,6 +146,10 @@ pub enum Update {
     Run(Box<RunRecord>, Vec<EpochMetrics>),
     Evals(Vec<KeptReport>),
     Log(Vec<String>),
+    Configs(Vec<ConfigChoice>),
+    Datasets(Vec<DatasetSummary>),
+    /// A planned command line: what was queued, or why nothing was.
+    Planned(Result<String, String>),
     Event(Event),
     /// A request was done: a line for the status bar.
     Done(String),
@@ -279,12 +244,21 @@ pub struct App {
     pub smooth: bool,
     pub per_step: bool,
     pub evals: Vec<KeptReport>,
+    /// The evaluation drawn under the selected one.
+    pub compare_eval: Option<String>,
     pub normalised: bool,
     /// The per-class column the metrics table is sorted by (0: class).
     pub sort_column: usize,
     pub log: Vec<String>,
     pub min_level: usize,
     pub follow: bool,
+
+    /// The CLI's subcommands that queue work and their options, for the palette's Tab.
+    pub commands: Vec<(String, Vec<String>)>,
+    /// Palette lines run, oldest first.
+    pub history: Vec<String>,
+    pub configs: Vec<ConfigChoice>,
+    pub datasets: Vec<DatasetSummary>,
 
     pub cursors: HashMap<&'static str, TableCursor>,
     pub quit: bool,
@@ -321,11 +295,16 @@ impl App {
             smooth: true,
             per_step: false,
             evals: Vec::new(),
+            compare_eval: None,
             normalised: false,
             sort_column: 0,
             log: Vec::new(),
             min_level: 1,
             follow: true,
+            commands: Vec::new(),
+            history: Vec::new(),
+            configs: Vec::new(),
+            datasets: Vec::new(),
             cursors: HashMap::new(),
             quit: false,
             dirty: true,
@@ -507,57 +486,76 @@ impl App {
                 }
                 return Vec::new();
             }
-            Mode::Palette(mut text) => {
+            Mode::Palette(mut palette) => {
                 match event.code {
                     KeyCode::Enter => {
                         self.mode = Mode::Normal;
-                        return self.palette(text.trim());
+                        return self.palette(palette.text.trim());
                     }
                     KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Up | KeyCode::Down => {
+                        palette.browse(&self.history, event.code == KeyCode::Up);
+                        self.mode = Mode::Palette(palette);
+                    }
+                    KeyCode::Tab => {
+                        palette.complete(self);
+                        self.mode = Mode::Palette(palette);
+                    }
                     KeyCode::Backspace => {
-                        text.pop();
-                        self.mode = Mode::Palette(text);
+                        palette.text.pop();
+                        palette.offered.clear();
+                        self.mode = Mode::Palette(palette);
                     }
                     KeyCode::Char(c) => {
-                        text.push(c);
-                        self.mode = Mode::Palette(text);
+                        palette.text.push(c);
+                        palette.offered.clear();
+                        self.mode = Mode::Palette(palette);
                     }
                     _ => {}
                 }
                 return Vec::new();
             }
-            Mode::Search(mut form) => {
-                match event.code {
-                    KeyCode::Esc => self.mode = Mode::Normal,
-                    KeyCode::Tab | KeyCode::Down => {
-                        form.focus = (form.focus + 1) % form.fields.len();
-                        self.mode = Mode::Search(form);
+            Mode::Form(mut form) => {
+                let before = form.clone();
+                match form.key(event) {
+                    Outcome::Cancel => self.mode = Mode::Normal,
+                    Outcome::Editing => {
+                        forms::edited(&mut form, &before, self);
+                        self.mode = Mode::Form(form);
                     }
-                    KeyCode::BackTab | KeyCode::Up => {
-                        form.focus = (form.focus + form.fields.len() - 1) % form.fields.len();
-                        self.mode = Mode::Search(form);
-                    }
-                    KeyCode::Backspace => {
-                        form.fields[form.focus].1.pop();
-                        self.mode = Mode::Search(form);
-                    }
-                    KeyCode::Char(c) => {
-                        form.fields[form.focus].1.push(c);
-                        self.mode = Mode::Search(form);
-                    }
-                    KeyCode::Enter => match form.job(&self.ode_url) {
-                        Ok(spec) => {
+                    Outcome::Submit => match forms::submit(&mut form, self) {
+                        Some(Submit::Jobs(jobs)) => {
                             self.mode = Mode::Normal;
-                            self.say(format!("queueing {}", spec.describe()), false);
-                            return vec![Command::Submit(vec![NewJob::new(spec)])];
+                            return vec![Command::Submit(jobs)];
                         }
-                        Err(why) => {
-                            self.say(why, true);
-                            self.mode = Mode::Search(form);
+                        Some(Submit::Line(words)) => {
+                            form.pending = true;
+                            self.mode = Mode::Form(form);
+                            return vec![Command::Plan(words)];
+                        }
+                        None => {
+                            // The first wrong field takes the focus.
+                            form.focus = form
+                                .fields
+                                .iter()
+                                .position(|f| f.error.is_some())
+                                .unwrap_or(form.focus);
+                            form.note = Some((
+                                format!("{} field(s) to put right first", form.errors()),
+                                true,
+                            ));
+                            self.mode = Mode::Form(form);
                         }
                     },
-                    _ => {}
                 }
+                return Vec::new();
+            }
+            Mode::Confirm(_, command) => {
+                self.mode = Mode::Normal;
+                if event.code == KeyCode::Char('y') {
+                    return vec![command];
+                }
+                self.say("left as it was", false);
                 return Vec::new();
             }
             Mode::Help | Mode::Detail => {
@@ -580,7 +578,7 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.mode = Mode::Help,
-            Action::Palette => self.mode = Mode::Palette(String::new()),
+            Action::Palette => self.mode = Mode::Palette(Palette::default()),
             Action::Filter => self.mode = Mode::Filter,
             Action::Back => {
                 self.cursor_mut().filter.clear();
@@ -640,14 +638,65 @@ impl App {
                     })])];
                 }
             }
-            Action::Search => {
-                self.message = None;
-                self.mode = Mode::Search(SearchForm::default());
+            Action::Search => return self.open(forms::search::form(self)),
+            Action::NewRun => return self.open(forms::train::form(self, None)),
+            Action::LikeRun => match self.selected_run() {
+                Some(run) => return self.open(forms::train::form(self, Some(run))),
+                None => self.say("no run selected to start from", true),
+            },
+            Action::ResumeRun => return self.resume_selected(),
+            Action::InferRun => {
+                let run = self.selected_run().map(|r| r.name.clone());
+                return self.open(forms::infer::form(self, run.as_deref()));
+            }
+            Action::Evaluate => {
+                let run = match self.view {
+                    View::Runs => self.selected_run().map(|r| r.name.clone()),
+                    _ => None,
+                };
+                return self.open(forms::eval::form(self, run.as_deref()));
+            }
+            Action::NewDataset => return self.open(forms::dataset::form()),
+            Action::StopRun => {
+                let run = self.selected_run().map(|r| r.name.clone());
+                match run.and_then(|run| {
+                    self.training_job(&run)
+                        .filter(|job| !job.state.is_final())
+                        .map(|job| (run, job.id))
+                }) {
+                    Some((run, id)) => {
+                        self.say(format!("run {run} stops when its epoch ends"), false);
+                        return vec![Command::EndEarly(id)];
+                    }
+                    None => self.say("the selected run is not training", true),
+                }
+            }
+            Action::DeleteRun => {
+                if let Some(run) = self.selected_run() {
+                    let name = run.name.clone();
+                    self.mode = Mode::Confirm(
+                        format!(
+                            "Delete run {name}: its checkpoints, metrics and predictions? (y/n)"
+                        ),
+                        Command::DeleteRun(name),
+                    );
+                }
             }
             Action::TileProduct => {
                 if let Some(pdsid) = self.selected_product() {
                     return vec![Command::TileProduct(pdsid)];
                 }
+            }
+            Action::Compare if self.view == View::Metrics => {
+                let selected = self
+                    .selected_eval()
+                    .and_then(|e| e.name())
+                    .map(String::from);
+                self.compare_eval = if self.compare_eval == selected {
+                    None
+                } else {
+                    selected
+                };
             }
             Action::Compare => {
                 let selected = self.selected_run().map(|r| r.name.clone());
@@ -687,22 +736,71 @@ impl App {
         }
     }
 
+    /// Opens a form (and asks for fresh choices: a new configuration or dataset shows).
+    fn open(&mut self, form: Form) -> Vec<Command> {
+        self.message = None;
+        self.mode = Mode::Form(Box::new(form));
+        vec![Command::Choices]
+    }
+
+    /// Resumes the selected run unless it is training now or finished.
+    fn resume_selected(&mut self) -> Vec<Command> {
+        let Some(run) = self.selected_run() else {
+            self.say("no run selected to resume", true);
+            return Vec::new();
+        };
+        let name = run.name.clone();
+        let device = run.device.clone();
+        let finished = run.state == RunState::Finished;
+        if self
+            .training_job(&name)
+            .is_some_and(|job| !job.state.is_final())
+        {
+            self.say(format!("run {name} is training now"), true);
+            return Vec::new();
+        }
+        if finished {
+            self.say(
+                format!("run {name} finished: c trains a run like it, with more epochs"),
+                true,
+            );
+            return Vec::new();
+        }
+        self.say(format!("resuming run {name}…"), false);
+        vec![Command::Plan(vec![
+            "train".into(),
+            "--resume".into(),
+            name,
+            "--device".into(),
+            device,
+        ])]
+    }
+
     fn palette(&mut self, text: &str) -> Vec<Command> {
+        if !text.is_empty() && self.history.last().is_none_or(|last| last != text) {
+            self.history.push(text.to_string());
+            if self.history.len() > palette::HISTORY {
+                self.history.remove(0);
+            }
+        }
         match text {
             "" => Vec::new(),
             "q" | "quit" => {
                 self.quit = true;
                 Vec::new()
             }
-            name => match View::from_name(name) {
+            line => match View::from_name(line) {
                 Some(view) => self.show(view),
-                None => {
-                    self.say(
-                        format!("no command :{name} (:catalog :jobs :runs :metrics :logs :quit)"),
-                        true,
-                    );
-                    Vec::new()
-                }
+                None => match shlex::split(line) {
+                    Some(words) => {
+                        self.say(format!("asking the daemon to queue :{line}"), false);
+                        vec![Command::Plan(words)]
+                    }
+                    None => {
+                        self.say(format!(":{line}: a quote is not closed"), true);
+                        Vec::new()
+                    }
+                },
             },
         }
     }
@@ -744,6 +842,9 @@ impl App {
             }
             Update::Evals(evals) => self.evals = evals,
             Update::Log(lines) => self.log = lines,
+            Update::Configs(configs) => self.configs = configs,
+            Update::Datasets(datasets) => self.datasets = datasets,
+            Update::Planned(answer) => self.planned(answer),
             Update::Event(event) => return self.event(event),
             Update::Done(text) => self.say(text, false),
             Update::Error(text) => self.say(text, true),
@@ -764,8 +865,11 @@ impl App {
                     }
                 }
                 self.jobs.insert(job.id, *job);
-                if finished && matches!(kind, "import" | "search" | "fetch") {
+                if finished && matches!(kind, "import" | "search" | "fetch" | "add-local") {
                     return vec![Command::Products];
+                }
+                if finished && kind == "dataset" {
+                    return vec![Command::Choices];
                 }
             }
             Event::Progress {
@@ -812,6 +916,23 @@ impl App {
             }
         }
         Vec::new()
+    }
+
+    /// A planned line's answer: a pending form closes when its jobs are queued, and shows
+    /// the refusal beside the field it names otherwise.
+    fn planned(&mut self, answer: Result<String, String>) {
+        if let Mode::Form(form) = &mut self.mode {
+            if form.pending {
+                match &answer {
+                    Ok(_) => self.mode = Mode::Normal,
+                    Err(why) => form.refused(why),
+                }
+            }
+        }
+        match answer {
+            Ok(done) => self.say(done, false),
+            Err(why) => self.say(why, true),
+        }
     }
 
     /// Whether a job is running or waiting.

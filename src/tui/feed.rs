@@ -3,11 +3,13 @@
 //! `POLL`, reloads what events do not carry (status, runs, evaluations, the log).
 //! Everything arrives on one channel, next to the key presses.
 
-use super::app::{Command, ProductDetail, Update};
+use super::app::{Command, ConfigChoice, ProductDetail, Update};
+use super::Planner;
 use crate::catalog::ProductQuery;
 use crate::engine::client::{unexpected, Client, ClientError};
 use crate::engine::job::{JobSpec, NewJob};
 use crate::engine::protocol::{CatalogRequest, Request, Response};
+use crate::nn::config::RunConfig;
 use crate::pipeline::fetch::FetchKind;
 use crate::pipeline::tile::TileRequest;
 use crate::product::{FileKind, FileState};
@@ -27,11 +29,17 @@ pub enum Input {
 }
 
 /// Starts both threads; they end when the channel to the dashboard closes.
-pub fn start(workspace: PathBuf, exe: PathBuf, commands: Receiver<Command>, out: Sender<Input>) {
+pub fn start(
+    workspace: PathBuf,
+    exe: PathBuf,
+    plan: Planner,
+    commands: Receiver<Command>,
+    out: Sender<Input>,
+) {
     let events_out = out.clone();
     let events_workspace = workspace.clone();
     std::thread::spawn(move || follow_events(&events_workspace, &events_out));
-    std::thread::spawn(move || serve_commands(&workspace, &exe, &commands, &out));
+    std::thread::spawn(move || serve_commands(&workspace, &exe, plan, &commands, &out));
 }
 
 fn send(out: &Sender<Input>, update: Update) -> bool {
@@ -67,6 +75,7 @@ fn follow_events(workspace: &std::path::Path, out: &Sender<Input>) {
 fn serve_commands(
     workspace: &std::path::Path,
     exe: &std::path::Path,
+    plan: Planner,
     commands: &Receiver<Command>,
     out: &Sender<Input>,
 ) {
@@ -76,7 +85,7 @@ fn serve_commands(
     // Jobs arrive as events once listed; the whole list is asked for again only when events
     // may have been missed: at the start, after a reconnection, or when the dashboard asks.
     let mut jobs_stale = true;
-    let mut queue: Vec<Command> = vec![Command::RefreshAll, Command::Products];
+    let mut queue: Vec<Command> = vec![Command::RefreshAll, Command::Products, Command::Choices];
     loop {
         if queue.is_empty() {
             let wait = last_poll.map_or(Duration::ZERO, |at| POLL.saturating_sub(at.elapsed()));
@@ -110,7 +119,14 @@ fn serve_commands(
         }
         let connection = client.as_mut().expect("connected above");
         let with_jobs = jobs_stale && command == Command::RefreshAll;
-        match answer(connection, workspace, &command, &watched_runs, with_jobs) {
+        match answer(
+            connection,
+            workspace,
+            plan,
+            &command,
+            &watched_runs,
+            with_jobs,
+        ) {
             Ok(updates) => {
                 jobs_stale &= !with_jobs;
                 for update in updates {
@@ -140,6 +156,7 @@ fn serve_commands(
 fn answer(
     client: &mut Client,
     workspace: &std::path::Path,
+    plan: Planner,
     command: &Command,
     watched_runs: &[String],
     with_jobs: bool,
@@ -209,6 +226,25 @@ fn answer(
             client.call(Request::Cancel { id: *id })?;
             updates.push(Update::Done(format!("job {id}: cancel requested")));
         }
+        Command::EndEarly(id) => {
+            client.call(Request::EndEarly { id: *id })?;
+            updates.push(Update::Done(format!(
+                "job {id}: stops when its epoch ends (its checkpoint kept)"
+            )));
+        }
+        Command::DeleteRun(name) => {
+            client.call(Request::DeleteRun { name: name.clone() })?;
+            updates.push(Update::Done(format!("run {name} deleted")));
+            // The list and the charts without it.
+            updates.extend(answer(
+                client,
+                workspace,
+                plan,
+                &Command::RefreshAll,
+                &[],
+                false,
+            )?);
+        }
         Command::Retry(id) => {
             client.call(Request::Retry { id: *id })?;
             updates.push(Update::Done(format!("job {id} queued again")));
@@ -217,6 +253,23 @@ fn answer(
             let ids = client.submit(jobs.clone())?;
             let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
             updates.push(Update::Done(format!("queued job {}", ids.join(", "))));
+        }
+        Command::Plan(words) => match plan(words, client, workspace) {
+            Ok((jobs, summary)) => {
+                let ids: Vec<String> = client.submit(jobs)?.iter().map(u64::to_string).collect();
+                updates.push(Update::Planned(Ok(format!(
+                    "queued job {}: {summary}",
+                    ids.join(", ")
+                ))));
+            }
+            Err(why) => updates.push(Update::Planned(Err(why))),
+        },
+        Command::Choices => {
+            updates.push(Update::Configs(configs(workspace)));
+            match client.call(Request::Datasets)? {
+                Response::Datasets { datasets } => updates.push(Update::Datasets(datasets)),
+                other => return Err(unexpected(other)),
+            }
         }
     }
     Ok(updates)
@@ -274,6 +327,39 @@ fn tile_product(
         "queued job {} to tile {pdsid}'s browse image",
         ids.join(", ")
     )))
+}
+
+/// The model configurations in `models/` here and in the workspace, as `--config` takes
+/// them (relative here, absolute in the workspace), each read or with why it does not read.
+fn configs(workspace: &std::path::Path) -> Vec<ConfigChoice> {
+    let mut found = Vec::new();
+    let here = PathBuf::from("models");
+    let in_workspace = workspace.join("models");
+    for dir in [here, in_workspace] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            // The same folder twice when the dashboard runs in the workspace.
+            let same = |c: &ConfigChoice| {
+                std::fs::canonicalize(&c.path).ok() == std::fs::canonicalize(&path).ok()
+            };
+            if found.iter().any(same) {
+                continue;
+            }
+            found.push(ConfigChoice {
+                path: path.display().to_string(),
+                config: RunConfig::read(&path),
+            });
+        }
+    }
+    found
 }
 
 fn run(client: &mut Client, name: &str) -> Result<Vec<Update>, ClientError> {

@@ -46,6 +46,14 @@ pub enum Action {
     Search,
     TileProduct,
     Compare,
+    NewRun,
+    LikeRun,
+    ResumeRun,
+    InferRun,
+    Evaluate,
+    NewDataset,
+    StopRun,
+    DeleteRun,
     CancelJob,
     RetryJob,
     ToggleSmooth,
@@ -71,7 +79,7 @@ const ACTIONS: &[(Action, &str, Scope, &[&str], &str)] = &[
         "palette",
         Scope::Global,
         &[":"],
-        "command: :catalog :jobs :runs :metrics :logs :quit",
+        "a view (:runs), or a command that queues work (:train …)",
     ),
     (
         Action::Filter,
@@ -234,6 +242,76 @@ const ACTIONS: &[(Action, &str, Scope, &[&str], &str)] = &[
         Scope::Runs,
         &["m"],
         "compare with the selected run (again: stop)",
+    ),
+    (
+        Action::NewRun,
+        "new-run",
+        Scope::Runs,
+        &["n"],
+        "train a new run (form)",
+    ),
+    (
+        Action::LikeRun,
+        "like-run",
+        Scope::Runs,
+        &["c"],
+        "train a run like the selected one, with changes (form)",
+    ),
+    (
+        Action::ResumeRun,
+        "resume-run",
+        Scope::Runs,
+        &["r"],
+        "resume the selected run from its checkpoint",
+    ),
+    (
+        Action::InferRun,
+        "infer",
+        Scope::Runs,
+        &["i"],
+        "run the selected run over a product or image (form)",
+    ),
+    (
+        Action::Evaluate,
+        "evaluate",
+        Scope::Runs,
+        &["e"],
+        "score one of its predictions, kept in Metrics (form)",
+    ),
+    (
+        Action::NewDataset,
+        "new-dataset",
+        Scope::Runs,
+        &["D"],
+        "split tile sets into a dataset (form)",
+    ),
+    (
+        Action::StopRun,
+        "stop-run",
+        Scope::Runs,
+        &["x"],
+        "stop the selected run when its epoch ends (checkpoint kept)",
+    ),
+    (
+        Action::DeleteRun,
+        "delete-run",
+        Scope::Runs,
+        &["d"],
+        "delete the selected run (asks first)",
+    ),
+    (
+        Action::Compare,
+        "compare",
+        Scope::Metrics,
+        &["m"],
+        "compare with the selected evaluation (again: stop)",
+    ),
+    (
+        Action::Evaluate,
+        "evaluate",
+        Scope::Metrics,
+        &["e"],
+        "score a prediction, kept here (form)",
     ),
     (
         Action::ToggleNormalised,
@@ -485,7 +563,11 @@ mod tests {
             keymap.action(Scope::Jobs, &press('c')),
             Some(Action::CancelJob)
         );
-        assert_eq!(keymap.action(Scope::Runs, &press('c')), None);
+        assert_eq!(
+            keymap.action(Scope::Runs, &press('c')),
+            Some(Action::LikeRun)
+        );
+        assert_eq!(keymap.action(Scope::Logs, &press('c')), None);
         assert_eq!(
             keymap.action(Scope::Runs, &press('s')),
             Some(Action::ToggleSmooth)

@@ -9,9 +9,12 @@
 
 pub mod app;
 mod feed;
+pub mod forms;
 pub mod keymap;
+pub mod palette;
 pub mod views;
 
+use crate::engine::{Client, NewJob};
 use app::{App, Command};
 use feed::Input;
 use keymap::Keymap;
@@ -33,6 +36,20 @@ extern "C" fn request_stop(_signal: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// The command line the `:` palette and the forms speak. The CLI gives it (the dashboard does
+/// not import the CLI), so a line typed here is parsed and planned exactly as in a shell.
+#[derive(Clone)]
+pub struct CommandLine {
+    /// The subcommand paths that queue work (`train`, `dataset create`) with their long
+    /// options: what Tab completes.
+    pub commands: Vec<(String, Vec<String>)>,
+    /// A line's words (without `areo`) -> the jobs it asks for and a line saying what they
+    /// are, or what is wrong with it. Runs on the feed's thread, with its connection.
+    pub plan: Planner,
+}
+
+pub type Planner = fn(&[String], &mut Client, &Path) -> Result<(Vec<NewJob>, String), String>;
+
 /// Where searches go when nothing says otherwise: `AREO_ODE_URL`, else ODE itself.
 pub fn default_ode_url() -> String {
     std::env::var("AREO_ODE_URL").unwrap_or_else(|_| crate::ode::client::DEFAULT_URL.to_string())
@@ -53,7 +70,12 @@ pub fn load_keymap(workspace: &Path) -> anyhow::Result<Keymap> {
 /// Opens the dashboard on `workspace` (starting its daemon when none runs) until the user
 /// quits or a signal asks it to stop.
 /// `ode_url` is where the catalog view's searches go.
-pub fn run(workspace: PathBuf, view: Option<app::View>, ode_url: String) -> anyhow::Result<()> {
+pub fn run(
+    workspace: PathBuf,
+    view: Option<app::View>,
+    ode_url: String,
+    command_line: CommandLine,
+) -> anyhow::Result<()> {
     let keymap = load_keymap(&workspace)?;
     let exe = std::env::current_exe()?;
     // Started (or found) before the terminal changes, so a failure prints plainly.
@@ -72,12 +94,19 @@ pub fn run(workspace: PathBuf, view: Option<app::View>, ode_url: String) -> anyh
     }
     let mut app = App::new(workspace.display().to_string(), keymap);
     app.ode_url = ode_url;
+    app.commands = command_line.commands;
     if let Some(view) = view {
         app.view = view;
     }
     let (input_tx, input_rx) = mpsc::channel();
     let (command_tx, command_rx) = mpsc::channel();
-    feed::start(workspace, exe, command_rx, input_tx.clone());
+    feed::start(
+        workspace,
+        exe,
+        command_line.plan,
+        command_rx,
+        input_tx.clone(),
+    );
     std::thread::spawn(move || read_terminal(&input_tx));
 
     // ratatui::init restores the terminal on panic as well.

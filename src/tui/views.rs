@@ -3,7 +3,7 @@
 //! popups for help and details. Colours are the terminal's own named ones, so they read on
 //! dark and light backgrounds alike.
 
-use super::app::{level_of, smoothed, App, Mode, SearchForm, View, LEVELS, METRIC_COLUMNS};
+use super::app::{level_of, smoothed, App, Mode, View, LEVELS, METRIC_COLUMNS};
 use super::keymap::{Action, Scope};
 use crate::engine::job::{JobRecord, JobState};
 use crate::metrics::ClassScores;
@@ -17,9 +17,9 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
-const HEADER: Style = Style::new().add_modifier(Modifier::BOLD);
-const DIM: Style = Style::new().add_modifier(Modifier::DIM);
+pub const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
+pub const HEADER: Style = Style::new().add_modifier(Modifier::BOLD);
+pub const DIM: Style = Style::new().add_modifier(Modifier::DIM);
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let [header, body, footer] = Layout::vertical([
@@ -40,7 +40,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.mode {
         Mode::Help => draw_help(frame, app, body),
         Mode::Detail => draw_detail(frame, app, body),
-        Mode::Search(form) => draw_search(frame, app, form, body),
+        Mode::Form(form) => super::forms::draw(frame, form, body),
+        Mode::Confirm(question, _) => draw_question(frame, question, body),
         _ => {}
     }
 }
@@ -85,11 +86,19 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             Span::raw(cursor.filter.clone()),
             Span::styled("▏ enter keeps it, esc clears it", DIM),
         ]),
-        Mode::Palette(text) => Line::from(vec![
-            Span::styled(":", HEADER),
-            Span::raw(text.clone()),
-            Span::styled("▏ catalog jobs runs metrics logs quit", DIM),
-        ]),
+        Mode::Palette(palette) => {
+            let hint = if palette.offered.is_empty() {
+                "▏ tab completes · ↑↓ history · a view, quit, or a command: train infer eval …"
+                    .to_string()
+            } else {
+                format!("▏ {}", palette.offered.join(" "))
+            };
+            Line::from(vec![
+                Span::styled(":", HEADER),
+                Span::raw(palette.text.clone()),
+                Span::styled(hint, DIM),
+            ])
+        }
         _ => match &app.message {
             Some((text, true)) => Line::from(Span::styled(text.clone(), Color::Red)),
             Some((text, false)) => Line::from(text.clone()),
@@ -132,11 +141,16 @@ fn view_hints(view: View) -> Vec<(Scope, Action, &'static str)> {
             global(Action::Filter, "filter"),
         ],
         View::Runs => vec![
-            (Scope::Runs, Action::ToggleSteps, "epochs/steps"),
-            (Scope::Runs, Action::ToggleSmooth, "smooth/raw"),
+            (Scope::Runs, Action::NewRun, "new"),
+            (Scope::Runs, Action::LikeRun, "like"),
+            (Scope::Runs, Action::ResumeRun, "resume"),
+            (Scope::Runs, Action::InferRun, "infer"),
+            (Scope::Runs, Action::Evaluate, "eval"),
             (Scope::Runs, Action::Compare, "compare"),
         ],
         View::Metrics => vec![
+            (Scope::Metrics, Action::Evaluate, "eval"),
+            (Scope::Metrics, Action::Compare, "compare"),
             (
                 Scope::Metrics,
                 Action::ToggleNormalised,
@@ -152,7 +166,7 @@ fn view_hints(view: View) -> Vec<(Scope, Action, &'static str)> {
     }
 }
 
-fn titled(title: String) -> Block<'static> {
+pub fn titled(title: String) -> Block<'static> {
     Block::bordered().title(Span::styled(title, HEADER))
 }
 
@@ -759,9 +773,37 @@ fn draw_metrics(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     frame.render_widget(Paragraph::new(lines).block(titled(title)), list);
     let _ = bottom;
-    match evals[selected] {
-        KeptReport::Pixels(report) => draw_pixel_report(frame, app, report, scores_area),
-        KeptReport::Detections(report) => draw_detection_report(frame, app, report, scores_area),
+    let draw_report = |frame: &mut Frame, report: &KeptReport, area: Rect| match report {
+        KeptReport::Pixels(report) => draw_pixel_report(frame, app, report, area),
+        KeptReport::Detections(report) => draw_detection_report(frame, app, report, area),
+    };
+    let compared = app
+        .compare_eval
+        .as_deref()
+        .filter(|name| evals[selected].name() != Some(*name))
+        .and_then(|name| app.evals.iter().find(|e| e.name() == Some(name)));
+    let Some(compared) = compared else {
+        return draw_report(frame, evals[selected], scores_area);
+    };
+    // Side by side: the selected evaluation above the compared one, each under its name.
+    let [label_a, report_a, label_b, report_b] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(scores_area);
+    for (label, report, area, what) in [
+        (label_a, evals[selected], report_a, "selected"),
+        (label_b, compared, report_b, "compared"),
+    ] {
+        let name = report.name().unwrap_or("-");
+        let run = report.run().unwrap_or("-");
+        frame.render_widget(
+            Line::styled(format!("▸ {what}: {name} (run {run})"), HEADER),
+            label,
+        );
+        draw_report(frame, report, area);
     }
 }
 
@@ -1053,7 +1095,19 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(shown).block(titled(title)), area);
 }
 
-fn popup(area: Rect, width: u16, height: u16) -> Rect {
+fn draw_question(frame: &mut Frame, question: &str, area: Rect) {
+    let width = (question.chars().count() as u16 + 4).min(area.width);
+    let area = popup(area, width, 4);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(Line::styled(question.to_string(), HEADER))
+            .wrap(Wrap { trim: true })
+            .block(titled(" Sure? ".into())),
+        area,
+    );
+}
+
+pub fn popup(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
     Rect {
@@ -1084,37 +1138,6 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
             " Keys: {} (keymap.toml in the workspace changes them) ",
             app.view.title()
         ))),
-        area,
-    );
-}
-
-fn draw_search(frame: &mut Frame, app: &App, form: &SearchForm, area: Rect) {
-    let mut lines: Vec<Line> = form
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, (label, value))| {
-            let focused = i == form.focus;
-            Line::from(vec![
-                Span::styled(format!("{label:>24}  "), HEADER),
-                Span::styled(
-                    format!("{value}{}", if focused { "▏" } else { "" }),
-                    if focused { SELECTED } else { Style::new() },
-                ),
-            ])
-        })
-        .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::styled(
-        format!("tab next field · enter search {} · esc cancel", app.ode_url),
-        DIM,
-    ));
-    let area = popup(area, 76, lines.len() as u16 + 2);
-    frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(titled(" Search ODE (results go to the catalog) ".into())),
         area,
     );
 }

@@ -1,0 +1,156 @@
+//! The dashboard's `:` palette speaks the command line: a line is parsed by the same clap
+//! definitions as `areo` itself (one parser, one set of errors) and the commands that queue
+//! work give the same jobs they give in a shell.
+
+use super::{fetch, imagery, learn, Cli, Command};
+use crate::engine::{Client, NewJob};
+use crate::tui::CommandLine;
+use clap::{CommandFactory, Parser};
+use std::path::Path;
+
+/// The command line as the dashboard's palette uses it.
+pub fn command_line() -> CommandLine {
+    CommandLine {
+        commands: commands(),
+        plan,
+    }
+}
+
+/// Every subcommand path that queues work from the palette, with its long options.
+fn commands() -> Vec<(String, Vec<String>)> {
+    let root = Cli::command();
+    let mut out = Vec::new();
+    for command in root.get_subcommands() {
+        let nested: Vec<_> = command.get_subcommands().collect();
+        let leaves: Vec<(String, &clap::Command)> = if nested.is_empty() {
+            vec![(command.get_name().to_string(), command)]
+        } else {
+            nested
+                .into_iter()
+                .map(|sub| (format!("{} {}", command.get_name(), sub.get_name()), sub))
+                .collect()
+        };
+        for (path, leaf) in leaves {
+            if !QUEUED.contains(&path.as_str()) {
+                continue;
+            }
+            let options = leaf
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .filter(|long| !["workspace", "json", "detach", "help"].contains(long))
+                .map(|long| format!("--{long}"))
+                .collect();
+            out.push((path, options));
+        }
+    }
+    out
+}
+
+/// The subcommands whose work is a daemon job.
+const QUEUED: [&str; 6] = ["train", "infer", "eval", "dataset create", "fetch", "tile"];
+
+/// The jobs a palette line asks for and a line saying what they are, or what is wrong with
+/// it: clap's own message for a bad line.
+fn plan(
+    words: &[String],
+    client: &mut Client,
+    workspace: &Path,
+) -> Result<(Vec<NewJob>, String), String> {
+    let cli = Cli::try_parse_from(std::iter::once("areo").chain(words.iter().map(String::as_str)))
+        .map_err(|e| one_line(&e.render().to_string()))?;
+    if cli.workspace.is_some() {
+        return Err("the dashboard works on its own workspace: leave out --workspace".into());
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("the current folder: {e}"))?;
+    let planned =
+        plan_command(cli.command, client, workspace, &cwd).map_err(|e| format!("{e:#}"))?;
+    Ok(planned)
+}
+
+fn plan_command(
+    command: Option<Command>,
+    client: &mut Client,
+    workspace: &Path,
+    cwd: &Path,
+) -> anyhow::Result<(Vec<NewJob>, String)> {
+    let one = |spec: crate::engine::JobSpec| {
+        let summary = spec.describe();
+        Ok((vec![NewJob::new(spec)], summary))
+    };
+    match command {
+        Some(Command::Train(args)) => one(crate::engine::JobSpec::Train(learn::train_job(
+            &args, workspace, cwd,
+        )?)),
+        Some(Command::Infer(args)) => one(crate::engine::JobSpec::Infer(learn::infer_job(
+            &args, client, workspace, cwd,
+        )?)),
+        Some(Command::Eval(args)) => one(learn::eval_job(&args, cwd)?),
+        Some(Command::Dataset(learn::DatasetCommand::Create(args))) => {
+            one(learn::dataset_job(&args, cwd)?)
+        }
+        Some(Command::Fetch(args)) => one(fetch::fetch_job(&args)),
+        Some(Command::Tile(args)) => match &args.product {
+            Some(pdsid) => one(imagery::tile_product_job(&args, pdsid, client, workspace)?),
+            None => anyhow::bail!(
+                "the palette tiles catalog products (--product PDSID); a file is tiled in a shell"
+            ),
+        },
+        _ => anyhow::bail!(
+            "the palette queues work: {} (views: :catalog :jobs :runs :metrics :logs)",
+            QUEUED.map(|c| format!(":{c}")).join(" ")
+        ),
+    }
+}
+
+/// clap's message on one line, for the status bar: what is wrong, without the usage and the
+/// pointer to `--help` that follow it.
+fn one_line(message: &str) -> String {
+    let what = message.split("\n\nUsage").next().unwrap_or(message);
+    let what = what.strip_prefix("error: ").unwrap_or(what);
+    what.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_knows_the_queueing_subcommands_and_their_options() {
+        let commands = commands();
+        let options = |path: &str| {
+            commands
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, o)| o.clone())
+                .unwrap_or_else(|| panic!("no {path} in {commands:?}"))
+        };
+        let train = options("train");
+        for option in ["--config", "--from-run", "--resume", "--epochs", "--device"] {
+            assert!(train.contains(&option.to_string()), "{option} in {train:?}");
+        }
+        for global in ["--json", "--workspace", "--detach", "--help"] {
+            assert!(
+                !train.contains(&global.to_string()),
+                "{global} in {train:?}"
+            );
+        }
+        assert!(options("dataset create").contains(&"--tiles".to_string()));
+        let paths: Vec<&str> = commands.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["fetch", "tile", "dataset create", "train", "infer", "eval"]
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_named_on_one_line_as_clap_words_it() {
+        let error = Cli::try_parse_from(["areo", "train", "--dataset", "d", "--epochs", "many"])
+            .unwrap_err();
+        let line = one_line(&error.render().to_string());
+        assert!(
+            line.starts_with("invalid value 'many' for '--epochs <EPOCHS>'"),
+            "{line}"
+        );
+        assert!(!line.contains('\n') && !line.contains("Usage"), "{line}");
+    }
+}
