@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[path = "support/http.rs"]
+mod http;
+
+const REPLY: &str = include_str!("../data/ode/ESP_013951_1955_RED.json");
+
 const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/data/craters/nanedi-512x320.png"
@@ -1220,4 +1225,113 @@ fn kept_weights_are_the_last_epochs_and_the_best_epochs(
         .to_string();
     assert!(error.contains("has no best.safetensors"), "{error}");
     std::fs::rename(moved, run_dir.join("best.safetensors")).unwrap();
+}
+
+/// `areo infer --product P --fetch browse` (what the catalog's `i` queues for picked
+/// products): a product whose browse image is not here is downloaded by a job the inference
+/// waits for; once it is here, no second download.
+#[test]
+fn an_inference_over_a_remote_product_downloads_its_browse_image_first() {
+    let mut browse = Vec::new();
+    let scene = image::GrayImage::from_fn(200, 120, |x, y| {
+        image::Luma([((x * 7 + y * 3) % 251) as u8])
+    });
+    image::DynamicImage::ImageLuma8(scene)
+        .write_to(
+            &mut std::io::Cursor::new(&mut browse),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let served = browse.clone();
+    let server = http::serve(move |request| {
+        if request.path.ends_with("ESP_013951_1955_RED.browse.jpg") {
+            http::Response::new(200, served.clone())
+        } else {
+            http::Response::new(404, "not here")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    let record = dataset(&workspace);
+    train(request(&workspace, &record, config(1, 0), "tiny"), &Silent).unwrap();
+    let reply = dir.path().join("reply.json");
+    std::fs::write(
+        &reply,
+        REPLY.replace("https://hirise.lpl.arizona.edu", &server.url("")),
+    )
+    .unwrap();
+    areo(&workspace, &["catalog", "import", reply.to_str().unwrap()]);
+
+    let args = [
+        "infer",
+        "--run",
+        "tiny",
+        "--product",
+        "ESP_013951_1955_RED",
+        "--fetch",
+        "browse",
+    ];
+    let inferred = areo(&workspace, &args);
+    assert_eq!(
+        (inferred["width"].as_u64(), inferred["height"].as_u64()),
+        (Some(200), Some(120))
+    );
+    let product = workspace.join("products/ESP_013951_1955_RED");
+    assert_eq!(
+        std::fs::read(product.join("ESP_013951_1955_RED.BROWSE.JPG")).unwrap(),
+        browse
+    );
+    assert!(workspace
+        .join("runs/tiny/predictions/ESP_013951_1955_RED/mask.png")
+        .exists());
+    let jobs = areo(&workspace, &["jobs", "list"]);
+    let kinds: Vec<(&str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["spec"]["kind"].as_str().unwrap_or("?"),
+                j["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let [infer, fetch, import] = jobs.as_array().unwrap().as_slice() else {
+        panic!("{jobs}")
+    };
+    assert_eq!(
+        infer["after"],
+        serde_json::json!([fetch["id"]]),
+        "{kinds:?}"
+    );
+    assert_eq!(fetch["state"], "succeeded");
+    assert_eq!(import["state"], "succeeded");
+
+    // Here now: the inference alone.
+    areo(&workspace, &args);
+    assert_eq!(
+        areo(&workspace, &["jobs", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    // A download that fails stops the wait with its reason; the inference waits for a retry.
+    let failed = areo_error(
+        &workspace,
+        &[
+            "infer",
+            "--run",
+            "tiny",
+            "--product",
+            "ESP_013951_1955_RED",
+            "--fetch",
+            "rdr",
+        ],
+    );
+    assert!(failed.contains("1 of 1 file(s) failed"), "{failed}");
+    let jobs = areo(&workspace, &["jobs", "list"]);
+    assert_eq!(jobs[0]["state"], "queued", "{jobs}");
+    assert_eq!(jobs[1]["state"], "failed", "{jobs}");
+    areo(&workspace, &["stop"]);
 }

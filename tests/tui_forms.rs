@@ -479,3 +479,85 @@ fn two_evaluations_are_drawn_one_above_the_other() {
     app.key(key('m'));
     assert!(!render(&app, 80, 30).contains("▸ compared"));
 }
+
+#[test]
+fn picked_catalog_products_are_downloaded_tiled_and_run_through_a_model_together() {
+    let mut app = app_with_choices();
+    app.key(key('1'));
+    // space picks and moves down; `a` picks every shown product, again none.
+    app.key(key(' '));
+    app.key(key('j'));
+    app.key(key(' '));
+    let first = "ESP_013951_1955_RED".to_string();
+    let third = "ESP_013953_1955_RED".to_string();
+    assert_eq!(app.chosen_products(), [first.clone(), third.clone()]);
+    let text = render(&app, 80, 24);
+    insta::assert_snapshot!("catalog_picked", text);
+    assert!(
+        text.contains("Catalog: 3 of 3 products · 2 picked"),
+        "{text}"
+    );
+    assert!(text.contains("● ESP_013953_1955_RED"), "{text}");
+    app.key(key('a'));
+    assert_eq!(app.picked.len(), 3);
+    app.key(key('a'));
+    assert!(app.picked.is_empty());
+    // Without picks, the keys act on the row under the cursor.
+    app.key(key('g'));
+    let commands = app.key(key('F'));
+    let [Command::Submit(jobs)] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert!(
+        matches!(&jobs[0].spec, JobSpec::Fetch { pdsids, kinds, .. }
+            if *pdsids == [first.clone()] && kinds[0] == areo::pipeline::fetch::FetchKind::All),
+        "{jobs:?}"
+    );
+    app.key(key(' '));
+    app.key(key('j'));
+    app.key(key(' '));
+    assert_eq!(
+        app.key(key('t')),
+        vec![
+            Command::TileProduct(first.clone()),
+            Command::TileProduct(third.clone())
+        ]
+    );
+
+    // A model over both, each fetched first: one command line per product.
+    assert_eq!(app.key(key('i')), vec![Command::Choices]);
+    insta::assert_snapshot!("infer_over_products", render(&app, 80, 24));
+    let commands = app.key(code(KeyCode::Enter));
+    let line = |pdsid: &str| {
+        Command::Plan(words(&format!(
+            "infer --run demo-unet-tiny --product {pdsid} --fetch browse --device cpu"
+        )))
+    };
+    assert_eq!(commands, vec![line(&first), line(&third)]);
+    // The form waits for both: one refusal keeps it open with the reason.
+    app.update(Update::Planned(Ok("queued job 8, 9".into())));
+    assert_eq!(form_kind(&app), Some(FormKind::Infer));
+    app.update(Update::Planned(Err(
+        "ESP_013953_1955_RED lists no browse image to fetch".into(),
+    )));
+    assert_eq!(form_kind(&app), Some(FormKind::Infer));
+    assert!(render(&app, 80, 24).contains("lists no browse image to fetch"));
+}
+
+#[test]
+fn a_job_waiting_for_others_says_which() {
+    let mut app = app_with_choices();
+    let mut waiting = job(
+        8,
+        JobSpec::Fetch {
+            pdsids: vec!["ESP_013951_1955_RED".into()],
+            kinds: vec![areo::pipeline::fetch::FetchKind::Browse],
+            parallel: 2,
+        },
+        JobState::Queued,
+    );
+    waiting.after = vec![6, 7];
+    app.update(Update::Job(Box::new(waiting)));
+    app.key(key('2'));
+    assert!(render(&app, 80, 24).contains("after 6, 7"));
+}

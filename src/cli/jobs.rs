@@ -50,11 +50,27 @@ impl Daemon {
     /// Queues a job and waits for it, drawing its progress; the job goes on in the daemon
     /// if this process is interrupted.
     pub fn run_job(&mut self, spec: JobSpec, json: bool) -> anyhow::Result<JobRecord> {
-        let id = self.submit(spec)?;
+        self.run_jobs(vec![NewJob::new(spec)], json)
+    }
+
+    /// Queues jobs (waiting on each other as their `after_new` says) and waits for the last.
+    /// Returns the last job, or the earlier one that failed (the later ones wait for its retry).
+    pub fn run_jobs(&mut self, jobs: Vec<NewJob>, json: bool) -> anyhow::Result<JobRecord> {
+        let ids = self.client.submit(jobs)?;
+        let last = *ids.last().context("the daemon queued nothing")?;
         if !json {
-            eprintln!("job {id} queued (Ctrl-C leaves it running: `areo jobs watch {id}`)");
+            let listed: Vec<String> = ids.iter().map(u64::to_string).collect();
+            eprintln!(
+                "job {} queued (Ctrl-C leaves {}: `areo jobs watch {last}`)",
+                listed.join(", "),
+                if ids.len() == 1 {
+                    "it running"
+                } else {
+                    "them running"
+                }
+            );
         }
-        self.wait(id)
+        self.wait_chain(&ids)
     }
 
     /// Runs a job and prints its result: the JSON with `--json`, else `line(result)`.
@@ -65,7 +81,17 @@ impl Daemon {
         json: bool,
         line: impl FnOnce(&serde_json::Value) -> String,
     ) -> anyhow::Result<ExitCode> {
-        let job = self.run_job(spec, json)?;
+        self.run_all_and_print(vec![NewJob::new(spec)], json, line)
+    }
+
+    /// [`Daemon::run_and_print`] for jobs that wait on each other: the last one's result.
+    pub fn run_all_and_print(
+        &mut self,
+        jobs: Vec<NewJob>,
+        json: bool,
+        line: impl FnOnce(&serde_json::Value) -> String,
+    ) -> anyhow::Result<ExitCode> {
+        let job = self.run_jobs(jobs, json)?;
         let Some(result) = &job.result else {
             anyhow::bail!(job_failure(&job));
         };
@@ -86,24 +112,44 @@ impl Daemon {
 
     /// Follows one job until it settles, showing progress on stderr.
     pub fn wait(&mut self, id: JobId) -> anyhow::Result<JobRecord> {
-        self.client.subscribe(Some(id))?;
-        let job = self.client.job(id)?;
-        if job.state.is_final() {
-            return Ok(job);
-        }
+        self.wait_chain(&[id])
+    }
+
+    /// Follows jobs that wait on each other until the last one settles, or an earlier one
+    /// fails or is cancelled (the later ones would wait for its retry): returns that job.
+    pub fn wait_chain(&mut self, ids: &[JobId]) -> anyhow::Result<JobRecord> {
+        let last = *ids.last().context("no job to wait for")?;
+        let ends_chain = |job: &JobRecord| {
+            if job.id == last {
+                job.state.is_final()
+            } else {
+                matches!(job.state, JobState::Failed | JobState::Cancelled)
+            }
+        };
+        self.client.subscribe((ids.len() == 1).then_some(last))?;
         let mut view = Watcher::new();
-        view.show_job(&job);
+        for id in ids {
+            let job = self.client.job(*id)?;
+            if ends_chain(&job) {
+                return Ok(job);
+            }
+            if !job.state.is_final() {
+                view.show_job(&job);
+            }
+        }
         loop {
             match self.client.next_event(None)? {
-                Some(Event::Job { job }) if job.state.is_final() => {
+                Some(Event::Job { job }) if ids.contains(&job.id) && ends_chain(&job) => {
                     view.end(&job);
-                    return Ok(self.client.job(id)?);
+                    return Ok(self.client.job(job.id)?);
                 }
                 Some(Event::Stopping) => anyhow::bail!(
-                    "the daemon stopped; job {id} runs again when it starts (`areo jobs watch {id}`)"
+                    "the daemon stopped; job {last} runs again when it starts (`areo jobs watch {last}`)"
                 ),
-                Some(event) => view.event(&event),
-                None => {}
+                Some(event) if event.job_id().is_some_and(|id| ids.contains(&id)) => {
+                    view.event(&event)
+                }
+                _ => {}
             }
         }
     }

@@ -5,7 +5,7 @@
 use super::jobs::{job_failure, product_image, Daemon};
 use super::output::{optional, parse_box, print_table};
 use crate::engine::job::JobSpec;
-use crate::engine::Client;
+use crate::engine::{Client, NewJob};
 use crate::metrics::blobs::BlobSearch;
 use crate::nn::config::{KeptWeights, RunConfig};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
@@ -15,7 +15,9 @@ use crate::pipeline::evaluate::CraterListRequest;
 use crate::pipeline::evaluate::{
     BlobScoring, CraterScoring, EvalReport, EvalRequest, ObjectScores, CLASS_SCORE_COLUMNS,
 };
+use crate::pipeline::fetch::{local_path, FetchKind};
 use crate::pipeline::train::{BoxOutputs, InferJob, TrainJob};
+use crate::product::FileState;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -119,6 +121,10 @@ pub struct InferArgs {
     /// A downloaded catalog product instead: its science image, else its browse image.
     #[arg(long, value_name = "PDSID")]
     pub product: Option<String>,
+    /// Download the product's browse image (or its data file) first when it is not here;
+    /// the inference waits for the download.
+    #[arg(long, value_enum, requires = "product")]
+    pub fetch: Option<FetchFirst>,
     /// Output folder (default: runs/RUN/predictions/IMAGE-STEM, or .../PDSID).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -544,13 +550,8 @@ pub fn runs(
 pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow::Result<ExitCode> {
     let root = workspace_dir(workspace)?;
     let mut daemon = Daemon::connect(Some(root.clone()))?;
-    let spec = JobSpec::Infer(infer_job(
-        &args,
-        &mut daemon.client,
-        &root,
-        &std::env::current_dir()?,
-    )?);
-    daemon.run_and_print(spec, json, |result| {
+    let jobs = infer_jobs(&args, &mut daemon.client, &root, &std::env::current_dir()?)?;
+    daemon.run_all_and_print(jobs, json, |result| {
         let head = format!(
             "{} x {} px in {:.1} s with the {} weights",
             result["width"],
@@ -580,18 +581,28 @@ pub fn infer(workspace: Option<PathBuf>, args: InferArgs, json: bool) -> anyhow:
     })
 }
 
-/// The inference job `areo infer` asks for (the dashboard's palette and form too); a catalog
-/// product's image is looked up through the daemon.
-pub fn infer_job(
+/// What `--fetch` downloads before an inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FetchFirst {
+    Browse,
+    /// The data file (HiRISE RDR JP2, CTX EDR IMG).
+    Rdr,
+}
+
+/// The jobs `areo infer` asks for (the dashboard's palette and forms too): a download of the
+/// product's image when `--fetch` asks for one it lacks, then the inference, which waits
+/// for it. A catalog product's files are looked up through the daemon.
+pub fn infer_jobs(
     args: &InferArgs,
     client: &mut Client,
     root: &Path,
     cwd: &Path,
-) -> anyhow::Result<InferJob> {
+) -> anyhow::Result<Vec<NewJob>> {
     crate::product::check_plain_name("run name", &args.run)?;
     crate::nn::check_device_name(&args.device).map_err(anyhow::Error::msg)?;
-    let (image, stem) = match (&args.image, &args.product) {
-        (Some(image), _) => {
+    let mut jobs = Vec::new();
+    let (image, stem) = match (&args.image, &args.product, args.fetch) {
+        (Some(image), ..) => {
             let image = cwd.join(image);
             let stem = image
                 .file_stem()
@@ -599,11 +610,17 @@ pub fn infer_job(
                 .unwrap_or_else(|| "image".into());
             (image, stem)
         }
-        (None, Some(pdsid)) => (
+        (None, Some(pdsid), None) => (
             product_image(client, root, pdsid)?.0,
             pdsid.to_ascii_uppercase(),
         ),
-        (None, None) => bail!("give --image FILE or --product PDSID"),
+        (None, Some(pdsid), Some(first)) => {
+            let pdsid = pdsid.to_ascii_uppercase();
+            let (image, download) = image_to_fetch(client, root, &pdsid, first)?;
+            jobs.extend(download.map(NewJob::new));
+            (image, pdsid)
+        }
+        (None, None, _) => bail!("give --image FILE or --product PDSID"),
     };
     let out = match &args.out {
         Some(out) => cwd.join(out),
@@ -613,7 +630,7 @@ pub fn infer_job(
             .join("predictions")
             .join(stem),
     };
-    Ok(InferJob {
+    let infer = InferJob {
         run: args.run.clone(),
         image,
         out,
@@ -629,7 +646,48 @@ pub fn infer_job(
             yolo: args.yolo,
             threshold: args.box_threshold,
         },
-    })
+    };
+    jobs.push(NewJob {
+        after_new: (0..jobs.len()).collect(),
+        ..NewJob::new(JobSpec::Infer(infer))
+    });
+    Ok(jobs)
+}
+
+/// The product's image of the kind `first` names, where it is (or will be once downloaded),
+/// and the download it needs when it is not complete yet.
+fn image_to_fetch(
+    client: &mut Client,
+    root: &Path,
+    pdsid: &str,
+    first: FetchFirst,
+) -> anyhow::Result<(PathBuf, Option<JobSpec>)> {
+    let files = match client.call(crate::engine::Request::Catalog {
+        query: crate::engine::protocol::CatalogRequest::Show {
+            pdsid: pdsid.to_string(),
+        },
+    })? {
+        crate::engine::Response::Product { files, .. } => files,
+        other => return Err(crate::engine::client::unexpected(other).into()),
+    };
+    let kind = match first {
+        FetchFirst::Browse => FetchKind::Browse,
+        FetchFirst::Rdr => FetchKind::Rdr,
+    };
+    let file = files.iter().find(|f| kind.wants(f)).with_context(|| {
+        let what = match first {
+            FetchFirst::Browse => "browse image",
+            FetchFirst::Rdr => "data file",
+        };
+        format!("{pdsid} lists no {what} to fetch")
+    })?;
+    let image = root.join(local_path(pdsid, &file.name));
+    let download = (file.state != FileState::Complete).then(|| JobSpec::Fetch {
+        pdsids: vec![pdsid.to_string()],
+        kinds: vec![kind],
+        parallel: 2,
+    });
+    Ok((image, download))
 }
 
 pub fn eval(workspace: Option<PathBuf>, args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {

@@ -81,9 +81,15 @@ fn plan_command(
         Some(Command::Train(args)) => one(crate::engine::JobSpec::Train(learn::train_job(
             &args, workspace, cwd,
         )?)),
-        Some(Command::Infer(args)) => one(crate::engine::JobSpec::Infer(learn::infer_job(
-            &args, client, workspace, cwd,
-        )?)),
+        Some(Command::Infer(args)) => {
+            let jobs = learn::infer_jobs(&args, client, workspace, cwd)?;
+            let summary = jobs
+                .iter()
+                .map(|job| job.spec.describe())
+                .collect::<Vec<_>>()
+                .join(", then ");
+            Ok((jobs, summary))
+        }
         Some(Command::Eval(args)) => one(learn::eval_job(&args, cwd)?),
         Some(Command::Dataset(learn::DatasetCommand::Create(args))) => {
             one(learn::dataset_job(&args, cwd)?)

@@ -35,6 +35,11 @@ impl FetchKind {
     }
 }
 
+/// Where a product's file is downloaded to, relative to the workspace.
+pub fn local_path(pdsid: &str, name: &str) -> PathBuf {
+    PathBuf::from("products").join(pdsid).join(name)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("no product {0} in the catalog: search with --save or import a reply first")]
@@ -159,7 +164,7 @@ async fn fetch_one(
     progress: &dyn Progress,
 ) -> Outcome {
     let dir = workspace.products_dir().join(pdsid);
-    let relative = PathBuf::from("products").join(pdsid).join(&file.name);
+    let relative = local_path(pdsid, &file.name);
     if file.state == FileState::Complete {
         let on_disk = std::fs::metadata(workspace.root().join(&relative)).map(|m| m.len());
         if let (Ok(size), Some(recorded)) = (on_disk, file.size) {

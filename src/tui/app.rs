@@ -17,7 +17,7 @@ use crate::pipeline::fetch::FetchKind;
 use crate::product::ProductFile;
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -227,6 +227,8 @@ pub struct App {
     /// or the filter change (filtering 100,000 rows every frame would cost 30 ms).
     catalog_rows: Vec<usize>,
     pub product_detail: Option<ProductDetail>,
+    /// Products picked in the catalog (space), by PDS id.
+    pub picked: BTreeSet<String>,
     pub jobs: BTreeMap<JobId, JobRecord>,
     pub rates: HashMap<JobId, Rate>,
     pub job_detail: Option<JobRecord>,
@@ -283,6 +285,7 @@ impl App {
             products: Vec::new(),
             catalog_rows: Vec::new(),
             product_detail: None,
+            picked: BTreeSet::new(),
             jobs: BTreeMap::new(),
             rates: HashMap::new(),
             job_detail: None,
@@ -438,6 +441,15 @@ impl App {
             .map(|i| self.products[*i].product.pdsid.clone())
     }
 
+    /// What the catalog's keys act on: the picked products, else the one under the cursor.
+    pub fn chosen_products(&self) -> Vec<String> {
+        if self.picked.is_empty() {
+            self.selected_product().into_iter().collect()
+        } else {
+            self.picked.iter().cloned().collect()
+        }
+    }
+
     /// The job training a run, newest first.
     pub fn training_job(&self, run: &str) -> Option<&JobRecord> {
         self.jobs
@@ -528,10 +540,10 @@ impl App {
                             self.mode = Mode::Normal;
                             return vec![Command::Submit(jobs)];
                         }
-                        Some(Submit::Line(words)) => {
-                            form.pending = true;
+                        Some(Submit::Lines(lines)) => {
+                            form.pending = lines.len();
                             self.mode = Mode::Form(form);
-                            return vec![Command::Plan(words)];
+                            return lines.into_iter().map(Command::Plan).collect();
                         }
                         None => {
                             // The first wrong field takes the focus.
@@ -625,17 +637,49 @@ impl App {
                 }
                 _ => {}
             },
-            Action::FetchBrowse => {
-                if let Some(pdsid) = self.selected_product() {
+            Action::FetchBrowse | Action::FetchAll => {
+                let pdsids = self.chosen_products();
+                if !pdsids.is_empty() {
+                    let (kind, what) = match action {
+                        Action::FetchAll => (FetchKind::All, "files"),
+                        _ => (FetchKind::Browse, "browse images"),
+                    };
                     self.say(
-                        format!("queueing a download of {pdsid}'s browse image"),
+                        format!("queueing a download of {} {what}", described(&pdsids)),
                         false,
                     );
                     return vec![Command::Submit(vec![NewJob::new(JobSpec::Fetch {
-                        pdsids: vec![pdsid],
-                        kinds: vec![FetchKind::Browse],
-                        parallel: 2,
+                        pdsids,
+                        kinds: vec![kind],
+                        parallel: 4,
                     })])];
+                }
+            }
+            Action::Pick => {
+                if let Some(pdsid) = self.selected_product() {
+                    if !self.picked.remove(&pdsid) {
+                        self.picked.insert(pdsid);
+                    }
+                    let len = self.rows_in_view();
+                    self.cursor_mut().moved(Action::Down, len, 10);
+                }
+            }
+            Action::PickAll => {
+                let shown: BTreeSet<String> = self
+                    .visible_products()
+                    .iter()
+                    .map(|i| self.products[*i].product.pdsid.clone())
+                    .collect();
+                if shown.is_subset(&self.picked) {
+                    self.picked.retain(|p| !shown.contains(p));
+                } else {
+                    self.picked.extend(shown);
+                }
+            }
+            Action::InferProducts => {
+                let pdsids = self.chosen_products();
+                if !pdsids.is_empty() {
+                    return self.open(forms::infer::over_products(self, pdsids));
                 }
             }
             Action::Search => return self.open(forms::search::form(self)),
@@ -683,9 +727,11 @@ impl App {
                 }
             }
             Action::TileProduct => {
-                if let Some(pdsid) = self.selected_product() {
-                    return vec![Command::TileProduct(pdsid)];
-                }
+                return self
+                    .chosen_products()
+                    .into_iter()
+                    .map(Command::TileProduct)
+                    .collect();
             }
             Action::Compare if self.view == View::Metrics => {
                 let selected = self
@@ -918,14 +964,18 @@ impl App {
         Vec::new()
     }
 
-    /// A planned line's answer: a pending form closes when its jobs are queued, and shows
-    /// the refusal beside the field it names otherwise.
+    /// A planned line's answer: a pending form closes when all its lines are queued, and
+    /// shows a refusal beside the field it names.
     fn planned(&mut self, answer: Result<String, String>) {
         if let Mode::Form(form) = &mut self.mode {
-            if form.pending {
-                match &answer {
-                    Ok(_) => self.mode = Mode::Normal,
-                    Err(why) => form.refused(why),
+            if form.pending > 0 {
+                form.pending -= 1;
+                if let Err(why) = &answer {
+                    form.refused(why);
+                }
+                let refused = form.errors() > 0 || form.note.as_ref().is_some_and(|n| n.1);
+                if form.pending == 0 && !refused {
+                    self.mode = Mode::Normal;
                 }
             }
         }
@@ -941,6 +991,14 @@ impl App {
             .values()
             .filter(|j| matches!(j.state, JobState::Running | JobState::Queued))
             .count()
+    }
+}
+
+/// Products as a status line names them: one by its id, several by their count.
+fn described(pdsids: &[String]) -> String {
+    match pdsids {
+        [one] => format!("{one}'s"),
+        many => format!("{} products'", many.len()),
     }
 }
 

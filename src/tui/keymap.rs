@@ -43,6 +43,10 @@ pub enum Action {
     Refresh,
     Open,
     FetchBrowse,
+    FetchAll,
+    Pick,
+    PickAll,
+    InferProducts,
     Search,
     TileProduct,
     Compare,
@@ -181,18 +185,46 @@ const ACTIONS: &[(Action, &str, Scope, &[&str], &str)] = &[
         "product details",
     ),
     (
+        Action::Pick,
+        "pick",
+        Scope::Catalog,
+        &["space"],
+        "pick the product (the keys below act on the picked ones, else on the row)",
+    ),
+    (
+        Action::PickAll,
+        "pick-all",
+        Scope::Catalog,
+        &["a"],
+        "pick every product the filter shows (again: none)",
+    ),
+    (
         Action::FetchBrowse,
         "fetch",
         Scope::Catalog,
         &["f"],
-        "download the product's browse image",
+        "download the products' browse images",
+    ),
+    (
+        Action::FetchAll,
+        "fetch-all",
+        Scope::Catalog,
+        &["F"],
+        "download the products' files, data files included",
     ),
     (
         Action::TileProduct,
         "tile",
         Scope::Catalog,
         &["t"],
-        "tile the browse image into 256 px chips (fetching it first)",
+        "tile the browse images into 256 px chips (fetching them first)",
+    ),
+    (
+        Action::InferProducts,
+        "infer",
+        Scope::Catalog,
+        &["i"],
+        "run a trained model over the products, downloading first (form)",
     ),
     (
         Action::Search,
@@ -366,7 +398,8 @@ enum KeyCodeName {
     End,
 }
 
-const NAMED: [(&str, KeyCodeName); 11] = [
+const NAMED: [(&str, KeyCodeName); 12] = [
+    ("space", KeyCodeName::Char(' ')),
     ("enter", KeyCodeName::Enter),
     ("esc", KeyCodeName::Esc),
     ("tab", KeyCodeName::Tab),
@@ -432,6 +465,7 @@ impl fmt::Display for Key {
             f.write_str("ctrl-")?;
         }
         match self.code {
+            KeyCodeName::Char(' ') => f.write_str("space"),
             KeyCodeName::Char(c) => write!(f, "{c}"),
             named => f.write_str(
                 NAMED

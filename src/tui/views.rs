@@ -128,11 +128,12 @@ fn view_hints(view: View) -> Vec<(Scope, Action, &'static str)> {
     let global = |action, what| (Scope::Global, action, what);
     match view {
         View::Catalog => vec![
-            (Scope::Catalog, Action::Open, "details"),
-            (Scope::Catalog, Action::FetchBrowse, "fetch"),
+            (Scope::Catalog, Action::Pick, "pick"),
+            (Scope::Catalog, Action::FetchBrowse, "browse"),
+            (Scope::Catalog, Action::FetchAll, "files"),
             (Scope::Catalog, Action::TileProduct, "tile"),
+            (Scope::Catalog, Action::InferProducts, "infer"),
             (Scope::Catalog, Action::Search, "search"),
-            global(Action::Filter, "filter"),
         ],
         View::Jobs => vec![
             (Scope::Jobs, Action::Open, "log"),
@@ -193,8 +194,13 @@ fn empty(frame: &mut Frame, area: Rect, block: Block, text: &str) {
 fn draw_catalog(frame: &mut Frame, app: &App, area: Rect) {
     let visible = app.visible_products();
     let cursor = app.cursor("catalog");
+    let picked = if app.picked.is_empty() {
+        String::new()
+    } else {
+        format!("· {} picked ", app.picked.len())
+    };
     let title = format!(
-        " Catalog: {} of {} products ",
+        " Catalog: {} of {} products {picked}",
         visible.len(),
         app.products.len()
     );
@@ -217,8 +223,13 @@ fn draw_catalog(frame: &mut Frame, app: &App, area: Rect) {
             let number = |v: Option<f64>, digits: usize| {
                 v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
             };
+            let mark = if app.picked.contains(&p.pdsid) {
+                "● "
+            } else {
+                "  "
+            };
             Row::new(vec![
-                p.pdsid.clone(),
+                format!("{mark}{}", p.pdsid),
                 p.instrument.clone(),
                 p.product_type.clone(),
                 number(p.center_latitude, 3),
@@ -248,7 +259,7 @@ fn draw_catalog(frame: &mut Frame, app: &App, area: Rect) {
     )
     .header(
         Row::new([
-            "PDSID", "INSTR", "TYPE", "LAT", "LON", "M/PX", "STATE", "ON DISK",
+            "  PDSID", "INSTR", "TYPE", "LAT", "LON", "M/PX", "STATE", "ON DISK",
         ])
         .style(HEADER),
     )
@@ -351,6 +362,10 @@ fn job_row<'a>(app: &App, job: &JobRecord, narrow: bool) -> Row<'a> {
         (JobState::Running, Some(_)) => bar(done, total, if narrow { 8 } else { 12 }),
         (JobState::Succeeded, _) => "done".to_string(),
         (JobState::Failed, _) => job.error.clone().unwrap_or_default(),
+        (JobState::Queued, _) if !job.after.is_empty() => {
+            let ids: Vec<String> = job.after.iter().map(u64::to_string).collect();
+            format!("after {}", ids.join(", "))
+        }
         (_, Some(p)) if p.total > 0 => format!("{}/{}", p.done, p.total),
         _ => String::new(),
     };
@@ -1155,9 +1170,15 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
                 let mut lines = vec![
                     Line::from(format!("{} · {}", job.state, job.spec.describe())),
                     Line::from(format!(
-                        "attempts {} · created {}",
+                        "attempts {} · created {}{}",
                         job.attempts,
-                        job.created.format("%Y-%m-%d %H:%M:%S")
+                        job.created.format("%Y-%m-%d %H:%M:%S"),
+                        if job.after.is_empty() {
+                            String::new()
+                        } else {
+                            let ids: Vec<String> = job.after.iter().map(u64::to_string).collect();
+                            format!(" · after job {}", ids.join(", "))
+                        }
                     )),
                 ];
                 if let Some(error) = &job.error {

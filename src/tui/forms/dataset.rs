@@ -68,5 +68,5 @@ pub fn submit(form: &mut Form) -> Option<Submit> {
         words.extend(["--tiles".to_string(), tile_set]);
     }
     words.extend(form.options(&[VALIDATION, VALIDATION_BOX, TEST, TEST_BOX, SEED, REPLACE]));
-    Some(Submit::Line(words))
+    Some(Submit::Lines(vec![words]))
 }

@@ -157,5 +157,5 @@ pub fn submit(form: &mut Form, app: &App) -> Option<Submit> {
     }
     words.extend(form.options(&[NAME]));
     words.extend(["--run".into(), infer.run.clone()]);
-    Some(Submit::Line(words))
+    Some(Submit::Lines(vec![words]))
 }

@@ -99,8 +99,8 @@ impl Field {
 pub enum Submit {
     /// Jobs made here (the ODE search, which needs the dashboard's ODE address).
     Jobs(Vec<NewJob>),
-    /// A command line (without `areo`), planned as the palette plans it.
-    Line(Vec<String>),
+    /// Command lines (without `areo`), each planned as the palette plans it.
+    Lines(Vec<Vec<String>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +111,10 @@ pub struct Form {
     pub focus: usize,
     /// A line under the fields: what the form does, or why the daemon refused it.
     pub note: Option<(String, bool)>,
-    /// Submitted, waiting for the daemon to plan and queue it.
-    pub pending: bool,
+    /// Lines submitted that the daemon has not planned and queued yet.
+    pub pending: usize,
+    /// What the form acts on when it was opened on a selection (the picked products).
+    pub targets: Vec<String>,
 }
 
 /// What a key did to a form.
@@ -131,7 +133,8 @@ impl Form {
             fields,
             focus: 0,
             note: None,
-            pending: false,
+            pending: 0,
+            targets: Vec::new(),
         }
     }
 
@@ -178,7 +181,6 @@ impl Form {
     /// The daemon (or the planner) refused the form: the message goes beside the field whose
     /// option it names, else under the fields.
     pub fn refused(&mut self, message: &str) {
-        self.pending = false;
         // The longest option named: `--validation-box` rather than `--validation`.
         let named = (0..self.fields.len())
             .filter(|i| {
@@ -196,7 +198,7 @@ impl Form {
     }
 
     pub fn key(&mut self, event: KeyEvent) -> Outcome {
-        if self.pending {
+        if self.pending > 0 {
             // Only leaving is possible while the daemon is asked.
             return if event.code == KeyCode::Esc {
                 Outcome::Cancel
@@ -375,7 +377,7 @@ pub fn draw(frame: &mut Frame, form: &Form, area: Rect) {
         (Some(error), _) => Line::styled(error.clone(), Color::Red),
         (None, Some((note, true))) => Line::styled(note.clone(), Color::Red),
         (None, Some((note, false))) => Line::styled(note.clone(), DIM),
-        (None, None) if form.pending => Line::styled("asking the daemon…", DIM),
+        (None, None) if form.pending > 0 => Line::styled("asking the daemon…", DIM),
         (None, None) => Line::styled(
             "tab/↓ next · ←→ choose · space tick · enter queue · esc cancel",
             DIM,

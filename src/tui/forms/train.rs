@@ -133,5 +133,5 @@ pub fn submit(form: &mut Form, app: &App) -> Option<Submit> {
         _ => form.fail(LR, "a positive number, such as 3e-3"),
     }
     words.extend(form.options(&[DATASET, NAME, EPOCHS, BATCH, LR, SEED, DEVICE, WEIGHTS]));
-    Some(Submit::Line(words))
+    Some(Submit::Lines(vec![words]))
 }
