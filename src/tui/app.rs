@@ -1,19 +1,21 @@
-//! The dashboard's state and how keys and daemon news change it. Nothing here draws or
-//! talks to the daemon: keys become [`Command`]s for the feed, news arrives as [`Update`]s,
-//! so every view can be built from realistic state in tests.
+//! The dashboard's state and how keys and daemon news change it: the modes (filter, palette,
+//! forms, popups), the keys every view shares, and news from the daemon; a view's own keys
+//! are its module's (`views::*::act`). Nothing here draws or talks to the daemon: keys become
+//! [`Command`]s for the feed, news arrives as [`Update`]s, so every view can be built from
+//! realistic state in tests.
 
 use super::forms::{self, Form, Outcome, Submit};
 use super::keymap::{Action, Keymap, Scope};
 use super::palette::{self, Palette};
+use super::views;
 use crate::catalog::ProductRow;
 use crate::engine::job::{JobId, JobRecord, JobSpec, JobState, NewJob};
 use crate::engine::protocol::{DaemonStatus, Event};
 use crate::lineage::Artifact;
 use crate::nn::config::RunConfig;
-use crate::nn::run::{EpochMetrics, RunRecord, RunState};
+use crate::nn::run::{EpochMetrics, RunRecord};
 use crate::pipeline::dataset::DatasetSummary;
 use crate::pipeline::evaluate::KeptReport;
-use crate::pipeline::fetch::FetchKind;
 use crate::product::ProductFile;
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -423,19 +425,19 @@ impl App {
     }
 
     /// The runs the runs view draws: the selected one and the compared one.
-    fn runs_wanted(&self) -> Command {
+    pub(super) fn runs_wanted(&self) -> Command {
         Command::Runs(
             self.selected_run().map(|r| r.name.clone()),
             self.compare.clone(),
         )
     }
 
-    fn selected_job(&self) -> Option<JobId> {
+    pub(super) fn selected_job(&self) -> Option<JobId> {
         let jobs = self.visible_jobs();
         jobs.get(self.cursor("jobs").selected).map(|j| j.id)
     }
 
-    fn selected_product(&self) -> Option<String> {
+    pub(super) fn selected_product(&self) -> Option<String> {
         let rows = self.visible_products();
         rows.get(self.cursor("catalog").selected)
             .map(|i| self.products[*i].product.pdsid.clone())
@@ -458,6 +460,12 @@ impl App {
             .find(|j| matches!(&j.spec, JobSpec::Train(t) if t.run == run))
     }
 
+    /// Moves the current view's cursor (up, down, a page, to an end).
+    pub(super) fn move_cursor(&mut self, action: Action) {
+        let len = self.rows_in_view();
+        self.cursor_mut().moved(action, len, 10);
+    }
+
     fn rows_in_view(&self) -> usize {
         match self.view {
             View::Catalog => self.visible_products().len(),
@@ -468,7 +476,7 @@ impl App {
         }
     }
 
-    fn say(&mut self, text: impl Into<String>, error: bool) {
+    pub(super) fn say(&mut self, text: impl Into<String>, error: bool) {
         self.message = Some((text.into(), error));
     }
 
@@ -610,165 +618,25 @@ impl App {
             | Action::PageDown
             | Action::Top
             | Action::Bottom => {
-                let len = self.rows_in_view();
                 if self.view == View::Logs {
                     self.follow = action == Action::Bottom;
                 }
-                self.cursor_mut().moved(action, len, 10);
+                self.move_cursor(action);
                 if self.view == View::Runs {
                     return vec![self.runs_wanted()];
                 }
             }
             Action::Refresh => return vec![Command::RefreshAll, Command::Products],
-            Action::Open => match self.view {
-                View::Jobs => {
-                    if let Some(id) = self.selected_job() {
-                        self.job_detail = self.jobs.get(&id).cloned();
-                        self.mode = Mode::Detail;
-                        return vec![Command::Job(id)];
-                    }
-                }
-                View::Catalog => {
-                    if let Some(pdsid) = self.selected_product() {
-                        self.product_detail = None;
-                        self.mode = Mode::Detail;
-                        return vec![Command::Product(pdsid)];
-                    }
-                }
-                _ => {}
-            },
-            Action::FetchBrowse | Action::FetchAll => {
-                let pdsids = self.chosen_products();
-                if !pdsids.is_empty() {
-                    let (kind, what) = match action {
-                        Action::FetchAll => (FetchKind::All, "files"),
-                        _ => (FetchKind::Browse, "browse images"),
-                    };
-                    self.say(
-                        format!("queueing a download of {} {what}", described(&pdsids)),
-                        false,
-                    );
-                    return vec![Command::Submit(vec![NewJob::new(JobSpec::Fetch {
-                        pdsids,
-                        kinds: vec![kind],
-                        parallel: 4,
-                    })])];
+            // The view's own keys.
+            _ => {
+                return match self.view {
+                    View::Catalog => views::catalog::act(self, action),
+                    View::Jobs => views::jobs::act(self, action),
+                    View::Runs => views::runs::act(self, action),
+                    View::Metrics => views::metrics::act(self, action),
+                    View::Logs => views::logs::act(self, action),
                 }
             }
-            Action::Pick => {
-                if let Some(pdsid) = self.selected_product() {
-                    if !self.picked.remove(&pdsid) {
-                        self.picked.insert(pdsid);
-                    }
-                    let len = self.rows_in_view();
-                    self.cursor_mut().moved(Action::Down, len, 10);
-                }
-            }
-            Action::PickAll => {
-                let shown: BTreeSet<String> = self
-                    .visible_products()
-                    .iter()
-                    .map(|i| self.products[*i].product.pdsid.clone())
-                    .collect();
-                if shown.is_subset(&self.picked) {
-                    self.picked.retain(|p| !shown.contains(p));
-                } else {
-                    self.picked.extend(shown);
-                }
-            }
-            Action::InferProducts => {
-                let pdsids = self.chosen_products();
-                if !pdsids.is_empty() {
-                    return self.open(forms::infer::over_products(self, pdsids));
-                }
-            }
-            Action::Search => return self.open(forms::search::form(self)),
-            Action::NewRun => return self.open(forms::train::form(self, None)),
-            Action::LikeRun => match self.selected_run() {
-                Some(run) => return self.open(forms::train::form(self, Some(run))),
-                None => self.say("no run selected to start from", true),
-            },
-            Action::ResumeRun => return self.resume_selected(),
-            Action::InferRun => {
-                let run = self.selected_run().map(|r| r.name.clone());
-                return self.open(forms::infer::form(self, run.as_deref()));
-            }
-            Action::Evaluate => {
-                let run = match self.view {
-                    View::Runs => self.selected_run().map(|r| r.name.clone()),
-                    _ => None,
-                };
-                return self.open(forms::eval::form(self, run.as_deref()));
-            }
-            Action::NewDataset => return self.open(forms::dataset::form()),
-            Action::StopRun => {
-                let run = self.selected_run().map(|r| r.name.clone());
-                match run.and_then(|run| {
-                    self.training_job(&run)
-                        .filter(|job| !job.state.is_final())
-                        .map(|job| (run, job.id))
-                }) {
-                    Some((run, id)) => {
-                        self.say(format!("run {run} stops when its epoch ends"), false);
-                        return vec![Command::EndEarly(id)];
-                    }
-                    None => self.say("the selected run is not training", true),
-                }
-            }
-            Action::DeleteRun => {
-                if let Some(run) = self.selected_run() {
-                    let name = run.name.clone();
-                    self.mode = Mode::Confirm(
-                        format!(
-                            "Delete run {name}: its checkpoints, metrics and predictions? (y/n)"
-                        ),
-                        Command::DeleteRun(name),
-                    );
-                }
-            }
-            Action::TileProduct => {
-                return self
-                    .chosen_products()
-                    .into_iter()
-                    .map(Command::TileProduct)
-                    .collect();
-            }
-            Action::Compare if self.view == View::Metrics => {
-                let selected = self
-                    .selected_eval()
-                    .and_then(|e| e.name())
-                    .map(String::from);
-                self.compare_eval = if self.compare_eval == selected {
-                    None
-                } else {
-                    selected
-                };
-            }
-            Action::Compare => {
-                let selected = self.selected_run().map(|r| r.name.clone());
-                self.compare = if self.compare == selected {
-                    None
-                } else {
-                    selected
-                };
-                return vec![self.runs_wanted()];
-            }
-            Action::CancelJob => {
-                if let Some(id) = self.selected_job() {
-                    return vec![Command::Cancel(id)];
-                }
-            }
-            Action::RetryJob => {
-                if let Some(id) = self.selected_job() {
-                    return vec![Command::Retry(id)];
-                }
-            }
-            Action::ToggleSmooth => self.smooth = !self.smooth,
-            Action::ToggleSteps => self.per_step = !self.per_step,
-            Action::ToggleNormalised => self.normalised = !self.normalised,
-            Action::Sort => self.sort_column = (self.sort_column + 1) % METRIC_COLUMNS.len(),
-            Action::Level => self.min_level = (self.min_level + 1) % LEVELS.len(),
-            Action::Follow => self.follow = !self.follow,
         }
         Vec::new()
     }
@@ -783,43 +651,10 @@ impl App {
     }
 
     /// Opens a form (and asks for fresh choices: a new configuration or dataset shows).
-    fn open(&mut self, form: Form) -> Vec<Command> {
+    pub(super) fn open(&mut self, form: Form) -> Vec<Command> {
         self.message = None;
         self.mode = Mode::Form(Box::new(form));
         vec![Command::Choices]
-    }
-
-    /// Resumes the selected run unless it is training now or finished.
-    fn resume_selected(&mut self) -> Vec<Command> {
-        let Some(run) = self.selected_run() else {
-            self.say("no run selected to resume", true);
-            return Vec::new();
-        };
-        let name = run.name.clone();
-        let device = run.device.clone();
-        let finished = run.state == RunState::Finished;
-        if self
-            .training_job(&name)
-            .is_some_and(|job| !job.state.is_final())
-        {
-            self.say(format!("run {name} is training now"), true);
-            return Vec::new();
-        }
-        if finished {
-            self.say(
-                format!("run {name} finished: c trains a run like it, with more epochs"),
-                true,
-            );
-            return Vec::new();
-        }
-        self.say(format!("resuming run {name}…"), false);
-        vec![Command::Plan(vec![
-            "train".into(),
-            "--resume".into(),
-            name,
-            "--device".into(),
-            device,
-        ])]
     }
 
     fn palette(&mut self, text: &str) -> Vec<Command> {
@@ -991,14 +826,6 @@ impl App {
             .values()
             .filter(|j| matches!(j.state, JobState::Running | JobState::Queued))
             .count()
-    }
-}
-
-/// Products as a status line names them: one by its id, several by their count.
-fn described(pdsids: &[String]) -> String {
-    match pdsids {
-        [one] => format!("{one}'s"),
-        many => format!("{} products'", many.len()),
     }
 }
 
