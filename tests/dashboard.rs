@@ -333,8 +333,22 @@ fn on_the_demo_workspace_the_dashboard_trains_infers_and_scores_from_keys_alone(
         &["demo-demo-small-2-NANEDI-512X320", "run demo-demo-small-2"],
         Duration::from_secs(120),
     );
+    // The palette is the CLI: its parser's words and its planner's refusals.
+    dashboard.press(":");
+    dashboard.press("train --from-run nothing-here --dataset demo-craters");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["no run nothing-here"]);
+    dashboard.press(":");
+    dashboard.press("train --epochs");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["a value is required for '--epochs <EPOCHS>'"]);
     let (status, _) = dashboard.quit();
     assert!(status.success(), "{status:?}");
+    let history = std::fs::read_to_string(workspace.join("palette-history")).unwrap();
+    assert_eq!(
+        history,
+        "train --from-run nothing-here --dataset demo-craters\ntrain --epochs\n"
+    );
 
     // What the keys made is what the CLI would have made.
     let shown = areo(&workspace, &["--json", "runs", "show", "demo-demo-small-2"]);

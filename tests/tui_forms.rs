@@ -561,3 +561,47 @@ fn a_job_waiting_for_others_says_which() {
     app.key(key('2'));
     assert!(render(&app, 80, 24).contains("after 6, 7"));
 }
+
+#[test]
+fn each_gpu_is_offered_with_its_memory_in_use_and_the_line_names_its_ordinal() {
+    let mut app = app_with_choices();
+    let mut status = app.status.clone().unwrap();
+    status.resources.gpu = 2;
+    status.gpus = vec![areo::engine::protocol::GpuReading {
+        index: 1,
+        memory: areo::nn::DeviceMemory {
+            used: 3 << 30,
+            total: 80 << 30,
+        },
+    }];
+    app.update(Update::Status(status));
+    app.key(key('3'));
+    app.key(key('n'));
+    // The readable configuration, then the device.
+    app.key(code(KeyCode::Right));
+    tab(&mut app, 7);
+    app.key(code(KeyCode::Left));
+    let text = render(&app, 80, 24);
+    assert!(
+        text.contains("◂ cuda:1 · 3.0/80.0 GiB in use ▸ 3/3"),
+        "{text}"
+    );
+    app.key(code(KeyCode::Left));
+    assert!(
+        render(&app, 80, 24).contains("◂ cuda:0 ▸ 2/3"),
+        "no reading: no figure"
+    );
+    app.key(code(KeyCode::Right));
+    let commands = app.key(code(KeyCode::Enter));
+    let [Command::Plan(line)] = commands.as_slice() else {
+        panic!("{commands:?}\n{}", render(&app, 80, 24))
+    };
+    let device = line.iter().position(|w| w == "--device").unwrap();
+    assert_eq!(line[device + 1], "cuda:1");
+    let dataset = line.iter().position(|w| w == "--dataset").unwrap();
+    assert_eq!(
+        line[dataset + 1],
+        "demo-craters",
+        "the choice's comment is left out"
+    );
+}

@@ -8,13 +8,14 @@
 use super::job::{artifact_name, JobId, JobRecord, JobSpec, JobState, NewJob, Resources};
 use super::protocol::{
     frame_bytes, read_frame_async, CatalogRequest, ClientFrame, DaemonStatus, Event, FrameError,
-    Request, Response, ServerFrame, PROTOCOL_VERSION,
+    GpuReading, Request, Response, ServerFrame, PROTOCOL_VERSION,
 };
 use super::runner::{self, Finished, Stop};
 use super::scheduler::Scheduler;
 use crate::catalog::Catalog;
 use crate::lineage::{ArtifactKind, Input};
 use crate::nn::run::{list_runs, read_metrics, RunRecord};
+use crate::nn::DeviceMemory;
 use crate::pipeline::dataset::list_datasets;
 use crate::pipeline::evaluate::list_reports;
 use crate::product::check_plain_name;
@@ -70,6 +71,57 @@ fn count_gpus() -> u32 {
             })
             .count() as u32
     })
+}
+
+/// How often the GPUs' memory is read for the status (what the dashboard's device choices
+/// show); a reading takes nvidia-smi about a tenth of a second.
+const GPU_READING_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the GPUs' memory readings fresh, from nvidia-smi when it answers (a machine without
+/// it, or a driver that does not answer in time, leaves them empty: the status goes on).
+async fn read_gpus_now_and_then(shared: Arc<Shared>) {
+    loop {
+        let readings = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::process::Command::new("nvidia-smi")
+                .args([
+                    "--query-gpu=index,memory.used,memory.total",
+                    "--format=csv,noheader,nounits",
+                ])
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await;
+        let parsed = match readings {
+            Ok(Ok(output)) if output.status.success() => {
+                parse_gpu_readings(&String::from_utf8_lossy(&output.stdout))
+            }
+            _ => Vec::new(),
+        };
+        *shared.gpus.lock().expect("GPU readings") = parsed;
+        tokio::time::sleep(GPU_READING_EVERY).await;
+    }
+}
+
+/// nvidia-smi's `index, memory.used, memory.total` lines (MiB, no units); lines that do not
+/// read (a GPU reporting `[N/A]`) are left out.
+fn parse_gpu_readings(text: &str) -> Vec<GpuReading> {
+    const MIB: u64 = 1 << 20;
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [index, used, total] = fields.as_slice() else {
+                return None;
+            };
+            Some(GpuReading {
+                index: index.parse().ok()?,
+                memory: DeviceMemory {
+                    used: used.parse::<u64>().ok()? * MIB,
+                    total: total.parse::<u64>().ok()? * MIB,
+                },
+            })
+        })
+        .collect()
 }
 
 /// Runs the daemon in this process until it is stopped (`Shutdown`, SIGTERM, SIGINT, or its
@@ -139,6 +191,8 @@ pub(super) struct Shared {
     unflushed: Mutex<Vec<JobId>>,
     flush_wanted: Notify,
     stopping: watch::Sender<bool>,
+    /// The GPUs' memory, refreshed by [`read_gpus_now_and_then`].
+    gpus: Mutex<Vec<GpuReading>>,
 }
 
 struct State {
@@ -224,6 +278,7 @@ impl Shared {
             unflushed: Mutex::new(Vec::new()),
             flush_wanted: Notify::new(),
             stopping: watch::channel(false).0,
+            gpus: Mutex::new(Vec::new()),
         }))
     }
 
@@ -636,6 +691,7 @@ impl Shared {
             resources: state.scheduler.total(),
             in_use: state.scheduler.in_use(),
             jobs,
+            gpus: self.gpus.lock().expect("GPU readings").clone(),
         }
     }
 
@@ -648,6 +704,9 @@ async fn run(shared: Arc<Shared>, listener: UnixListener, socket: PathBuf, inode
     tokio::spawn(schedule(shared.clone()));
     tokio::spawn(flush_finished(shared.clone()));
     tokio::spawn(watch_socket(shared.clone(), socket.clone(), inode));
+    if shared.lock().scheduler.total().gpu > 0 {
+        tokio::spawn(read_gpus_now_and_then(shared.clone()));
+    }
     let mut stopping = shared.stopping.subscribe();
     // One clone per connection: the count says how many are still open.
     let connections = Arc::new(());
@@ -1147,5 +1206,33 @@ pub fn spawn_detached(exe: &Path, workspace: &Path, extra_args: &[String]) -> an
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_readings_come_from_nvidia_smi_lines_and_skip_what_does_not_read() {
+        let text = "0, 1234, 81559\n1, [N/A], 81559\n2,0,40960\nno gpu here\n";
+        let memory = |used: u64, total: u64| DeviceMemory {
+            used: used << 20,
+            total: total << 20,
+        };
+        assert_eq!(
+            parse_gpu_readings(text),
+            [
+                GpuReading {
+                    index: 0,
+                    memory: memory(1234, 81559)
+                },
+                GpuReading {
+                    index: 2,
+                    memory: memory(0, 40960)
+                },
+            ]
+        );
+        assert!(parse_gpu_readings("").is_empty());
     }
 }

@@ -9,6 +9,7 @@ use super::job::{JobId, JobRecord, JobState, NewJob, Resources};
 use crate::catalog::{CatalogStats, ProductQuery, ProductRow};
 use crate::lineage::{Artifact, ArtifactKind, Input};
 use crate::nn::run::{EpochMetrics, RunRecord};
+use crate::nn::DeviceMemory;
 use crate::pipeline::dataset::DatasetSummary;
 use crate::pipeline::evaluate::KeptReport;
 use crate::product::ProductFile;
@@ -176,6 +177,16 @@ pub struct DaemonStatus {
     pub resources: Resources,
     pub in_use: Resources,
     pub jobs: std::collections::BTreeMap<JobState, u64>,
+    /// Each GPU's memory as the driver last reported it (none without nvidia-smi).
+    #[serde(default)]
+    pub gpus: Vec<GpuReading>,
+}
+
+/// One GPU's memory in use, by its CUDA ordinal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuReading {
+    pub index: u32,
+    pub memory: DeviceMemory,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The palette's lines, kept in the workspace between sessions.
+const HISTORY_FILE: &str = "palette-history";
+
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(50);
 /// How often the clock in elapsed times and ETAs moves on when nothing else happens.
@@ -95,6 +98,10 @@ pub fn run(
     let mut app = App::new(workspace.display().to_string(), keymap);
     app.ode_url = ode_url;
     app.commands = command_line.commands;
+    let history = workspace.join(HISTORY_FILE);
+    app.history = std::fs::read_to_string(&history)
+        .map(|text| text.lines().map(String::from).collect())
+        .unwrap_or_default();
     if let Some(view) = view {
         app.view = view;
     }
@@ -113,6 +120,10 @@ pub fn run(
     let mut terminal = ratatui::init();
     let result = event_loop(&mut terminal, &mut app, &input_rx, &command_tx);
     ratatui::restore();
+    let kept = app.history.join("\n") + "\n";
+    if let Err(error) = crate::fsio::write_atomically(&history, kept.as_bytes()) {
+        eprintln!("the palette's history was not kept: {error}");
+    }
     result
 }
 

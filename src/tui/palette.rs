@@ -5,7 +5,7 @@
 //! (configurations, datasets, runs, products).
 
 use super::app::App;
-use super::forms::devices;
+use super::forms::{chosen_value, devices};
 use crate::product::FileState;
 
 /// A palette line being typed.
@@ -159,7 +159,10 @@ fn candidates(text: &str, app: &App) -> Vec<String> {
         "--run" | "--resume" | "--from-run" => runs(),
         "--product" => products(),
         "--weights" => vec!["last".into(), "best".into()],
-        "--device" => devices(app),
+        "--device" => devices(app)
+            .iter()
+            .map(|d| chosen_value(d).to_string())
+            .collect(),
         _ if path == "fetch" => products(),
         _ => Vec::new(),
     }

@@ -62,6 +62,7 @@ pub fn app() -> App {
         jobs: [(JobState::Running, 1), (JobState::Queued, 2)]
             .into_iter()
             .collect(),
+        gpus: Vec::new(),
     }));
     app
 }

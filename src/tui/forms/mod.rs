@@ -86,8 +86,8 @@ impl Field {
     /// Chooses `value` when it is one of the choices.
     pub fn choosing(mut self, value: &str) -> Field {
         if let Input::Choice(choices) = &self.input {
-            if choices.iter().any(|c| c == value) {
-                self.value = value.to_string();
+            if let Some(choice) = choices.iter().find(|c| chosen_value(c) == value) {
+                self.value = choice.clone();
             }
         }
         self
@@ -271,7 +271,7 @@ impl Form {
                 _ if value.is_empty() => {}
                 _ => {
                     words.push(field.option.to_string());
-                    words.push(value.to_string());
+                    words.push(chosen_value(value).to_string());
                 }
             }
         }
@@ -319,6 +319,14 @@ pub fn whole(text: &str, min: u64) -> Result<u64, String> {
     }
 }
 
+/// Choices may say more after ` · ` (a GPU's memory, a dataset's chips): what comes
+/// before it is the value a command line takes.
+const COMMENT: &str = " · ";
+
+pub fn chosen_value(choice: &str) -> &str {
+    choice.split(COMMENT).next().unwrap_or(choice)
+}
+
 /// Whether `text` is a box `X,Y,W,H` in whole pixels (as `--box` takes it).
 pub fn is_box(text: &str) -> bool {
     let parts: Vec<_> = text.split(',').map(str::trim).collect();
@@ -330,11 +338,18 @@ pub fn plain_name(what: &'static str, text: &str) -> Result<(), String> {
     crate::product::check_plain_name(what, text).map_err(|e| e.to_string())
 }
 
-/// Device choices: the CPU, then each GPU the daemon counts.
+/// Device choices: the CPU, then each GPU the daemon counts, with its memory in use when the
+/// driver said.
 pub fn devices(app: &App) -> Vec<String> {
-    let gpus = app.status.as_ref().map_or(0, |s| s.resources.gpu);
+    let Some(status) = &app.status else {
+        return vec!["cpu".into()];
+    };
+    let gpu = |i: u32| match status.gpus.iter().find(|g| g.index == i) {
+        Some(reading) => format!("cuda:{i}{COMMENT}{} in use", reading.memory),
+        None => format!("cuda:{i}"),
+    };
     std::iter::once("cpu".to_string())
-        .chain((0..gpus).map(|i| format!("cuda:{i}")))
+        .chain((0..status.resources.gpu).map(gpu))
         .collect()
 }
 

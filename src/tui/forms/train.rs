@@ -27,7 +27,16 @@ pub fn form(app: &App, like: Option<&RunRecord>) -> Form {
         .into_iter()
         .collect();
     configs.extend(app.configs.iter().map(|c| c.path.clone()));
-    let datasets: Vec<String> = app.datasets.iter().map(|d| d.name.clone()).collect();
+    let datasets: Vec<String> = app
+        .datasets
+        .iter()
+        .map(|d| {
+            format!(
+                "{} · chips {} train {} val {} test",
+                d.name, d.train, d.validation, d.test
+            )
+        })
+        .collect();
     let base = like.map_or_else(
         || {
             app.configs
