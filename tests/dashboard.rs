@@ -342,12 +342,27 @@ fn on_the_demo_workspace_the_dashboard_trains_infers_and_scores_from_keys_alone(
     dashboard.press("train --epochs");
     dashboard.press(ENTER);
     dashboard.wait_for(&["a value is required for '--epochs <EPOCHS>'"]);
+    // Labels painted into masks by a job, paths taken from where the dashboard runs.
+    dashboard.press(":");
+    dashboard.press(
+        "labels rasterize --from craters demo/nanedi-512x320.csv --size 512x320 --out masks",
+    );
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["queued job", "labels"]);
+    let mask = workspace.join("masks/nanedi-512x320.png");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !mask.exists() {
+        assert!(Instant::now() < deadline, "no {}", mask.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(image_size(&mask), (512, 320));
     let (status, _) = dashboard.quit();
     assert!(status.success(), "{status:?}");
     let history = std::fs::read_to_string(workspace.join("palette-history")).unwrap();
-    assert_eq!(
-        history,
-        "train --from-run nothing-here --dataset demo-craters\ntrain --epochs\n"
+    assert!(
+        history
+            .starts_with("train --from-run nothing-here --dataset demo-craters\ntrain --epochs\n"),
+        "{history}"
     );
 
     // What the keys made is what the CLI would have made.

@@ -605,3 +605,56 @@ fn each_gpu_is_offered_with_its_memory_in_use_and_the_line_names_its_ordinal() {
         "the choice's comment is left out"
     );
 }
+
+#[test]
+fn the_tile_form_cuts_each_picked_product_with_its_labels() {
+    let mut app = app_with_choices();
+    app.key(key('1'));
+    app.key(key('a'));
+    app.key(key('T'));
+    assert_eq!(form_kind(&app), Some(FormKind::Tile));
+    // A labels file without its format, a stride of nothing, circles without labels.
+    clear(&mut app);
+    typed(&mut app, "0");
+    tab(&mut app, 1);
+    typed(&mut app, "half");
+    tab(&mut app, 3);
+    typed(&mut app, "0.7");
+    assert!(app.key(code(KeyCode::Enter)).is_empty());
+    let text = render(&app, 80, 24);
+    insta::assert_snapshot!("tile_form_errors", text);
+    for error in [
+        "at least 1",
+        "\"half\" is not a whole number",
+        "circles come from",
+    ] {
+        assert!(text.contains(error), "{error} in\n{text}");
+    }
+    clear(&mut app);
+    typed(&mut app, "256");
+    tab(&mut app, 1);
+    clear(&mut app);
+    typed(&mut app, "128");
+    tab(&mut app, 1);
+    typed(&mut app, "labels/site.csv");
+    assert!(app.key(code(KeyCode::Enter)).is_empty());
+    assert!(render(&app, 80, 24).contains("which format is the labels file in?"));
+    for _ in 0..7 {
+        app.key(code(KeyCode::Right));
+    }
+    let commands = app.key(code(KeyCode::Enter));
+    let line = |pdsid: &str| {
+        Command::Plan(words(&format!(
+            "tile --product {pdsid} --size 256 --stride 128 --labels labels/site.csv \
+             --from craters --circle-scale 0.7"
+        )))
+    };
+    assert_eq!(
+        commands,
+        vec![
+            line("ESP_013951_1955_RED"),
+            line("ESP_013952_1955_RED"),
+            line("ESP_013953_1955_RED")
+        ]
+    );
+}

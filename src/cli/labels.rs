@@ -193,31 +193,40 @@ fn report(summary: &Summary, added: &[String], json: bool) -> ExitCode {
     }
 }
 
-pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
-    let mut summary = Summary::default();
-    match command {
-        LabelsCommand::Convert { input, to, out } => {
-            let request = LabelRequest {
-                source: input.source()?,
-                output: LabelOutput::Convert { to: to.into(), out },
-            };
-            let (summary, added) = request.run()?;
-            Ok(report(&summary, &added, json))
-        }
+/// What `labels convert` and `labels rasterize` do, with every path absolute: run here in the
+/// CLI's own process, or queued as a job from the dashboard's palette. `None` for the other
+/// subcommands, which only run here.
+pub fn label_request(command: &LabelsCommand) -> anyhow::Result<Option<LabelRequest>> {
+    Ok(Some(match command {
+        LabelsCommand::Convert { input, to, out } => LabelRequest {
+            source: input.source()?,
+            output: LabelOutput::Convert {
+                to: (*to).into(),
+                out: std::path::absolute(out)?,
+            },
+        },
         LabelsCommand::Rasterize {
             input,
             out,
             palette,
             instances,
-        } => {
-            let request = LabelRequest {
-                source: input.source()?,
-                output: LabelOutput::Rasterize {
-                    out,
-                    palette,
-                    instances,
-                },
-            };
+        } => LabelRequest {
+            source: input.source()?,
+            output: LabelOutput::Rasterize {
+                out: std::path::absolute(out)?,
+                palette: *palette,
+                instances: *instances,
+            },
+        },
+        _ => return Ok(None),
+    }))
+}
+
+pub fn run(command: LabelsCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let mut summary = Summary::default();
+    match command {
+        LabelsCommand::Convert { .. } | LabelsCommand::Rasterize { .. } => {
+            let request = label_request(&command)?.expect("a convert or rasterize request");
             let (summary, added) = request.run()?;
             Ok(report(&summary, &added, json))
         }

@@ -2,7 +2,7 @@
 //! definitions as `areo` itself (one parser, one set of errors) and the commands that queue
 //! work give the same jobs they give in a shell.
 
-use super::{fetch, imagery, learn, Cli, Command};
+use super::{fetch, imagery, labels, learn, Cli, Command};
 use crate::engine::{Client, NewJob};
 use crate::tui::CommandLine;
 use clap::{CommandFactory, Parser};
@@ -47,7 +47,16 @@ fn commands() -> Vec<(String, Vec<String>)> {
 }
 
 /// The subcommands whose work is a daemon job.
-const QUEUED: [&str; 6] = ["train", "infer", "eval", "dataset create", "fetch", "tile"];
+const QUEUED: [&str; 8] = [
+    "train",
+    "infer",
+    "eval",
+    "dataset create",
+    "fetch",
+    "tile",
+    "labels convert",
+    "labels rasterize",
+];
 
 /// The jobs a palette line asks for and a line saying what they are, or what is wrong with
 /// it: clap's own message for a bad line.
@@ -95,6 +104,12 @@ fn plan_command(
             one(learn::dataset_job(&args, cwd)?)
         }
         Some(Command::Fetch(args)) => one(fetch::fetch_job(&args)),
+        Some(Command::Labels(command)) => match labels::label_request(&command)? {
+            Some(request) => one(crate::engine::JobSpec::Labels(request)),
+            None => anyhow::bail!(
+                "the palette queues labels convert and labels rasterize; the others run in a shell"
+            ),
+        },
         Some(Command::Tile(args)) => match &args.product {
             Some(pdsid) => one(imagery::tile_product_job(&args, pdsid, client, workspace)?),
             None => anyhow::bail!(
@@ -144,7 +159,16 @@ mod tests {
         let paths: Vec<&str> = commands.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["fetch", "tile", "dataset create", "train", "infer", "eval"]
+            [
+                "fetch",
+                "tile",
+                "labels convert",
+                "labels rasterize",
+                "dataset create",
+                "train",
+                "infer",
+                "eval"
+            ]
         );
     }
 

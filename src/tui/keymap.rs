@@ -47,6 +47,7 @@ pub enum Action {
     Pick,
     PickAll,
     InferProducts,
+    TileWithLabels,
     Search,
     TileProduct,
     Compare,
@@ -218,6 +219,13 @@ const ACTIONS: &[(Action, &str, Scope, &[&str], &str)] = &[
         Scope::Catalog,
         &["t"],
         "tile the browse images into 256 px chips (fetching them first)",
+    ),
+    (
+        Action::TileWithLabels,
+        "tile-labelled",
+        Scope::Catalog,
+        &["T"],
+        "tile the downloaded images with their labels: chip size, stride (form)",
     ),
     (
         Action::InferProducts,

@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod eval;
 pub mod infer;
 pub mod search;
+pub mod tile;
 pub mod train;
 
 use super::app::App;
@@ -28,6 +29,7 @@ pub enum FormKind {
     Infer,
     Eval,
     Dataset,
+    Tile,
 }
 
 /// How a field is edited.
@@ -306,6 +308,7 @@ pub fn submit(form: &mut Form, app: &App) -> Option<Submit> {
         FormKind::Infer => infer::submit(form, app),
         FormKind::Eval => eval::submit(form, app),
         FormKind::Dataset => dataset::submit(form),
+        FormKind::Tile => tile::submit(form),
     };
     (form.errors() == 0).then_some(submitted).flatten()
 }

@@ -153,6 +153,12 @@ pub(in crate::tui) fn act(app: &mut App, action: Action) -> Vec<Command> {
                 .map(Command::TileProduct)
                 .collect();
         }
+        Action::TileWithLabels => {
+            let pdsids = app.chosen_products();
+            if !pdsids.is_empty() {
+                return app.open(forms::tile::form(pdsids));
+            }
+        }
         Action::Search => return app.open(forms::search::form(app)),
         _ => {}
     }
