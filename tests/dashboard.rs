@@ -356,6 +356,23 @@ fn on_the_demo_workspace_the_dashboard_trains_infers_and_scores_from_keys_alone(
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(image_size(&mask), (512, 320));
+    // A file-to-file command (no job of its own) runs as `areo ...` in the daemon; one that
+    // fails says why in its job.
+    dashboard.press(":");
+    dashboard.press("prep scale demo/nanedi-512x320.png --factor 0.5 --out half.png");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["queued job", "areo prep scale"]);
+    dashboard.press(":");
+    dashboard.press("prep scale demo/missing.png --factor 0.5 --out never.png");
+    dashboard.press(ENTER);
+    dashboard.wait_for(&["queued job", "missing.png"]);
+    let half = workspace.join("half.png");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !half.exists() {
+        assert!(Instant::now() < deadline, "no {}", half.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(image_size(&half), (256, 160));
     let (status, _) = dashboard.quit();
     assert!(status.success(), "{status:?}");
     let history = std::fs::read_to_string(workspace.join("palette-history")).unwrap();
@@ -379,6 +396,17 @@ fn on_the_demo_workspace_the_dashboard_trains_infers_and_scores_from_keys_alone(
     assert_eq!(report["region"], serde_json::json!([384, 160, 128, 160]));
     assert_eq!(report["pixel"]["scored"], 128 * 160);
     assert_eq!(report["craters"]["truth"], 4, "{report}");
+    let listed = areo(&workspace, &["--json", "jobs", "list"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let failed = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["spec"]["kind"] == "command" && j["state"] == "failed")
+        .unwrap_or_else(|| panic!("{jobs}"));
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("missing.png"), "{error}");
+    assert!(!workspace.join("never.png").exists());
 }
 
 /// A PNG's width and height, from its header.

@@ -3,7 +3,8 @@
 //! work give the same jobs they give in a shell.
 
 use super::{fetch, imagery, labels, learn, Cli, Command};
-use crate::engine::{Client, NewJob};
+use crate::engine::job::CommandJob;
+use crate::engine::{Client, JobSpec, NewJob};
 use crate::tui::CommandLine;
 use clap::{CommandFactory, Parser};
 use std::path::Path;
@@ -31,7 +32,10 @@ fn commands() -> Vec<(String, Vec<String>)> {
                 .collect()
         };
         for (path, leaf) in leaves {
-            if !QUEUED.contains(&path.as_str()) {
+            let queued = QUEUED
+                .iter()
+                .any(|q| path == *q || path.starts_with(&format!("{q} ")));
+            if !queued {
                 continue;
             }
             let options = leaf
@@ -46,16 +50,18 @@ fn commands() -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// The subcommands whose work is a daemon job.
-const QUEUED: [&str; 8] = [
+/// The subcommands (and their subcommands) whose work is a daemon job: one of its own, or
+/// the CLI run by the daemon for those that only read and write the files they name.
+const QUEUED: [&str; 9] = [
     "train",
     "infer",
     "eval",
     "dataset create",
     "fetch",
     "tile",
-    "labels convert",
-    "labels rasterize",
+    "labels",
+    "prep",
+    "stitch",
 ];
 
 /// The jobs a palette line asks for and a line saying what they are, or what is wrong with
@@ -72,24 +78,31 @@ fn plan(
     }
     let cwd = std::env::current_dir().map_err(|e| format!("the current folder: {e}"))?;
     let planned =
-        plan_command(cli.command, client, workspace, &cwd).map_err(|e| format!("{e:#}"))?;
+        plan_command(cli.command, words, client, workspace, &cwd).map_err(|e| format!("{e:#}"))?;
     Ok(planned)
 }
 
 fn plan_command(
     command: Option<Command>,
+    words: &[String],
     client: &mut Client,
     workspace: &Path,
     cwd: &Path,
 ) -> anyhow::Result<(Vec<NewJob>, String)> {
-    let one = |spec: crate::engine::JobSpec| {
+    let one = |spec: JobSpec| {
         let summary = spec.describe();
         Ok((vec![NewJob::new(spec)], summary))
     };
+    // Commands that only read and write the files they name run as `areo ARGS` in the
+    // daemon, from this folder.
+    let as_command = || {
+        one(JobSpec::Command(CommandJob {
+            args: words.to_vec(),
+            cwd: cwd.to_path_buf(),
+        }))
+    };
     match command {
-        Some(Command::Train(args)) => one(crate::engine::JobSpec::Train(learn::train_job(
-            &args, workspace, cwd,
-        )?)),
+        Some(Command::Train(args)) => one(JobSpec::Train(learn::train_job(&args, workspace, cwd)?)),
         Some(Command::Infer(args)) => {
             let jobs = learn::infer_jobs(&args, client, workspace, cwd)?;
             let summary = jobs
@@ -105,16 +118,13 @@ fn plan_command(
         }
         Some(Command::Fetch(args)) => one(fetch::fetch_job(&args)),
         Some(Command::Labels(command)) => match labels::label_request(&command)? {
-            Some(request) => one(crate::engine::JobSpec::Labels(request)),
-            None => anyhow::bail!(
-                "the palette queues labels convert and labels rasterize; the others run in a shell"
-            ),
+            Some(request) => one(JobSpec::Labels(request)),
+            None => as_command(),
         },
+        Some(Command::Prep(_) | Command::Stitch(_)) => as_command(),
         Some(Command::Tile(args)) => match &args.product {
             Some(pdsid) => one(imagery::tile_product_job(&args, pdsid, client, workspace)?),
-            None => anyhow::bail!(
-                "the palette tiles catalog products (--product PDSID); a file is tiled in a shell"
-            ),
+            None => as_command(),
         },
         _ => anyhow::bail!(
             "the palette queues work: {} (views: :catalog :jobs :runs :metrics :logs)",
@@ -157,19 +167,24 @@ mod tests {
         }
         assert!(options("dataset create").contains(&"--tiles".to_string()));
         let paths: Vec<&str> = commands.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "fetch",
-                "tile",
-                "labels convert",
-                "labels rasterize",
-                "dataset create",
-                "train",
-                "infer",
-                "eval"
-            ]
-        );
+        for path in [
+            "fetch",
+            "tile",
+            "stitch",
+            "labels convert",
+            "labels from-masks",
+            "prep crop",
+            "prep align",
+            "dataset create",
+            "train",
+            "infer",
+            "eval",
+        ] {
+            assert!(paths.contains(&path), "{path} in {paths:?}");
+        }
+        for shell_only in ["dataset list", "runs list", "demo", "serve", "bench model"] {
+            assert!(!paths.contains(&shell_only), "{shell_only} in {paths:?}");
+        }
     }
 
     #[test]

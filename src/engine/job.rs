@@ -157,10 +157,47 @@ pub enum JobSpec {
     Eval(EvalRequest),
     /// Detections scored against COCO truth, kept as a named report.
     EvalDetections(DetectionRequest),
+    /// A file-to-file command of the CLI run by the daemon.
+    Command(CommandJob),
     /// A job that only sleeps, counts and (optionally) fails: for testing and measuring the
     /// scheduler. Not offered by the CLI.
     #[doc(hidden)]
     Probe(Probe),
+}
+
+/// A file-to-file command of the CLI (`prep`, `stitch`, `labels`, `tile FILE`), run by the
+/// daemon as `areo --json ARGS` in `cwd`: how the dashboard's palette queues the commands
+/// that have no job of their own. The words are the child's arguments as they are; nothing
+/// reaches a shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandJob {
+    pub args: Vec<String>,
+    /// Where its relative paths are taken from (the dashboard's working directory).
+    pub cwd: PathBuf,
+}
+
+impl CommandJob {
+    /// The subcommands that only read and write the files they name.
+    pub const SUBCOMMANDS: [&'static str; 4] = ["prep", "stitch", "labels", "tile"];
+
+    fn check(&self) -> Result<(), String> {
+        match self.args.first() {
+            Some(first) if Self::SUBCOMMANDS.contains(&first.as_str()) => {}
+            other => {
+                return Err(format!(
+                    "a command job runs {} only, not {other:?}",
+                    Self::SUBCOMMANDS.join(", ")
+                ))
+            }
+        }
+        // A catalog product is tiled by a tile job, which records its lineage.
+        if let Some(word) = self.args.iter().find(|a| {
+            a.starts_with("--workspace") || (self.args[0] == "tile" && a.starts_with("--product"))
+        }) {
+            return Err(format!("a command job does not take {word}"));
+        }
+        Ok(())
+    }
 }
 
 /// See [`JobSpec::Probe`].
@@ -292,6 +329,7 @@ impl JobSpec {
             | JobSpec::Search { .. }
             | JobSpec::Fetch { .. }
             | JobSpec::Labels(_)
+            | JobSpec::Command(_)
             | JobSpec::Probe(_) => return None,
         })
     }
@@ -308,6 +346,7 @@ impl JobSpec {
             JobSpec::Train(_) => "train",
             JobSpec::Infer(_) => "infer",
             JobSpec::Eval(_) | JobSpec::EvalDetections(_) => "eval",
+            JobSpec::Command(_) => "command",
             JobSpec::Probe(_) => "probe",
         }
     }
@@ -328,7 +367,8 @@ impl JobSpec {
             | JobSpec::Labels(_)
             | JobSpec::Dataset(_)
             | JobSpec::Eval(_)
-            | JobSpec::EvalDetections(_) => cpu,
+            | JobSpec::EvalDetections(_)
+            | JobSpec::Command(_) => cpu,
             JobSpec::Train(TrainJob { device, .. }) | JobSpec::Infer(InferJob { device, .. }) => {
                 if device.starts_with("cuda") {
                     Resources {
@@ -419,6 +459,7 @@ impl JobSpec {
                 file_name(&request.results),
                 file_name(&request.truth)
             ),
+            JobSpec::Command(command) => format!("areo {}", command.args.join(" ")),
             JobSpec::Probe(probe) => format!("probe {} x {} ms", probe.steps, probe.step_ms),
         }
     }
@@ -477,6 +518,7 @@ impl JobSpec {
                     .iter_mut()
                     .for_each(|scoring| resolve(&mut scoring.list));
             }
+            JobSpec::Command(command) => resolve(&mut command.cwd),
             JobSpec::Probe(probe) => {
                 probe.fail_unless.iter_mut().for_each(resolve);
                 probe.record_runs.iter_mut().for_each(resolve);
@@ -608,6 +650,10 @@ impl JobSpec {
                     None => Ok(()),
                 }
             }
+            JobSpec::Command(command) => {
+                absolute(&command.cwd, "working folder")?;
+                command.check()
+            }
             JobSpec::Probe(probe) => {
                 if let Some(path) = &probe.fail_unless {
                     absolute(path, "probe file")?;
@@ -726,6 +772,50 @@ impl JobRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_job_runs_only_file_to_file_subcommands_from_an_absolute_folder() {
+        let job = |args: &[&str], cwd: &str| {
+            JobSpec::Command(CommandJob {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                cwd: cwd.into(),
+            })
+        };
+        assert_eq!(
+            job(
+                &["prep", "scale", "a.png", "--factor", "0.5", "--out", "b.png"],
+                "/data"
+            )
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(
+            job(&["tile", "a.png", "--out", "chips"], "/data").validate(),
+            Ok(())
+        );
+        for (args, why) in [
+            (&["serve"][..], "not Some(\"serve\")"),
+            (&[][..], "not None"),
+            (&["tile", "--product", "P"][..], "does not take --product"),
+            (
+                &["prep", "crop", "--workspace=/elsewhere"][..],
+                "does not take --workspace",
+            ),
+        ] {
+            let error = job(args, "/data").validate().unwrap_err();
+            assert!(error.contains(why), "{args:?}: {error}");
+        }
+        let relative = job(&["stitch", "chips"], "data").validate().unwrap_err();
+        assert!(
+            relative.contains("working folder data is relative"),
+            "{relative}"
+        );
+        let mut resolved = job(&["stitch", "chips"], "data");
+        resolved.resolve_paths(Path::new("/home/ada"));
+        assert_eq!(resolved.validate(), Ok(()));
+        assert_eq!(resolved.describe(), "areo stitch chips");
+        assert_eq!(resolved.kind(), "command");
+    }
 
     #[test]
     fn specs_travel_as_tagged_json_and_come_back_equal() {

@@ -6,7 +6,7 @@
 //! keeps its `.part` file and resumes from it next time).
 
 use super::daemon::Shared;
-use super::job::{JobId, JobSpec, Probe};
+use super::job::{CommandJob, JobId, JobSpec, Probe};
 use super::protocol::Event;
 use crate::ode::{ClientConfig, OdeClient};
 use crate::pipeline::dataset::Split;
@@ -442,7 +442,76 @@ pub(super) async fn run(
             })
             .await
         }
+        JobSpec::Command(command) => {
+            until_stopped(&context, run_command(context.clone(), command)).await
+        }
         JobSpec::Probe(probe) => blocking(&context, move |ctx| run_probe(ctx, &probe)).await,
+    }
+}
+
+/// Runs `areo --json ARGS` in the command's folder: its stderr lines go to the job's log,
+/// its JSON on stdout is the result, a non-zero exit fails the job with its last words. Asked
+/// to stop, the child is killed (the future is dropped with it).
+async fn run_command(ctx: Arc<JobContext>, command: CommandJob) -> Finished {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return Finished::failed(format!("finding the areo executable: {error}")),
+    };
+    ctx.start("running", 1);
+    let spawned = tokio::process::Command::new(exe)
+        .arg("--json")
+        .args(&command.args)
+        .current_dir(&command.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            return Finished::failed(format!(
+                "starting areo in {}: {error}",
+                command.cwd.display()
+            ))
+        }
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let log = ctx.clone();
+    let last_words = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut last = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.log(&line);
+            if !line.trim().is_empty() {
+                last = line;
+            }
+        }
+        last
+    });
+    let mut output = String::new();
+    let read = stdout.read_to_string(&mut output).await;
+    let status = child.wait().await;
+    let last = last_words.await.unwrap_or_default();
+    ctx.advance(1);
+    match (status, read) {
+        (Err(error), _) => Finished::failed(format!("running areo: {error}")),
+        (Ok(_), Err(error)) => Finished::failed(format!("reading areo's output: {error}")),
+        (Ok(status), Ok(_)) if status.success() => Finished {
+            error: None,
+            result: Some(
+                serde_json::from_str(&output)
+                    .unwrap_or_else(|_| serde_json::json!({ "stdout": output })),
+            ),
+            outputs: Vec::new(),
+        },
+        (Ok(status), Ok(_)) => Finished::failed(if last.is_empty() {
+            format!("areo {} ended with {status}", command.args.join(" "))
+        } else {
+            last.trim_start_matches("error: ").to_string()
+        }),
     }
 }
 
