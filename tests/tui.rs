@@ -417,6 +417,7 @@ fn the_search_form_queues_an_ode_search_and_names_what_is_wrong() {
         "the form stays open"
     );
     let text = render(&app, 80, 16);
+    insta::assert_snapshot!("search_form_error", text);
     assert!(
         text.contains("which spacecraft carries \"VIKING\"?"),
         "{text}"

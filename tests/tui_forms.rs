@@ -658,3 +658,57 @@ fn the_tile_form_cuts_each_picked_product_with_its_labels() {
         ]
     );
 }
+
+#[test]
+fn a_detectors_prediction_is_scored_against_labels_in_any_format() {
+    let mut app = app_with_choices();
+    let mut ssd = run_record("ssd-craters", "finished", 3);
+    ssd.config = areo::nn::config::RunConfig::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/ssd-craters.toml"
+    )))
+    .unwrap();
+    app.update(Update::Runs(vec![ssd]));
+    let mut jobs = demo_jobs();
+    jobs.push(job(
+        9,
+        JobSpec::Infer(InferJob {
+            run: "ssd-craters".into(),
+            image: "/home/ada/areo/demo/nanedi-512x320.png".into(),
+            out: "/home/ada/areo/runs/ssd-craters/predictions/nanedi-512x320".into(),
+            device: "cpu".into(),
+            tile: None,
+            overlap: 32,
+            batch: 8,
+            probabilities: false,
+            flips: false,
+            weights: None,
+            boxes_as: Default::default(),
+        }),
+        JobState::Succeeded,
+    ));
+    app.update(Update::Jobs(jobs));
+    app.key(key('4'));
+    app.key(key('e'));
+    // A detector's fields: the truth's format and size, no box or crater list.
+    tab(&mut app, 1);
+    typed(&mut app, "demo/nanedi-512x320.csv");
+    tab(&mut app, 1);
+    for _ in 0..5 {
+        app.key(code(KeyCode::Right));
+    }
+    let text = render(&app, 80, 24);
+    insta::assert_snapshot!("eval_form_detector", text);
+    assert!(text.contains("◂ craters ▸ 6/6"), "{text}");
+    assert!(!text.contains("held-out box"), "{text}");
+    tab(&mut app, 1);
+    typed(&mut app, "512x320");
+    assert_eq!(
+        app.key(code(KeyCode::Enter)),
+        vec![Command::Plan(words(
+            "eval --truth demo/nanedi-512x320.csv \
+             --detections /home/ada/areo/runs/ssd-craters/predictions/nanedi-512x320/detections.json \
+             --truth-from craters --size 512x320 --name ssd-craters-nanedi-512x320 --run ssd-craters"
+        ))]
+    );
+}
