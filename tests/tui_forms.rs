@@ -712,3 +712,24 @@ fn a_detectors_prediction_is_scored_against_labels_in_any_format() {
         ))]
     );
 }
+
+#[test]
+fn a_run_deleted_under_the_cursor_loads_the_one_that_takes_its_place() {
+    let mut app = app_with_choices();
+    app.key(key('3'));
+    app.key(key('j'));
+    assert!(app
+        .update(Update::Runs(vec![
+            run_record("demo-unet-tiny", "running", 14),
+            run_record("tiny-lr1e-2", "finished", 15),
+        ]))
+        .is_empty());
+    assert_eq!(
+        app.update(Update::Runs(vec![run_record(
+            "demo-unet-tiny",
+            "running",
+            14
+        )])),
+        vec![Command::Runs(Some("demo-unet-tiny".into()), None)]
+    );
+}

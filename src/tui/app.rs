@@ -712,9 +712,10 @@ impl App {
             }
             Update::Product(detail) => self.product_detail = Some(*detail),
             Update::Runs(runs) => {
-                let first_news = self.runs.is_empty() && !runs.is_empty();
+                // A run came or went under the cursor (the first runs, one deleted): load it.
+                let before = self.selected_run().map(|r| r.name.clone());
                 self.runs = runs;
-                if first_news {
+                if self.selected_run().map(|r| &r.name) != before.as_ref() {
                     return vec![self.runs_wanted()];
                 }
             }
