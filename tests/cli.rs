@@ -579,3 +579,61 @@ fn tiling_a_product_records_what_it_was_made_from() {
     );
     areo(&ws, &["stop"]);
 }
+
+/// `pipeline --wait` returns once every step has ended or waits on one that failed (the
+/// daemon keeps those queued for a retry), instead of waiting for them forever.
+#[test]
+fn a_waited_pipeline_with_a_failed_step_returns_and_says_what_still_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let steps = dir.path().join("steps.json");
+    let missing = dir.path().join("never-made");
+    std::fs::write(
+        &steps,
+        json!({"steps": [
+            {"name": "fails", "job": {"kind": "probe", "steps": 1, "step_ms": 1,
+                                      "fail_unless": missing}},
+            {"name": "after it", "after": ["fails"], "job": {"kind": "probe", "steps": 1, "step_ms": 1}},
+            {"name": "after that", "after": ["after it"], "job": {"kind": "probe", "steps": 1, "step_ms": 1}},
+            {"name": "alone", "job": {"kind": "probe", "steps": 2, "step_ms": 1}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_areo"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["pipeline", steps.to_str().unwrap(), "--wait"])
+        .env_remove("AREO_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("pipeline --wait never returned");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let printed = stdout(&output);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(lines[0].starts_with("fails: job 1 failed:"), "{printed}");
+    assert!(lines[0].contains("never-made does not exist"), "{printed}");
+    assert!(
+        lines[1].starts_with("after it: job 2 is still queued after job 1"),
+        "{printed}"
+    );
+    assert!(
+        lines[2].starts_with("after that: job 3 is still queued after job 2"),
+        "{printed}"
+    );
+    assert_eq!(
+        lines[3], "alone: job 4 succeeded: probe 2 x 1 ms",
+        "{printed}"
+    );
+    areo(&ws, &["stop"]);
+}

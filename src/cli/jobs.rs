@@ -70,7 +70,13 @@ impl Daemon {
                 }
             );
         }
-        self.wait_chain(&ids)
+        let jobs = self.wait_all(&ids)?;
+        // The first that failed says why the others did not run; else the last's result.
+        let failed = jobs
+            .iter()
+            .position(|j| matches!(j.state, JobState::Failed | JobState::Cancelled));
+        let mut jobs = jobs;
+        Ok(jobs.swap_remove(failed.unwrap_or(jobs.len() - 1)))
     }
 
     /// Runs a job and prints its result: the JSON with `--json`, else `line(result)`.
@@ -112,47 +118,65 @@ impl Daemon {
 
     /// Follows one job until it settles, showing progress on stderr.
     pub fn wait(&mut self, id: JobId) -> anyhow::Result<JobRecord> {
-        self.wait_chain(&[id])
+        let mut ended = self.wait_all(&[id])?;
+        Ok(ended.remove(0))
     }
 
-    /// Follows jobs that wait on each other until the last one settles, or an earlier one
-    /// fails or is cancelled (the later ones would wait for its retry): returns that job.
-    pub fn wait_chain(&mut self, ids: &[JobId]) -> anyhow::Result<JobRecord> {
-        let last = *ids.last().context("no job to wait for")?;
-        let ends_chain = |job: &JobRecord| {
-            if job.id == last {
-                job.state.is_final()
-            } else {
-                matches!(job.state, JobState::Failed | JobState::Cancelled)
-            }
-        };
-        self.client.subscribe((ids.len() == 1).then_some(last))?;
+    /// Follows jobs queued together until each has settled: ended, or waiting on a job that
+    /// failed or was cancelled (the daemon keeps such a job queued for a retry of that one,
+    /// so it would never end here). Returns them in `ids`' order, as they are then.
+    pub fn wait_all(&mut self, ids: &[JobId]) -> anyhow::Result<Vec<JobRecord>> {
+        self.client.subscribe((ids.len() == 1).then_some(ids[0]))?;
+        let mut jobs: HashMap<JobId, JobRecord> = HashMap::new();
         let mut view = Watcher::new();
         for id in ids {
             let job = self.client.job(*id)?;
-            if ends_chain(&job) {
-                return Ok(job);
-            }
             if !job.state.is_final() {
                 view.show_job(&job);
             }
+            jobs.insert(*id, job);
         }
-        loop {
+        while !ids.iter().all(|id| settled(&jobs, *id)) {
             match self.client.next_event(None)? {
-                Some(Event::Job { job }) if ids.contains(&job.id) && ends_chain(&job) => {
-                    view.end(&job);
-                    return Ok(self.client.job(job.id)?);
+                Some(Event::Job { job }) if jobs.contains_key(&job.id) => {
+                    if job.state.is_final() {
+                        view.end(&job);
+                    }
+                    jobs.insert(job.id, *job);
                 }
                 Some(Event::Stopping) => anyhow::bail!(
-                    "the daemon stopped; job {last} runs again when it starts (`areo jobs watch {last}`)"
+                    "the daemon stopped; the jobs run again when it starts (`areo jobs watch`)"
                 ),
-                Some(event) if event.job_id().is_some_and(|id| ids.contains(&id)) => {
+                Some(event) if event.job_id().is_some_and(|id| jobs.contains_key(&id)) => {
                     view.event(&event)
                 }
                 _ => {}
             }
         }
+        // The ended ones whole (their logs and results); the waiting ones as they are.
+        ids.iter()
+            .map(|id| match jobs[id].state.is_final() {
+                true => Ok(self.client.job(*id)?),
+                false => Ok(jobs[id].clone()),
+            })
+            .collect()
     }
+}
+
+/// Whether a job has ended, or waits on one that failed or was cancelled (directly or
+/// through the jobs between them).
+fn settled(jobs: &HashMap<JobId, JobRecord>, id: JobId) -> bool {
+    let Some(job) = jobs.get(&id) else {
+        return true;
+    };
+    job.state.is_final()
+        || job.after.iter().any(|dep| match jobs.get(dep) {
+            Some(d) => {
+                matches!(d.state, JobState::Failed | JobState::Cancelled)
+                    || (!d.state.is_final() && settled(jobs, *dep))
+            }
+            None => false,
+        })
 }
 
 /// A downloaded product's image to work on (its science image, else its browse image)
@@ -541,6 +565,15 @@ pub fn jobs(
 fn describe_end(job: &JobRecord) -> String {
     match job.state {
         JobState::Succeeded => format!("job {} succeeded: {}", job.id, job.spec.describe()),
+        JobState::Queued => {
+            let after: Vec<String> = job.after.iter().map(u64::to_string).collect();
+            format!(
+                "job {} is still queued after job {}, which did not succeed: it runs once \
+                 that one is retried (`areo jobs retry ID`) and succeeds",
+                job.id,
+                after.join(", ")
+            )
+        }
         _ => job_failure(job),
     }
 }
@@ -684,19 +717,24 @@ fn pipeline_jobs(text: &str, base: &Path) -> anyhow::Result<(Vec<String>, Vec<Ne
     Ok((names, jobs))
 }
 
-pub fn pipeline(
-    workspace: Option<PathBuf>,
-    args: PipelineArgs,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+/// A pipeline file's steps (their names) and jobs, its relative paths taken from its folder
+/// (the dashboard's palette queues them too).
+pub fn pipeline_plan(args: &PipelineArgs) -> anyhow::Result<(Vec<String>, Vec<NewJob>)> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let base = std::path::absolute(&args.file)?
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let (names, jobs) =
-        pipeline_jobs(&text, &base).with_context(|| format!("pipeline {}", args.file.display()))?;
+    pipeline_jobs(&text, &base).with_context(|| format!("pipeline {}", args.file.display()))
+}
+
+pub fn pipeline(
+    workspace: Option<PathBuf>,
+    args: PipelineArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (names, jobs) = pipeline_plan(&args)?;
     let mut daemon = Daemon::connect(workspace)?;
     let ids = daemon.client.submit(jobs)?;
     if !args.wait {
@@ -714,10 +752,7 @@ pub fn pipeline(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ended = Vec::new();
-    for id in &ids {
-        ended.push(daemon.wait(*id)?);
-    }
+    let ended = daemon.wait_all(&ids)?;
     if json {
         println!("{}", serde_json::to_string(&ended)?);
     } else {

@@ -41,7 +41,7 @@ fn commands() -> Vec<(String, Vec<String>)> {
             let options = leaf
                 .get_arguments()
                 .filter_map(|a| a.get_long())
-                .filter(|long| !["workspace", "json", "detach", "help"].contains(long))
+                .filter(|long| !["workspace", "json", "detach", "wait", "help"].contains(long))
                 .map(|long| format!("--{long}"))
                 .collect();
             out.push((path, options));
@@ -52,7 +52,7 @@ fn commands() -> Vec<(String, Vec<String>)> {
 
 /// The subcommands (and their subcommands) whose work is a daemon job: one of its own, or
 /// the CLI run by the daemon for those that only read and write the files they name.
-const QUEUED: [&str; 9] = [
+const QUEUED: [&str; 10] = [
     "train",
     "infer",
     "eval",
@@ -62,6 +62,7 @@ const QUEUED: [&str; 9] = [
     "labels",
     "prep",
     "stitch",
+    "pipeline",
 ];
 
 /// The jobs a palette line asks for and a line saying what they are, or what is wrong with
@@ -122,6 +123,13 @@ fn plan_command(
             None => as_command(),
         },
         Some(Command::Prep(_) | Command::Stitch(_)) => as_command(),
+        Some(Command::Pipeline(args)) => {
+            let (names, jobs) = super::jobs::pipeline_plan(&args)?;
+            Ok((
+                jobs,
+                format!("pipeline of {} step(s): {}", names.len(), names.join(", ")),
+            ))
+        }
         Some(Command::Tile(args)) => match &args.product {
             Some(pdsid) => one(imagery::tile_product_job(&args, pdsid, client, workspace)?),
             None => as_command(),
