@@ -349,27 +349,45 @@ impl ImageLayout {
                 layout.samples, layout.lines, layout.bands
             ));
         }
+        // Sizes multiplied from a label's numbers can wrap round (to 0, say) and then pass
+        // the file-size check: refused here, once, so every later product fits in a u64.
+        if layout.sizes().is_none() {
+            return label_error(format!(
+                "IMAGE of {} lines x {} samples x {} bands of {} bytes (and {} + {} bytes \
+                 round each line) is larger than any file",
+                layout.lines,
+                layout.samples,
+                layout.bands,
+                layout.sample_type.bytes(),
+                layout.line_prefix,
+                layout.line_suffix
+            ));
+        }
         Ok(layout)
+    }
+
+    /// Bytes of one stored line and of the whole image, `None` when they overflow.
+    fn sizes(&self) -> Option<(u64, u64)> {
+        let (per_line, stored_lines) = match self.band_storage {
+            BandStorage::SampleInterleaved => (self.bands as u64, self.lines as u64),
+            _ => (1, self.lines as u64 * self.bands as u64),
+        };
+        let line = (self.samples as u64)
+            .checked_mul(per_line)?
+            .checked_mul(self.sample_type.bytes() as u64)?
+            .checked_add(self.line_prefix as u64)?
+            .checked_add(self.line_suffix as u64)?;
+        Some((line, line.checked_mul(stored_lines)?))
     }
 
     /// Bytes of one stored line: one band's, or every band's when samples interleave.
     fn line_bytes(&self) -> u64 {
-        let per_line = match self.band_storage {
-            BandStorage::SampleInterleaved => self.bands as u64,
-            _ => 1,
-        };
-        self.line_prefix as u64
-            + self.samples as u64 * per_line * self.sample_type.bytes() as u64
-            + self.line_suffix as u64
+        self.sizes().expect("checked when the label was read").0
     }
 
     /// Bytes the whole image occupies.
     pub fn byte_len(&self) -> u64 {
-        let stored_lines = match self.band_storage {
-            BandStorage::SampleInterleaved => self.lines as u64,
-            _ => self.lines as u64 * self.bands as u64,
-        };
-        self.line_bytes() * stored_lines
+        self.sizes().expect("checked when the label was read").1
     }
 
     /// Whether a raw sample is no data: a no-data constant, outside the valid range, or
@@ -735,6 +753,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .ends_with("short.img: IMAGE.LINES is missing"));
+    }
+
+    /// A label whose sizes multiply past 2^64 (they once wrapped round, passed the file-size
+    /// check and then asked for 2^56 bytes) is refused, naming its sizes.
+    #[test]
+    fn sizes_that_overflow_are_refused_before_anything_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for (samples, bands, storage) in [
+            (4294967295u64, 4294967295u64, "SAMPLE_INTERLEAVED"),
+            // Each band's line fits; lines x bands x the line's bytes does not.
+            (4294967295, 4294967295, "BAND_SEQUENTIAL"),
+        ] {
+            let body = format!(
+                "^IMAGE = 2\r\nOBJECT = IMAGE\r\n LINES = 4294967295\r\n LINE_SAMPLES = {samples}\r\n BANDS = {bands}\r\n BAND_STORAGE_TYPE = {storage}\r\n SAMPLE_BITS = 64\r\n SAMPLE_TYPE = IEEE_REAL\r\nEND_OBJECT = IMAGE\r\n"
+            );
+            let path = dir.path().join(format!("{storage}.img"));
+            std::fs::write(&path, attached(&body, 1000, &[0; 64])).unwrap();
+            let error = ImgFile::open(&path).err().expect("refused");
+            let text = error.to_string();
+            assert!(
+                text.contains("is larger than any file"),
+                "{storage}: {text}"
+            );
+            assert!(text.contains("4294967295 lines"), "{storage}: {text}");
+        }
     }
 
     /// Two bands of 2 x 2 pixels, band 1 = 10 + pixel index, band 2 = 20 + pixel index,
