@@ -41,6 +41,31 @@ fn form_kind(app: &areo::tui::app::App) -> Option<FormKind> {
     }
 }
 
+/// An inference of `run` over the demo's image `stem`, into the run's predictions.
+fn infer_spec(run: &str, stem: &str) -> JobSpec {
+    JobSpec::Infer(InferJob {
+        run: run.into(),
+        image: format!("/home/ada/areo/demo/{stem}.png").into(),
+        out: format!("/home/ada/areo/runs/{run}/predictions/{stem}").into(),
+        device: "cpu".into(),
+        tile: None,
+        overlap: 32,
+        batch: 8,
+        probabilities: false,
+        flips: false,
+        weights: None,
+        boxes_as: Default::default(),
+    })
+}
+
+/// The line the palette holds.
+fn palette_text(app: &areo::tui::app::App) -> String {
+    match &app.mode {
+        Mode::Palette(palette) => palette.text.clone(),
+        other => panic!("not typing: {other:?}"),
+    }
+}
+
 /// The busy dashboard with what forms choose from: two configurations (one that does not
 /// read), a dataset, and a finished inference of the demo run.
 fn app_with_choices() -> areo::tui::app::App {
@@ -63,30 +88,15 @@ fn app_with_choices() -> areo::tui::app::App {
         test: 4,
         tile_sets: vec!["/home/ada/areo/tiles/demo-nanedi".into()],
     }]));
-    let infer = |run: &str, stem: &str| {
-        JobSpec::Infer(InferJob {
-            run: run.into(),
-            image: format!("/home/ada/areo/demo/{stem}.png").into(),
-            out: format!("/home/ada/areo/runs/{run}/predictions/{stem}").into(),
-            device: "cpu".into(),
-            tile: None,
-            overlap: 32,
-            batch: 8,
-            probabilities: false,
-            flips: false,
-            weights: None,
-            boxes_as: Default::default(),
-        })
-    };
     let mut jobs = demo_jobs();
     jobs.push(job(
         6,
-        infer("tiny-lr1e-2", "nanedi-512x320"),
+        infer_spec("tiny-lr1e-2", "nanedi-512x320"),
         JobState::Succeeded,
     ));
     jobs.push(job(
         7,
-        infer("tiny-lr1e-2", "selection3-384"),
+        infer_spec("tiny-lr1e-2", "selection3-384"),
         JobState::Failed,
     ));
     app.update(Update::Jobs(jobs));
@@ -365,18 +375,12 @@ fn the_palette_completes_names_and_remembers_lines() {
     typed(&mut app, "da");
     app.key(code(KeyCode::Tab));
     app.key(code(KeyCode::Tab));
-    let Mode::Palette(palette) = &app.mode else {
-        panic!("typing")
-    };
-    assert_eq!(palette.text, "dataset create ");
+    assert_eq!(palette_text(&app), "dataset create ");
     app.key(code(KeyCode::Esc));
     app.key(key(':'));
     typed(&mut app, "infer --run t");
     app.key(code(KeyCode::Tab));
-    let Mode::Palette(palette) = &app.mode else {
-        panic!("typing")
-    };
-    assert_eq!(palette.text, "infer --run tiny-lr1e-2 ");
+    assert_eq!(palette_text(&app), "infer --run tiny-lr1e-2 ");
     app.key(code(KeyCode::Esc));
 
     // ↑ brings back the lines run, newest first; ↓ goes forward again.
@@ -387,15 +391,9 @@ fn the_palette_completes_names_and_remembers_lines() {
     app.key(key(':'));
     app.key(code(KeyCode::Up));
     app.key(code(KeyCode::Up));
-    let Mode::Palette(palette) = &app.mode else {
-        panic!("typing")
-    };
-    assert_eq!(palette.text, line);
+    assert_eq!(palette_text(&app), line);
     app.key(code(KeyCode::Down));
-    let Mode::Palette(palette) = &app.mode else {
-        panic!("typing")
-    };
-    assert_eq!(palette.text, "runs");
+    assert_eq!(palette_text(&app), "runs");
     app.key(code(KeyCode::Esc));
     // Quotes group words as in a shell; an open quote is named.
     app.key(key(':'));
@@ -672,19 +670,7 @@ fn a_detectors_prediction_is_scored_against_labels_in_any_format() {
     let mut jobs = demo_jobs();
     jobs.push(job(
         9,
-        JobSpec::Infer(InferJob {
-            run: "ssd-craters".into(),
-            image: "/home/ada/areo/demo/nanedi-512x320.png".into(),
-            out: "/home/ada/areo/runs/ssd-craters/predictions/nanedi-512x320".into(),
-            device: "cpu".into(),
-            tile: None,
-            overlap: 32,
-            batch: 8,
-            probabilities: false,
-            flips: false,
-            weights: None,
-            boxes_as: Default::default(),
-        }),
+        infer_spec("ssd-craters", "nanedi-512x320"),
         JobState::Succeeded,
     ));
     app.update(Update::Jobs(jobs));

@@ -70,13 +70,13 @@ impl Daemon {
                 }
             );
         }
-        let jobs = self.wait_all(&ids)?;
+        let mut jobs = self.wait_all(&ids)?;
         // The first that failed says why the others did not run; else the last's result.
-        let failed = jobs
+        let shown = jobs
             .iter()
-            .position(|j| matches!(j.state, JobState::Failed | JobState::Cancelled));
-        let mut jobs = jobs;
-        Ok(jobs.swap_remove(failed.unwrap_or(jobs.len() - 1)))
+            .position(|j| matches!(j.state, JobState::Failed | JobState::Cancelled))
+            .unwrap_or(jobs.len() - 1);
+        Ok(jobs.swap_remove(shown))
     }
 
     /// Runs a job and prints its result: the JSON with `--json`, else `line(result)`.
@@ -155,9 +155,12 @@ impl Daemon {
         }
         // The ended ones whole (their logs and results); the waiting ones as they are.
         ids.iter()
-            .map(|id| match jobs[id].state.is_final() {
-                true => Ok(self.client.job(*id)?),
-                false => Ok(jobs[id].clone()),
+            .map(|id| {
+                if jobs[id].state.is_final() {
+                    Ok(self.client.job(*id)?)
+                } else {
+                    Ok(jobs[id].clone())
+                }
             })
             .collect()
     }
@@ -186,14 +189,7 @@ pub fn product_image(
     workspace: &Path,
     pdsid: &str,
 ) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-    let files = match client.call(Request::Catalog {
-        query: CatalogRequest::Show {
-            pdsid: pdsid.to_string(),
-        },
-    })? {
-        Response::Product { files, .. } => files,
-        other => return Err(unexpected(other).into()),
-    };
+    let files = client.product_files(pdsid)?;
     let here = |kind: FileKind| {
         files
             .iter()

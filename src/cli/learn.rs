@@ -662,14 +662,7 @@ fn image_to_fetch(
     pdsid: &str,
     first: FetchFirst,
 ) -> anyhow::Result<(PathBuf, Option<JobSpec>)> {
-    let files = match client.call(crate::engine::Request::Catalog {
-        query: crate::engine::protocol::CatalogRequest::Show {
-            pdsid: pdsid.to_string(),
-        },
-    })? {
-        crate::engine::Response::Product { files, .. } => files,
-        other => return Err(crate::engine::client::unexpected(other).into()),
-    };
+    let files = client.product_files(pdsid)?;
     let kind = match first {
         FetchFirst::Browse => FetchKind::Browse,
         FetchFirst::Rdr => FetchKind::Rdr,

@@ -4,9 +4,10 @@
 use super::daemon::{socket_path, spawn_detached};
 use super::job::{JobId, JobRecord, NewJob};
 use super::protocol::{
-    read_frame, write_frame, ClientFrame, Event, FrameError, Request, Response, ServerFrame,
-    PROTOCOL_VERSION,
+    read_frame, write_frame, CatalogRequest, ClientFrame, Event, FrameError, Request, Response,
+    ServerFrame, PROTOCOL_VERSION,
 };
+use crate::product::ProductFile;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::net::UnixStream;
@@ -195,6 +196,18 @@ impl Client {
     pub fn job(&mut self, id: JobId) -> Result<JobRecord, ClientError> {
         match self.call(Request::Job { id })? {
             Response::Job { job } => Ok(*job),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A catalogued product's files, with their states and local paths.
+    pub fn product_files(&mut self, pdsid: &str) -> Result<Vec<ProductFile>, ClientError> {
+        match self.call(Request::Catalog {
+            query: CatalogRequest::Show {
+                pdsid: pdsid.to_string(),
+            },
+        })? {
+            Response::Product { files, .. } => Ok(files),
             other => Err(unexpected(other)),
         }
     }

@@ -483,8 +483,11 @@ impl App {
     /// A key press: changes the state, and returns what to ask the daemon.
     pub fn key(&mut self, event: KeyEvent) -> Vec<Command> {
         self.dirty = true;
-        match self.mode.clone() {
+        // The mode is taken, not cloned (a form may hold every product as choices); each
+        // branch puts back the mode the key leaves.
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Filter => {
+                self.mode = Mode::Filter;
                 let cursor = self.cursor_mut();
                 match event.code {
                     KeyCode::Enter => self.mode = Mode::Normal,
@@ -531,16 +534,18 @@ impl App {
                         palette.offered.clear();
                         self.mode = Mode::Palette(palette);
                     }
-                    _ => {}
+                    _ => self.mode = Mode::Palette(palette),
                 }
                 return Vec::new();
             }
             Mode::Form(mut form) => {
-                let before = form.clone();
+                let leading = forms::leading_value(&form);
                 match form.key(event) {
                     Outcome::Cancel => self.mode = Mode::Normal,
                     Outcome::Editing => {
-                        forms::edited(&mut form, &before, self);
+                        if forms::leading_value(&form) != leading {
+                            forms::follow_leading_value(&mut form, self);
+                        }
                         self.mode = Mode::Form(form);
                     }
                     Outcome::Submit => match forms::submit(&mut form, self) {
@@ -578,7 +583,8 @@ impl App {
                 self.say("left as it was", false);
                 return Vec::new();
             }
-            Mode::Help | Mode::Detail => {
+            popup @ (Mode::Help | Mode::Detail) => {
+                self.mode = popup;
                 match self.keymap.action(self.view.scope(), &event) {
                     Some(Action::Quit) => self.quit = true,
                     Some(Action::Help | Action::Back | Action::Open) => self.mode = Mode::Normal,

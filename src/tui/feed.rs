@@ -282,14 +282,7 @@ fn tile_product(
     workspace: &std::path::Path,
     pdsid: &str,
 ) -> Result<Update, ClientError> {
-    let files = match client.call(Request::Catalog {
-        query: CatalogRequest::Show {
-            pdsid: pdsid.to_string(),
-        },
-    })? {
-        Response::Product { files, .. } => files,
-        other => return Err(unexpected(other)),
-    };
+    let files = client.product_files(pdsid)?;
     let Some(browse) = files.iter().find(|f| f.kind() == FileKind::Browse) else {
         return Ok(Update::Error(format!(
             "{pdsid} has no browse image to tile"

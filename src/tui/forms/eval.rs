@@ -3,7 +3,7 @@
 //! A segmentation's mask is scored by pixels (and craters, given their list), a detector's
 //! boxes by COCO's rules. It becomes `areo eval ... --name NAME`.
 
-use super::{is_box, plain_name, Field, Form, FormKind, Submit};
+use super::{free_name, is_box, plain_name, Field, Form, FormKind, Submit};
 use crate::engine::job::{JobSpec, JobState};
 use crate::pipeline::train::InferJob;
 use crate::tui::app::App;
@@ -84,7 +84,9 @@ pub fn refit(form: &mut Form, app: &App) {
     let kept = |label: &str| form.field(label).map(|f| f.value.clone());
     let name = kept(NAME).unwrap_or_else(|| {
         chosen.as_ref().map_or_else(String::new, |(infer, _)| {
-            free_name(app, &format!("{}-{}", infer.run, stem(&infer.out)))
+            free_name(&format!("{}-{}", infer.run, stem(&infer.out)), |name| {
+                app.evals.iter().any(|e| e.name() == Some(name))
+            })
         })
     });
     let mut fields = vec![
@@ -111,15 +113,6 @@ pub fn refit(form: &mut Form, app: &App) {
     }
     fields.push(Field::text(NAME, "--name", name));
     form.fields = fields;
-}
-
-/// `base`, or `base-2`, `base-3`... whichever no kept evaluation has.
-fn free_name(app: &App, base: &str) -> String {
-    let taken = |name: &str| app.evals.iter().any(|e| e.name() == Some(name));
-    std::iter::once(base.to_string())
-        .chain((2..).map(|n| format!("{base}-{n}")))
-        .find(|name| !taken(name))
-        .expect("some suffix is free")
 }
 
 pub fn submit(form: &mut Form, app: &App) -> Option<Submit> {

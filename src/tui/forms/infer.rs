@@ -4,7 +4,7 @@
 //! It becomes `areo infer ...`, once per product; the prediction goes to
 //! `runs/RUN/predictions/`, and the evaluation form offers it once done.
 
-use super::{devices, Field, Form, FormKind, Submit};
+use super::{devices, products_shown, Field, Form, FormKind, Submit};
 use crate::product::FileState;
 use crate::tui::app::App;
 
@@ -41,10 +41,7 @@ pub fn form(app: &App, run: Option<&str>) -> Form {
 /// Over catalog products (the catalog's picked ones), each downloaded first when asked.
 pub fn over_products(app: &App, products: Vec<String>) -> Form {
     let mut fields = common(app, None);
-    let shown = match products.as_slice() {
-        [one] => one.clone(),
-        many => format!("{} picked products", many.len()),
-    };
+    let shown = products_shown(&products);
     fields.insert(2, Field::choice(INPUT, "--product", vec![shown]));
     fields.insert(
         3,

@@ -285,16 +285,22 @@ fn flip(field: &mut Field) {
     field.value = if field.value == "yes" { "no" } else { "yes" }.into();
 }
 
-/// Follows a field's change where other fields depend on it: a training form's numbers are
-/// the chosen configuration's, an evaluation's fields the chosen prediction's.
-pub fn edited(form: &mut Form, before: &Form, app: &App) {
+/// The value other fields of the form follow, when it has one: a training form's numbers
+/// are the chosen configuration's, an evaluation's fields the chosen prediction's.
+pub fn leading_value(form: &Form) -> Option<String> {
+    let label = match form.kind {
+        FormKind::Train => train::CONFIG,
+        FormKind::Eval => eval::PREDICTION,
+        _ => return None,
+    };
+    Some(form.value(label).to_string())
+}
+
+/// Brings the fields that follow the leading value in line with it, after it changed.
+pub fn follow_leading_value(form: &mut Form, app: &App) {
     match form.kind {
-        FormKind::Train if form.value(train::CONFIG) != before.value(train::CONFIG) => {
-            train::refill(form, app)
-        }
-        FormKind::Eval if form.value(eval::PREDICTION) != before.value(eval::PREDICTION) => {
-            eval::refit(form, app)
-        }
+        FormKind::Train => train::refill(form, app),
+        FormKind::Eval => eval::refit(form, app),
         _ => {}
     }
 }
@@ -328,6 +334,22 @@ const COMMENT: &str = " · ";
 
 pub fn chosen_value(choice: &str) -> &str {
     choice.split(COMMENT).next().unwrap_or(choice)
+}
+
+/// `base`, or `base-2`, `base-3`... whichever is not `taken`: a name to offer.
+pub fn free_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    std::iter::once(base.to_string())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|name| !taken(name))
+        .expect("some suffix is free")
+}
+
+/// Products a form acts on, as its input shows them: one by its id, several by their count.
+pub fn products_shown(products: &[String]) -> String {
+    match products {
+        [one] => one.clone(),
+        many => format!("{} picked products", many.len()),
+    }
 }
 
 /// Whether `text` is a box `X,Y,W,H` in whole pixels (as `--box` takes it).

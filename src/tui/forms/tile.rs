@@ -3,7 +3,7 @@
 //! when a label file is given: the tile sets a dataset is split from. It becomes
 //! `areo tile --product PDSID ...`, once per product, into `tiles/PDSID`.
 
-use super::{whole, Field, Form, FormKind, Submit};
+use super::{products_shown, whole, Field, Form, FormKind, Submit};
 
 const SIZE: &str = "chip size";
 const STRIDE: &str = "stride";
@@ -17,10 +17,7 @@ const FORMATS: [&str; 8] = [
 ];
 
 pub fn form(products: Vec<String>) -> Form {
-    let shown = match products.as_slice() {
-        [one] => one.clone(),
-        many => format!("{} picked products", many.len()),
-    };
+    let shown = products_shown(&products);
     let mut form = Form::new(
         FormKind::Tile,
         format!("Tile {shown} into chips"),

@@ -2,7 +2,7 @@
 //! configuration from `models/` or another run's, the dataset, and the keys people change.
 //! It becomes `areo train ...`.
 
-use super::{devices, plain_name, whole, Field, Form, FormKind, Submit};
+use super::{devices, free_name, plain_name, whole, Field, Form, FormKind, Submit};
 use crate::nn::config::RunConfig;
 use crate::nn::run::RunRecord;
 use crate::tui::app::App;
@@ -57,7 +57,11 @@ pub fn form(app: &App, like: Option<&RunRecord>) -> Form {
             Field::choice(CONFIG, "--config", configs),
             Field::choice(DATASET, "--dataset", datasets)
                 .choosing(like.map_or("", |run| run.dataset.as_str())),
-            Field::text(NAME, "--name", free_name(app, &base)),
+            Field::text(
+                NAME,
+                "--name",
+                free_name(&base, |name| app.runs.iter().any(|r| r.name == name)),
+            ),
             Field::text(EPOCHS, "--epochs", ""),
             Field::text(BATCH, "--batch", ""),
             Field::text(LR, "--lr", ""),
@@ -97,18 +101,6 @@ pub fn refill(form: &mut Form, app: &App) {
         form.set(LR, train.lr.to_string());
         form.set(SEED, train.seed.to_string());
     }
-}
-
-/// `base`, or `base-2`, `base-3`... whichever no run has.
-fn free_name(app: &App, base: &str) -> String {
-    let taken = |name: &str| app.runs.iter().any(|r| r.name == name);
-    if !taken(base) {
-        return base.to_string();
-    }
-    (2..)
-        .map(|n| format!("{base}-{n}"))
-        .find(|name| !taken(name))
-        .expect("some suffix is free")
 }
 
 pub fn submit(form: &mut Form, app: &App) -> Option<Submit> {
